@@ -1,0 +1,583 @@
+//! Money: currencies, markets, amounts in minor units, exact rates, conversion.
+//!
+//! No floating point touches money. An [`Amount`] is a `u64` count of the
+//! currency's minor units (cents for EUR, yen for JPY, fils for BHD). A [`Rate`]
+//! is an exact decimal: how many major units of the offer's `want` currency one
+//! major unit of its `give` currency costs. Conversion ([`want_for_give`],
+//! [`give_for_want`]) is exact `u128` integer arithmetic that rounds **down**, and
+//! overflow is an error, never a wrap or a panic.
+//!
+//! Why down: the maker computes a contract's `want_amount` (what the taker pays
+//! it) from the give amount the taker asked for, and the taker recomputes it to
+//! check. Rounding the maker's proceeds down means the side that computes never
+//! gains from rounding; the taker pays less than one minor unit under the exact
+//! price at worst.
+//!
+//! Wire values of these types decode if they are well-formed (a three-letter
+//! code, a normalized decimal); whether they are *acceptable* (a known currency,
+//! a sane rate) is decided by [`crate::validate`], which says precisely what is
+//! wrong. Constructors for local input ([`Currency::from_str`], [`Rate::from_str`])
+//! check everything at once.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Why a money value could not be built or converted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    /// Not an ISO 4217 currency that can be traded (funds, metals and test codes
+    /// have no minor unit and are refused).
+    #[error("unknown currency {0:?}: expected an ISO 4217 code such as EUR or USD")]
+    UnknownCurrency(String),
+    /// A market needs two different currencies.
+    #[error("a market needs two different currencies, got {0} twice")]
+    SameCurrency(Currency),
+    /// Not a decimal number.
+    #[error("{0:?} is not a decimal number")]
+    NotANumber(String),
+    /// An amount with more decimals than the currency has.
+    #[error("{currency} has {exponent} decimal places; {input:?} has more")]
+    TooManyDecimals {
+        /// The currency.
+        currency: Currency,
+        /// Its minor-unit exponent.
+        exponent: u8,
+        /// What was given.
+        input: String,
+    },
+    /// Negative amounts and rates do not exist.
+    #[error("{0:?} is negative")]
+    Negative(String),
+    /// A rate that is zero, or outside [`Rate::MIN`]..=[`Rate::MAX`], or more
+    /// precise than [`Rate::MAX_SCALE`] decimals or [`Rate::MAX_DIGITS`] digits.
+    #[error("rate {0} is out of range: it must be between {min} and {max}, with at most {digits} significant digits and {scale} decimals", min = Rate::MIN_STR, max = Rate::MAX_STR, digits = Rate::MAX_DIGITS, scale = Rate::MAX_SCALE)]
+    RateOutOfRange(String),
+    /// The result does not fit in a `u64` of minor units.
+    #[error("amount overflows")]
+    Overflow,
+}
+
+/// An ISO 4217 currency that has a minor unit, e.g. EUR (2 decimals), JPY (0),
+/// BHD (3).
+///
+/// On the wire it is the three-letter code; a decoded code may be unknown until
+/// [`crate::validate`] has checked it ([`Currency::is_known`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// The ISO 4217 alphabetic code.
+    pub fn code(&self) -> &str {
+        // Invariant: construction only admits ASCII uppercase letters.
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+
+    fn iso(&self) -> Option<iso_currency::Currency> {
+        let c = iso_currency::Currency::from_code(self.code())?;
+        if c.is_fund() || c.is_special() || c.exponent().is_none() {
+            return None;
+        }
+        Some(c)
+    }
+
+    /// Whether this is a currency peerfx trades: in ISO 4217, with a minor unit,
+    /// not a fund or special code.
+    pub fn is_known(&self) -> bool {
+        self.iso().is_some()
+    }
+
+    /// Number of decimal places of the minor unit, or an error for an unknown code.
+    pub fn exponent(&self) -> Result<u8, MoneyError> {
+        self.iso()
+            .and_then(|c| c.exponent())
+            .and_then(|e| u8::try_from(e).ok())
+            .ok_or_else(|| MoneyError::UnknownCurrency(self.code().to_string()))
+    }
+
+    fn from_code_shape(code: &str) -> Option<Currency> {
+        let b: [u8; 3] = code.as_bytes().try_into().ok()?;
+        b.iter().all(u8::is_ascii_uppercase).then_some(Currency(b))
+    }
+}
+
+impl FromStr for Currency {
+    type Err = MoneyError;
+    /// Parses a code, case-insensitively, and refuses codes peerfx does not trade.
+    fn from_str(s: &str) -> Result<Currency, MoneyError> {
+        let c = Currency::from_code_shape(&s.trim().to_ascii_uppercase())
+            .ok_or_else(|| MoneyError::UnknownCurrency(s.to_string()))?;
+        if !c.is_known() {
+            return Err(MoneyError::UnknownCurrency(s.to_string()));
+        }
+        Ok(c)
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Currency::from_code_shape(&s)
+            .ok_or_else(|| serde::de::Error::custom("currency code must be three letters A-Z"))
+    }
+}
+
+/// An unordered pair of currencies, stored in canonical order (`base < quote` by
+/// code), so that "EUR for USD" and "USD for EUR" offers meet in one market.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct Market {
+    base: Currency,
+    quote: Currency,
+}
+
+impl Market {
+    /// The market of two different currencies, in either order.
+    pub fn new(a: Currency, b: Currency) -> Result<Market, MoneyError> {
+        match a.cmp(&b) {
+            Ordering::Less => Ok(Market { base: a, quote: b }),
+            Ordering::Greater => Ok(Market { base: b, quote: a }),
+            Ordering::Equal => Err(MoneyError::SameCurrency(a)),
+        }
+    }
+
+    /// The currency that sorts first.
+    pub fn base(&self) -> Currency {
+        self.base
+    }
+
+    /// The currency that sorts second.
+    pub fn quote(&self) -> Currency {
+        self.quote
+    }
+
+    /// The gossipsub topic of this market.
+    pub fn topic(&self) -> String {
+        format!("peerfx/1/market/{}-{}", self.base, self.quote)
+    }
+}
+
+impl fmt::Display for Market {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.base, self.quote)
+    }
+}
+
+impl FromStr for Market {
+    type Err = MoneyError;
+    /// Parses "EUR-USD" or "EUR/USD" (either order).
+    fn from_str(s: &str) -> Result<Market, MoneyError> {
+        let (a, b) = s
+            .split_once(['-', '/'])
+            .ok_or_else(|| MoneyError::UnknownCurrency(s.to_string()))?;
+        Market::new(a.parse()?, b.parse()?)
+    }
+}
+
+/// An amount of some currency, in its minor units.
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Debug, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Amount(pub u64);
+
+impl Amount {
+    /// Zero.
+    pub const ZERO: Amount = Amount(0);
+
+    /// `self + other`, or `None` on overflow.
+    pub fn checked_add(self, other: Amount) -> Option<Amount> {
+        self.0.checked_add(other.0).map(Amount)
+    }
+
+    /// `self - other`, or `None` if negative.
+    pub fn checked_sub(self, other: Amount) -> Option<Amount> {
+        self.0.checked_sub(other.0).map(Amount)
+    }
+
+    /// Parses a decimal amount in major units ("100", "99.50") for `currency`,
+    /// refusing more decimals than the currency has.
+    pub fn parse(s: &str, currency: Currency) -> Result<Amount, MoneyError> {
+        let exponent = currency.exponent()?;
+        let trimmed = s.trim();
+        let d =
+            Decimal::from_str_exact(trimmed).map_err(|_| MoneyError::NotANumber(s.to_string()))?;
+        if d.is_sign_negative() && !d.is_zero() {
+            return Err(MoneyError::Negative(s.to_string()));
+        }
+        let d = d.normalize();
+        if d.scale() > u32::from(exponent) {
+            return Err(MoneyError::TooManyDecimals {
+                currency,
+                exponent,
+                input: s.to_string(),
+            });
+        }
+        // mantissa * 10^(exponent - scale) minor units, exactly.
+        let mantissa = u128::try_from(d.mantissa()).map_err(|_| MoneyError::Overflow)?;
+        let factor = 10u128.pow(u32::from(exponent) - d.scale());
+        let minor = mantissa.checked_mul(factor).ok_or(MoneyError::Overflow)?;
+        u64::try_from(minor)
+            .map(Amount)
+            .map_err(|_| MoneyError::Overflow)
+    }
+
+    /// Formats in major units with exactly the currency's decimals ("99.50").
+    /// Unknown currencies show the raw minor units.
+    pub fn display(&self, currency: Currency) -> String {
+        match currency.exponent() {
+            Ok(0) => self.0.to_string(),
+            Ok(e) => {
+                let div = 10u64.pow(u32::from(e));
+                format!(
+                    "{}.{:0width$}",
+                    self.0 / div,
+                    self.0 % div,
+                    width = usize::from(e)
+                )
+            }
+            Err(_) => format!("{} minor units", self.0),
+        }
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An exchange rate: major units of `want` per one major unit of `give`.
+///
+/// Exact decimal, normalized (no trailing zeros), so equal rates have equal bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Rate(Decimal);
+
+impl Rate {
+    /// Most decimal places a rate may have.
+    pub const MAX_SCALE: u32 = 12;
+    /// Most significant digits a rate may have.
+    pub const MAX_DIGITS: u32 = 15;
+    /// Smallest acceptable rate (10^-9), as a string.
+    pub const MIN_STR: &'static str = "0.000000001";
+    /// Largest acceptable rate (10^9), as a string.
+    pub const MAX_STR: &'static str = "1000000000";
+    /// Largest scale a wire rate may decode with (the decimal crate's bound is 28).
+    const WIRE_MAX_SCALE: u32 = 18;
+
+    /// Smallest acceptable rate.
+    pub fn min() -> Rate {
+        Rate(Decimal::new(1, 9))
+    }
+
+    /// Largest acceptable rate.
+    pub fn max() -> Rate {
+        Rate(Decimal::new(1_000_000_000, 0))
+    }
+
+    /// A rate from a decimal, checked for range and precision.
+    pub fn new(d: Decimal) -> Result<Rate, MoneyError> {
+        let d = d.normalize();
+        let r = Rate(d);
+        r.check()?;
+        Ok(r)
+    }
+
+    /// Whether this rate is acceptable in an offer: positive, within
+    /// [`Rate::min`]..=[`Rate::max`], at most [`Rate::MAX_SCALE`] decimals and
+    /// [`Rate::MAX_DIGITS`] significant digits.
+    pub fn check(&self) -> Result<(), MoneyError> {
+        let d = self.0;
+        let digits = d
+            .mantissa()
+            .unsigned_abs()
+            .checked_ilog10()
+            .map_or(1, |l| l + 1);
+        if d <= Decimal::ZERO
+            || *self < Rate::min()
+            || *self > Rate::max()
+            || d.scale() > Rate::MAX_SCALE
+            || digits > Rate::MAX_DIGITS
+        {
+            return Err(MoneyError::RateOutOfRange(d.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Whether the rate is zero (a distinct validation error).
+    pub fn is_zero(&self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// The exact decimal.
+    pub fn as_decimal(&self) -> Decimal {
+        self.0
+    }
+
+    /// Mantissa and scale: the rate is `mantissa / 10^scale`.
+    fn parts(&self) -> (u128, u32) {
+        (self.0.mantissa().unsigned_abs(), self.0.scale())
+    }
+
+    /// An order-preserving fixed-width key (for sorted storage indexes): the rate
+    /// times 10^18 as a big-endian `u128`.
+    pub fn sort_key(&self) -> [u8; 16] {
+        let (m, s) = self.parts();
+        // m < 2^64 and s <= 18 on every decodable rate, so this cannot overflow;
+        // saturate rather than panic should that invariant ever break.
+        let scaled = m.saturating_mul(10u128.saturating_pow(Self::WIRE_MAX_SCALE - s.min(18)));
+        scaled.to_be_bytes()
+    }
+
+    /// Whether `self * other <= 1`, exactly. With `self` an offer's rate (want per
+    /// give) and `other` the rate the taker insists on (give per want), this says
+    /// whether the offer is at least as good as the taker requires.
+    pub fn product_at_most_one(&self, other: &Rate) -> bool {
+        let (m1, s1) = self.parts();
+        let (m2, s2) = other.parts();
+        // Both mantissas are < 2^64, so the product fits u128; both scales are <= 18,
+        // so 10^(s1+s2) <= 10^36 fits too.
+        match (m1.checked_mul(m2), 10u128.checked_pow(s1 + s2)) {
+            (Some(p), Some(one)) => p <= one,
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Rate {
+    type Err = MoneyError;
+    fn from_str(s: &str) -> Result<Rate, MoneyError> {
+        let d = Decimal::from_str_exact(s.trim()).map_err(|_| MoneyError::NotANumber(s.into()))?;
+        if d.is_sign_negative() && !d.is_zero() {
+            return Err(MoneyError::Negative(s.to_string()));
+        }
+        Rate::new(d)
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Debug for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Rate({})", self.0)
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (m, scale) = self.parts();
+        // Decodable rates have mantissas below 2^64 (see Deserialize); saturating
+        // keeps Serialize infallible for the impossible rest.
+        let m = u64::try_from(m).unwrap_or(u64::MAX);
+        (m, scale as u8).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (m, scale): (u64, u8) = Deserialize::deserialize(d)?;
+        if u32::from(scale) > Rate::WIRE_MAX_SCALE {
+            return Err(serde::de::Error::custom("rate scale above 18"));
+        }
+        // One spelling per value: no trailing zeros in the mantissa.
+        if scale > 0 && m % 10 == 0 {
+            return Err(serde::de::Error::custom("rate is not normalized"));
+        }
+        Ok(Rate(Decimal::from_i128_with_scale(
+            i128::from(m),
+            u32::from(scale),
+        )))
+    }
+}
+
+fn pow10(e: u32) -> Result<u128, MoneyError> {
+    10u128.checked_pow(e).ok_or(MoneyError::Overflow)
+}
+
+/// How much of `want` a fill of `give_amount` costs at `rate`, rounded down.
+///
+/// `want_amount = floor(give_amount * rate * 10^want_exp / 10^give_exp)`, exact.
+pub fn want_for_give(
+    give_amount: Amount,
+    give: Currency,
+    want: Currency,
+    rate: &Rate,
+) -> Result<Amount, MoneyError> {
+    let (m, s) = rate.parts();
+    let want_exp = want.exponent()?;
+    let num = u128::from(give_amount.0)
+        .checked_mul(m)
+        .and_then(|x| x.checked_mul(pow10(u32::from(want_exp)).ok()?))
+        .ok_or(MoneyError::Overflow)?;
+    let den = pow10(u32::from(give.exponent()?) + s)?;
+    u64::try_from(num / den)
+        .map(Amount)
+        .map_err(|_| MoneyError::Overflow)
+}
+
+/// The most of `give` that `want_amount` pays for at `rate`, rounded down: the
+/// inverse of [`want_for_give`], used to size a fill from what a taker will spend.
+///
+/// `give_amount = floor(want_amount * 10^(give_exp + scale) / (mantissa * 10^want_exp))`.
+pub fn give_for_want(
+    want_amount: Amount,
+    give: Currency,
+    want: Currency,
+    rate: &Rate,
+) -> Result<Amount, MoneyError> {
+    let (m, s) = rate.parts();
+    if m == 0 {
+        return Err(MoneyError::RateOutOfRange(rate.to_string()));
+    }
+    let num = u128::from(want_amount.0)
+        .checked_mul(pow10(u32::from(give.exponent()?) + s)?)
+        .ok_or(MoneyError::Overflow)?;
+    let den = m
+        .checked_mul(pow10(u32::from(want.exponent()?))?)
+        .ok_or(MoneyError::Overflow)?;
+    u64::try_from(num / den)
+        .map(Amount)
+        .map_err(|_| MoneyError::Overflow)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> Currency {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn currencies() {
+        assert_eq!(c("eur").code(), "EUR");
+        assert_eq!(c("JPY").exponent().unwrap(), 0);
+        assert_eq!(c("BHD").exponent().unwrap(), 3);
+        for bad in ["XXX", "XAU", "ABC", "EURO", "", "€"] {
+            assert!(
+                matches!(bad.parse::<Currency>(), Err(MoneyError::UnknownCurrency(_))),
+                "{bad}"
+            );
+        }
+        let m: Market = "USD-EUR".parse().unwrap();
+        assert_eq!(m.to_string(), "EUR-USD");
+        assert_eq!(m.topic(), "peerfx/1/market/EUR-USD");
+        assert!(Market::new(c("EUR"), c("EUR")).is_err());
+    }
+
+    #[test]
+    fn amounts_parse_exactly() {
+        let eur = c("EUR");
+        assert_eq!(Amount::parse("100", eur).unwrap(), Amount(10_000));
+        assert_eq!(Amount::parse("99.5", eur).unwrap(), Amount(9_950));
+        assert_eq!(Amount::parse("99.50", eur).unwrap(), Amount(9_950));
+        assert!(matches!(
+            Amount::parse("1.001", eur),
+            Err(MoneyError::TooManyDecimals { .. })
+        ));
+        assert!(matches!(
+            Amount::parse("1.5", c("JPY")),
+            Err(MoneyError::TooManyDecimals { .. })
+        ));
+        assert!(matches!(
+            Amount::parse("-1", eur),
+            Err(MoneyError::Negative(_))
+        ));
+        assert!(matches!(
+            Amount::parse("1e3", eur),
+            Err(MoneyError::NotANumber(_))
+        ));
+        assert!(matches!(
+            Amount::parse("99999999999999999999", eur),
+            Err(MoneyError::Overflow)
+        ));
+        assert_eq!(Amount(9_950).display(eur), "99.50");
+        assert_eq!(Amount(5).display(c("JPY")), "5");
+        assert_eq!(Amount(1_005).display(c("BHD")), "1.005");
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!("1.0800".parse::<Rate>().unwrap().to_string(), "1.08");
+        assert!("0".parse::<Rate>().is_err());
+        assert!("-1".parse::<Rate>().is_err());
+        assert!("1000000001".parse::<Rate>().is_err());
+        assert!("0.0000000001".parse::<Rate>().is_err());
+        assert!("1.1234567890123".parse::<Rate>().is_err());
+        let a: Rate = "1.08".parse().unwrap();
+        let b: Rate = "1.1".parse().unwrap();
+        assert!(a.sort_key() < b.sort_key());
+        assert!(a < b);
+        // 0.925 * 1.08 = 0.999 <= 1; 0.93 * 1.08 = 1.0044 > 1.
+        assert!("0.925".parse::<Rate>().unwrap().product_at_most_one(&a));
+        assert!(!"0.93".parse::<Rate>().unwrap().product_at_most_one(&a));
+    }
+
+    #[test]
+    fn conversion_examples() {
+        let (eur, usd, jpy) = (c("EUR"), c("USD"), c("JPY"));
+        let r: Rate = "1.08".parse().unwrap();
+        // 100.00 EUR at 1.08 = 108.00 USD.
+        assert_eq!(
+            want_for_give(Amount(10_000), eur, usd, &r).unwrap(),
+            Amount(10_800)
+        );
+        // 0.01 EUR at 1.08 = 0.0108 USD, rounded down to 0.01.
+        assert_eq!(want_for_give(Amount(1), eur, usd, &r).unwrap(), Amount(1));
+        // Across exponents: 1.00 EUR at 161.5 JPY = 161 JPY (down).
+        let rj: Rate = "161.5".parse().unwrap();
+        assert_eq!(
+            want_for_give(Amount(100), eur, jpy, &rj).unwrap(),
+            Amount(161)
+        );
+        // Inverse: 108.00 USD buys 100.00 EUR; 107.99 buys 99.99.
+        assert_eq!(
+            give_for_want(Amount(10_800), eur, usd, &r).unwrap(),
+            Amount(10_000)
+        );
+        assert_eq!(
+            give_for_want(Amount(10_799), eur, usd, &r).unwrap(),
+            Amount(9_999)
+        );
+        // Overflow is an error.
+        let big: Rate = "1000000000".parse().unwrap();
+        assert_eq!(
+            want_for_give(Amount(u64::MAX), eur, usd, &big),
+            Err(MoneyError::Overflow)
+        );
+    }
+
+    #[test]
+    fn rate_wire_rejects_unnormalized() {
+        let r: Rate = "1.08".parse().unwrap();
+        let bytes = crate::codec::encode(&r);
+        assert_eq!(crate::codec::decode::<Rate>(&bytes).unwrap(), r);
+        // 1.080 spelled as (1080, 3) is the same value with a different spelling.
+        let alt = crate::codec::encode(&(1080u64, 3u8));
+        assert!(crate::codec::decode::<Rate>(&alt).is_err());
+    }
+}

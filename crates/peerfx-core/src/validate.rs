@@ -1,0 +1,449 @@
+//! Validation: everything from the network is hostile until it passes here.
+//!
+//! [`validate`] turns a decoded `Signed<T>` into a [`Verified<T>`] after checking
+//! its size, its fields against [`Limits`] and the current time, and its
+//! signature, in that order (cheap checks first, so junk costs little). Every
+//! failure is a [`ValidationError`] that says exactly what is wrong; gossip uses
+//! it to decide Reject vs. Ignore, and the control API shows it to the user.
+//!
+//! [`validate_batch`] does the same for many messages with one ed25519 batch
+//! verification, which roughly halves the cost per signature for sync pages.
+
+use crate::codec::{self, CodecError};
+use crate::keys::{self, KeyError};
+use crate::message::{
+    signing_bytes, Body, Contract, Offer, OfferCancel, OfferUpdate, Signed, TakeReject,
+    TakeRequest, Timestamp, TradeAction, TradeMessage, Verified,
+};
+use crate::money::{want_for_give, Amount, Currency, MoneyError, Rate};
+
+/// Bounds on what a node accepts. One value, passed everywhere, with the
+/// defaults every node on the network is expected to use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest encoded signed message.
+    pub max_message_bytes: usize,
+    /// Longest offer note, in bytes.
+    pub max_note_bytes: usize,
+    /// Longest chat line or dispute reason, in bytes.
+    pub max_text_bytes: usize,
+    /// Most payment methods on one offer.
+    pub max_payment_methods: usize,
+    /// Longest time from `created_at` to `expires_at`, in seconds.
+    pub max_offer_lifetime_secs: u64,
+    /// How far in the future a `created_at` may be (clock skew between peers).
+    pub max_clock_skew_secs: u64,
+}
+
+impl Limits {
+    /// Default largest message: an offer with every field at its limit is < 1 KiB.
+    pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024;
+    /// Default note length (a tweet).
+    pub const DEFAULT_MAX_NOTE_BYTES: usize = 280;
+    /// Default chat line length.
+    pub const DEFAULT_MAX_TEXT_BYTES: usize = 1000;
+    /// Default number of payment methods.
+    pub const DEFAULT_MAX_PAYMENT_METHODS: usize = 8;
+    /// Default longest offer lifetime: 30 days.
+    pub const DEFAULT_MAX_OFFER_LIFETIME_SECS: u64 = 30 * 24 * 3600;
+    /// Default clock skew: 5 minutes.
+    pub const DEFAULT_MAX_CLOCK_SKEW_SECS: u64 = 300;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
+            max_note_bytes: Self::DEFAULT_MAX_NOTE_BYTES,
+            max_text_bytes: Self::DEFAULT_MAX_TEXT_BYTES,
+            max_payment_methods: Self::DEFAULT_MAX_PAYMENT_METHODS,
+            max_offer_lifetime_secs: Self::DEFAULT_MAX_OFFER_LIFETIME_SECS,
+            max_clock_skew_secs: Self::DEFAULT_MAX_CLOCK_SKEW_SECS,
+        }
+    }
+}
+
+/// What exactly is wrong with a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    /// Not a decodable message.
+    #[error(transparent)]
+    Malformed(#[from] CodecError),
+    /// Encoded size over the limit.
+    #[error("message too large: {size} bytes, limit {max}")]
+    TooLarge {
+        /// Size.
+        size: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// Signature does not verify for the author.
+    #[error("bad signature")]
+    BadSignature,
+    /// The author key is not a usable ed25519 key.
+    #[error("invalid author key")]
+    InvalidKey,
+    /// A currency code peerfx does not trade.
+    #[error("unknown currency {0:?}")]
+    UnknownCurrency(String),
+    /// Give and want are the same currency.
+    #[error("give and want are both {0}")]
+    SameCurrency(Currency),
+    /// An amount that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    ZeroAmount(&'static str),
+    /// min_give > max_give.
+    #[error("minimum {min} is above maximum {max}")]
+    MinAboveMax {
+        /// Minimum.
+        min: Amount,
+        /// Maximum.
+        max: Amount,
+    },
+    /// The rate is zero.
+    #[error("rate is zero")]
+    ZeroRate,
+    /// The rate is absurd (range or precision).
+    #[error(transparent)]
+    RateOutOfRange(MoneyError),
+    /// Amounts that convert to nothing or overflow at this rate.
+    #[error("amounts do not convert at this rate: {0}")]
+    Unpriceable(String),
+    /// Expired, or expires at creation.
+    #[error("expired at {expires_at:?} (now {now:?})")]
+    Expired {
+        /// Expiry.
+        expires_at: Timestamp,
+        /// Now.
+        now: Timestamp,
+    },
+    /// Lifetime beyond the maximum.
+    #[error("expiry {expires_at:?} is more than {max_secs} s after creation")]
+    ExpiryTooFar {
+        /// Expiry.
+        expires_at: Timestamp,
+        /// The longest lifetime.
+        max_secs: u64,
+    },
+    /// Signed in the future beyond the clock-skew bound.
+    #[error(
+        "created_at {created_at:?} is in the future (now {now:?}, skew allowed {skew_secs} s)"
+    )]
+    FromTheFuture {
+        /// Claimed creation.
+        created_at: Timestamp,
+        /// Now.
+        now: Timestamp,
+        /// Allowed skew.
+        skew_secs: u64,
+    },
+    /// Note or chat text too long.
+    #[error("{field} is {len} bytes, limit {max}")]
+    TextTooLong {
+        /// Which field.
+        field: &'static str,
+        /// Length.
+        len: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// An offer with no way to settle.
+    #[error("an offer needs at least one payment method")]
+    NoPaymentMethod,
+    /// Too many payment methods.
+    #[error("{count} payment methods, limit {max}")]
+    TooManyPaymentMethods {
+        /// Count.
+        count: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// A malformed payment method name.
+    #[error("invalid payment method {0:?}")]
+    InvalidPaymentMethod(String),
+    /// The same payment method twice.
+    #[error("payment method {0:?} listed twice")]
+    DuplicatePaymentMethod(String),
+    /// A malformed geohash.
+    #[error("invalid geohash {0:?}")]
+    InvalidGeohash(String),
+    /// A sequence number that must start at 1 is 0.
+    #[error("seq must start at 1")]
+    ZeroSeq,
+}
+
+impl From<KeyError> for ValidationError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::BadSignature => ValidationError::BadSignature,
+            KeyError::InvalidKey | KeyError::InvalidSecret => ValidationError::InvalidKey,
+        }
+    }
+}
+
+/// The field rules of one message kind (everything except the signature).
+pub trait Check: Body {
+    /// Checks the body's fields against `limits` at time `now`.
+    fn check(&self, now: Timestamp, limits: &Limits) -> Result<(), ValidationError>;
+}
+
+fn check_created_at(
+    created_at: Timestamp,
+    now: Timestamp,
+    limits: &Limits,
+) -> Result<(), ValidationError> {
+    if created_at > now.plus(limits.max_clock_skew_secs) {
+        return Err(ValidationError::FromTheFuture {
+            created_at,
+            now,
+            skew_secs: limits.max_clock_skew_secs,
+        });
+    }
+    Ok(())
+}
+
+fn check_currency(c: Currency) -> Result<(), ValidationError> {
+    if c.is_known() {
+        Ok(())
+    } else {
+        Err(ValidationError::UnknownCurrency(c.code().to_string()))
+    }
+}
+
+fn check_rate(rate: &Rate) -> Result<(), ValidationError> {
+    if rate.is_zero() {
+        return Err(ValidationError::ZeroRate);
+    }
+    rate.check().map_err(ValidationError::RateOutOfRange)
+}
+
+fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), ValidationError> {
+    if text.len() > max {
+        return Err(ValidationError::TextTooLong {
+            field,
+            len: text.len(),
+            max,
+        });
+    }
+    Ok(())
+}
+
+impl Check for Offer {
+    fn check(&self, now: Timestamp, limits: &Limits) -> Result<(), ValidationError> {
+        check_currency(self.give)?;
+        check_currency(self.want)?;
+        if self.give == self.want {
+            return Err(ValidationError::SameCurrency(self.give));
+        }
+        if self.min_give == Amount::ZERO {
+            return Err(ValidationError::ZeroAmount("min_give"));
+        }
+        if self.min_give > self.max_give {
+            return Err(ValidationError::MinAboveMax {
+                min: self.min_give,
+                max: self.max_give,
+            });
+        }
+        check_rate(&self.rate)?;
+        // The smallest fill must cost something, and the largest must not overflow.
+        let unpriceable = |e: MoneyError| ValidationError::Unpriceable(e.to_string());
+        let min_want =
+            want_for_give(self.min_give, self.give, self.want, &self.rate).map_err(unpriceable)?;
+        if min_want == Amount::ZERO {
+            return Err(ValidationError::Unpriceable(
+                "the minimum fill converts to zero".into(),
+            ));
+        }
+        want_for_give(self.max_give, self.give, self.want, &self.rate).map_err(unpriceable)?;
+
+        if self.payment_methods.is_empty() {
+            return Err(ValidationError::NoPaymentMethod);
+        }
+        if self.payment_methods.len() > limits.max_payment_methods {
+            return Err(ValidationError::TooManyPaymentMethods {
+                count: self.payment_methods.len(),
+                max: limits.max_payment_methods,
+            });
+        }
+        for (i, p) in self.payment_methods.iter().enumerate() {
+            p.check()
+                .map_err(|e| ValidationError::InvalidPaymentMethod(e.0))?;
+            if self.payment_methods[..i].contains(p) {
+                return Err(ValidationError::DuplicatePaymentMethod(p.to_string()));
+            }
+        }
+        if let Some(g) = &self.geohash {
+            g.check()
+                .map_err(|e| ValidationError::InvalidGeohash(e.0))?;
+        }
+        check_text("note", &self.note, limits.max_note_bytes)?;
+        check_created_at(self.created_at, now, limits)?;
+        if self.expires_at <= now || self.expires_at <= self.created_at {
+            return Err(ValidationError::Expired {
+                expires_at: self.expires_at,
+                now,
+            });
+        }
+        if self.expires_at.since(self.created_at) > limits.max_offer_lifetime_secs {
+            return Err(ValidationError::ExpiryTooFar {
+                expires_at: self.expires_at,
+                max_secs: limits.max_offer_lifetime_secs,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Check for OfferUpdate {
+    fn check(&self, now: Timestamp, limits: &Limits) -> Result<(), ValidationError> {
+        if self.seq == 0 {
+            return Err(ValidationError::ZeroSeq);
+        }
+        check_created_at(self.created_at, now, limits)
+    }
+}
+
+impl Check for OfferCancel {
+    fn check(&self, now: Timestamp, limits: &Limits) -> Result<(), ValidationError> {
+        check_created_at(self.created_at, now, limits)
+    }
+}
+
+impl Check for TakeRequest {
+    fn check(&self, now: Timestamp, limits: &Limits) -> Result<(), ValidationError> {
+        if self.give_amount == Amount::ZERO {
+            return Err(ValidationError::ZeroAmount("give_amount"));
+        }
+        if let Some(r) = &self.counter_rate {
+            check_rate(r)?;
+        }
+        self.payment_method
+            .check()
+            .map_err(|e| ValidationError::InvalidPaymentMethod(e.0))?;
+        check_created_at(self.created_at, now, limits)
+    }
+}
+
+impl Check for TakeReject {
+    fn check(&self, now: Timestamp, limits: &Limits) -> Result<(), ValidationError> {
+        if let crate::message::RejectReason::Invalid(detail) = &self.reason {
+            check_text("reject detail", detail, limits.max_text_bytes)?;
+        }
+        check_created_at(self.created_at, now, limits)
+    }
+}
+
+impl Check for Contract {
+    fn check(&self, now: Timestamp, limits: &Limits) -> Result<(), ValidationError> {
+        check_currency(self.give)?;
+        check_currency(self.want)?;
+        if self.give == self.want {
+            return Err(ValidationError::SameCurrency(self.give));
+        }
+        if self.give_amount == Amount::ZERO {
+            return Err(ValidationError::ZeroAmount("give_amount"));
+        }
+        if self.want_amount == Amount::ZERO {
+            return Err(ValidationError::ZeroAmount("want_amount"));
+        }
+        check_rate(&self.rate)?;
+        self.payment_method
+            .check()
+            .map_err(|e| ValidationError::InvalidPaymentMethod(e.0))?;
+        check_created_at(self.created_at, now, limits)
+    }
+}
+
+impl Check for TradeMessage {
+    fn check(&self, now: Timestamp, limits: &Limits) -> Result<(), ValidationError> {
+        if self.seq == 0 {
+            return Err(ValidationError::ZeroSeq);
+        }
+        match &self.action {
+            TradeAction::Dispute { reason } => check_text("reason", reason, limits.max_text_bytes)?,
+            TradeAction::Chat { text } => check_text("chat text", text, limits.max_text_bytes)?,
+            TradeAction::Paid | TradeAction::Received | TradeAction::Cancel => {}
+        }
+        check_created_at(self.created_at, now, limits)
+    }
+}
+
+fn check_size<T: Check>(signed: &Signed<T>, limits: &Limits) -> Result<(), ValidationError> {
+    let size = codec::encode(signed).len();
+    if size > limits.max_message_bytes {
+        return Err(ValidationError::TooLarge {
+            size,
+            max: limits.max_message_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Validates one signed message: size, fields, then signature.
+pub fn validate<T: Check>(
+    signed: Signed<T>,
+    now: Timestamp,
+    limits: &Limits,
+) -> Result<Verified<T>, ValidationError> {
+    check_size(&signed, limits)?;
+    signed.body.check(now, limits)?;
+    signed.verify()?;
+    Ok(Verified::new(signed))
+}
+
+/// Decodes and validates one signed message from the wire.
+pub fn decode_and_validate<T: Check>(
+    bytes: &[u8],
+    now: Timestamp,
+    limits: &Limits,
+) -> Result<Verified<T>, ValidationError> {
+    if bytes.len() > limits.max_message_bytes {
+        return Err(ValidationError::TooLarge {
+            size: bytes.len(),
+            max: limits.max_message_bytes,
+        });
+    }
+    validate(codec::decode::<Signed<T>>(bytes)?, now, limits)
+}
+
+/// Validates many messages, verifying their signatures in one batch. The result
+/// has one entry per input, in order. If the batch fails, each signature is
+/// checked on its own so that only the bad ones are refused.
+pub fn validate_batch<T: Check>(
+    messages: Vec<Signed<T>>,
+    now: Timestamp,
+    limits: &Limits,
+) -> Vec<Result<Verified<T>, ValidationError>> {
+    let mut results: Vec<Result<Signed<T>, ValidationError>> = messages
+        .into_iter()
+        .map(|m| {
+            check_size(&m, limits)?;
+            m.body.check(now, limits)?;
+            Ok(m)
+        })
+        .collect();
+
+    let pending: Vec<usize> = (0..results.len()).filter(|&i| results[i].is_ok()).collect();
+    let bytes: Vec<Vec<u8>> = pending
+        .iter()
+        .filter_map(|&i| results[i].as_ref().ok().map(|m| signing_bytes(&m.body)))
+        .collect();
+    let items: Vec<_> = pending
+        .iter()
+        .zip(&bytes)
+        .filter_map(|(&i, b)| {
+            results[i]
+                .as_ref()
+                .ok()
+                .map(|m| (*m.body.author(), b.as_slice(), m.signature))
+        })
+        .collect();
+    if !items.is_empty() && keys::verify_batch(&items).is_err() {
+        for (&i, (key, msg, sig)) in pending.iter().zip(&items) {
+            if let Err(e) = key.verify(msg, sig) {
+                results[i] = Err(e.into());
+            }
+        }
+    }
+    results.into_iter().map(|r| r.map(Verified::new)).collect()
+}
