@@ -1,1 +1,276 @@
+//! # peerfx-store
+//!
+//! A node's local database, on sled 0.34. One [`Store`] per data directory, with
+//! these trees:
+//!
+//! | tree            | key                                         | value |
+//! |-----------------|---------------------------------------------|-------|
+//! | `meta`          | `schema_version`                            | u32 BE |
+//! | `book`          | offer id                                    | [`book::BookRecord`] |
+//! | `book_index`    | give · want · rate · created_at · offer id  | empty: ordered scans by market and rate |
+//! | `book_expiry`   | expires_at · offer id                       | empty: purge without a full scan |
+//! | `tombstones`    | offer id                                    | [`book::Tombstone`]: cancelled or closed, never to return |
+//! | `own_offers`    | offer id                                    | [`own::OwnOffer`] |
+//! | `reservations`  | reservation id                              | [`own::Reservation`] |
+//! | `trades`        | trade id                                    | [`trades::TradeRecord`] |
+//! | `trade_log`     | trade id · index                            | one signed trade message, append-only |
+//! | `peers`         | peer id                                     | [`peers::PeerRecord`] |
+//!
+//! Values are encoded with `peerfx_core::codec`, the workspace's one encoding.
+//! Changes that touch several keys happen in one sled transaction.
+//!
+//! Durability: sled only makes writes durable on `flush`, and its background
+//! flush runs every 500 ms, so a write reported done can be lost to a crash.
+//! Every operation whose result is acknowledged to a peer or a user (own offers,
+//! reservations, trades) flushes before it returns. Book changes do not: the book
+//! is a cache of the network that sync refills.
+//!
+//! Exclusivity: opening takes an exclusive lock on `<dir>/LOCK`, so a second
+//! process (or a second `Store` in the same process) gets [`StoreError::Locked`].
 
+pub mod book;
+pub mod own;
+pub mod peers;
+pub mod trades;
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use peerfx_core::codec::{self, CodecError};
+use serde::{de::DeserializeOwned, Serialize};
+
+/// The schema this build writes. Bumped on any incompatible change of a tree's
+/// keys or values.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process (or another `Store` in this one) has the directory open.
+    #[error("the data directory {0} is in use by another peerfx process")]
+    Locked(PathBuf),
+    /// The database was written by a newer peerfx.
+    #[error("the database was written by a newer peerfx (schema {found}, this build understands up to {supported}); upgrade peerfx")]
+    NewerSchema {
+        /// Schema found on disk.
+        found: u32,
+        /// Schema this build writes.
+        supported: u32,
+    },
+    /// The disk is full: nothing was changed.
+    #[error("disk full while writing to {0}")]
+    DiskFull(PathBuf),
+    /// A stored value does not decode.
+    #[error("corrupt record in tree {tree}: {source}")]
+    Corrupt {
+        /// Which tree.
+        tree: &'static str,
+        /// Why it does not decode.
+        source: CodecError,
+    },
+    /// Any other I/O or database error.
+    #[error("database error: {0}")]
+    Db(String),
+}
+
+impl StoreError {
+    fn from_io(e: io::Error, path: &Path) -> StoreError {
+        if e.kind() == io::ErrorKind::StorageFull {
+            StoreError::DiskFull(path.to_path_buf())
+        } else {
+            StoreError::Db(format!("{}: {e}", path.display()))
+        }
+    }
+}
+
+/// Result of a store operation.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Tuning for [`Store::open`].
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// sled's page cache in bytes. sled's own default is 1 GiB, far too much for a
+    /// phone; RSS runs to a few times this figure.
+    pub cache_capacity_bytes: u64,
+}
+
+impl StoreConfig {
+    /// Default cache: 16 MiB.
+    pub const DEFAULT_CACHE_CAPACITY_BYTES: u64 = 16 * 1024 * 1024;
+    /// Cache for `--profile mobile`: 4 MiB.
+    pub const MOBILE_CACHE_CAPACITY_BYTES: u64 = 4 * 1024 * 1024;
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            cache_capacity_bytes: Self::DEFAULT_CACHE_CAPACITY_BYTES,
+        }
+    }
+}
+
+/// The node's database. Cheap to clone (sled trees are reference-counted) and
+/// safe to share between threads.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+    _lock: std::sync::Arc<File>,
+    pub(crate) meta: sled::Tree,
+    pub(crate) book: sled::Tree,
+    pub(crate) book_index: sled::Tree,
+    pub(crate) book_expiry: sled::Tree,
+    pub(crate) tombstones: sled::Tree,
+    pub(crate) own_offers: sled::Tree,
+    pub(crate) reservations: sled::Tree,
+    pub(crate) trades: sled::Tree,
+    pub(crate) trade_log: sled::Tree,
+    pub(crate) peers: sled::Tree,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in directory `dir`.
+    pub fn open(dir: impl AsRef<Path>, config: &StoreConfig) -> Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::from_io(e, &dir))?;
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::from_io(e, &lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(dir)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::from_io(e, &lock_path)),
+        }
+
+        let db = sled::Config::new()
+            .path(dir.join("sled"))
+            .cache_capacity(config.cache_capacity_bytes)
+            .open()
+            .map_err(|e| db_err(e, &dir))?;
+        let tree = |name: &str| db.open_tree(name).map_err(|e| db_err(e, &dir));
+        let store = Store {
+            meta: tree("meta")?,
+            book: tree("book")?,
+            book_index: tree("book_index")?,
+            book_expiry: tree("book_expiry")?,
+            tombstones: tree("tombstones")?,
+            own_offers: tree("own_offers")?,
+            reservations: tree("reservations")?,
+            trades: tree("trades")?,
+            trade_log: tree("trade_log")?,
+            peers: tree("peers")?,
+            db,
+            path: dir,
+            _lock: std::sync::Arc::new(lock),
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<()> {
+        match self.meta.get(SCHEMA_KEY).map_err(|e| self.err(e))? {
+            None => {
+                self.meta
+                    .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(|e| self.err(e))?;
+                self.flush()
+            }
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        tree: "meta",
+                        source: CodecError::Malformed("schema version is not 4 bytes".into()),
+                    })?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::NewerSchema {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                // Older schemas would be migrated here; version 1 is the first.
+                Ok(())
+            }
+        }
+    }
+
+    /// The directory this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    /// Bytes the database occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        self.db.size_on_disk().map_err(|e| self.err(e))
+    }
+
+    pub(crate) fn err(&self, e: sled::Error) -> StoreError {
+        db_err(e, &self.path)
+    }
+}
+
+fn db_err(e: sled::Error, path: &Path) -> StoreError {
+    match e {
+        sled::Error::Io(io) => StoreError::from_io(io, path),
+        other => StoreError::Db(other.to_string()),
+    }
+}
+
+/// Decodes a stored value, naming the tree if it is corrupt.
+pub(crate) fn decode<T: Serialize + DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
+    codec::decode_with_limit::<T, { 1 << 20 }>(bytes).map_err(|source| StoreError::Corrupt { tree, source })
+}
+
+/// Maps a sled transaction error whose abort type is [`StoreError`].
+pub(crate) fn tx_err(store: &Store, e: sled::transaction::TransactionError<StoreError>) -> StoreError {
+    match e {
+        sled::transaction::TransactionError::Abort(e) => e,
+        sled::transaction::TransactionError::Storage(e) => store.err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_open_of_a_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let second = Store::open(dir.path(), &StoreConfig::default());
+        assert!(matches!(second, Err(StoreError::Locked(_))), "{second:?}");
+        drop(first);
+        Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    }
+
+    #[test]
+    fn newer_schema_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+            s.meta.insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
+            s.flush().unwrap();
+        }
+        let err = Store::open(dir.path(), &StoreConfig::default()).unwrap_err();
+        assert!(matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1));
+        assert!(err.to_string().contains("upgrade peerfx"));
+    }
+}

@@ -1,0 +1,374 @@
+//! The offer book: every open offer this node has heard of, its own included.
+//!
+//! Rules, all enforced in one transaction per change:
+//!
+//! - Inserting a verified offer is idempotent.
+//! - An offer that was cancelled or closed leaves a [`Tombstone`] until it would
+//!   have expired anyway, so a late copy (gossip is unordered, sync pages are
+//!   stale) never brings it back. A cancel that arrives *before* its offer leaves
+//!   a tombstone too; it applies only to an offer by the same maker, so nobody can
+//!   pre-empt someone else's offer with a cancel of their own.
+//! - Updates apply only with a `seq` strictly above the last one applied, and
+//!   only from the offer's maker.
+//! - Expired offers are purged through an expiry index, not a full scan.
+//!
+//! Queries walk `book_index`, whose keys sort by give currency, want currency,
+//! rate, age and id: a taker's matches come out best first, and a rate bound
+//! ends the scan early.
+
+use peerfx_core::matching::BookEntry;
+use peerfx_core::{
+    Amount, Fill, Hash, Limits, Market, MatchQuery, Offer, OfferCancel, OfferId, OfferUpdate, PublicKey,
+    Signed, Timestamp, Verified,
+};
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::Transactional;
+
+use crate::{decode, tx_err, Result, Store, StoreError};
+
+/// A stored book entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BookRecord {
+    /// The offer as received (verified before it was stored).
+    pub offer: Signed<Offer>,
+    /// Remaining from the latest update, or `max_give`.
+    pub remaining: Amount,
+    /// Seq of the latest update applied; 0 if none.
+    pub seq: u64,
+}
+
+/// "This offer is gone and must not come back."
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Tombstone {
+    /// The maker whose offer it is (or claims to be, for a cancel that came first).
+    pub maker: PublicKey,
+    /// When the tombstone may be forgotten: the offer cannot be valid after this.
+    pub until: Timestamp,
+}
+
+/// What inserting an offer did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// New in the book.
+    Inserted,
+    /// Already there; nothing changed.
+    Duplicate,
+    /// Cancelled or closed before; refused.
+    Tombstoned,
+    /// Already expired; refused.
+    Expired,
+}
+
+/// What applying an update did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    /// Applied; this much remains.
+    Applied(Amount),
+    /// Nothing remains: the offer left the book.
+    Closed,
+    /// Seq not above the last applied one; ignored.
+    Stale,
+    /// The offer is not in the book (not yet arrived, or gone).
+    UnknownOffer,
+    /// Signed by someone other than the offer's maker.
+    WrongMaker,
+    /// Claims more remaining than the offer's maximum.
+    AboveMax,
+}
+
+/// What applying a cancel did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The offer left the book.
+    Cancelled,
+    /// The offer is not known yet; the cancel is remembered for when it arrives.
+    Remembered,
+    /// Already gone (cancelled, closed or expired before); nothing changed.
+    AlreadyGone,
+    /// Signed by someone other than the offer's maker.
+    WrongMaker,
+}
+
+type Tx = ConflictableTransactionError<StoreError>;
+
+fn abort<T>(r: Result<T>) -> std::result::Result<T, Tx> {
+    r.map_err(ConflictableTransactionError::Abort)
+}
+
+fn index_key(offer: &Verified<Offer>) -> Vec<u8> {
+    let mut k = Vec::with_capacity(62);
+    k.extend_from_slice(offer.give.code().as_bytes());
+    k.extend_from_slice(offer.want.code().as_bytes());
+    k.extend_from_slice(&offer.rate.sort_key());
+    k.extend_from_slice(&offer.created_at.0.to_be_bytes());
+    k.extend_from_slice(offer.id().as_bytes());
+    k
+}
+
+fn expiry_key(expires_at: Timestamp, id: &OfferId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(40);
+    k.extend_from_slice(&expires_at.0.to_be_bytes());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// Removes an offer's book, index and expiry entries (inside a transaction).
+fn remove_entry(
+    book: &TransactionalTree,
+    index: &TransactionalTree,
+    expiry: &TransactionalTree,
+    offer: &Verified<Offer>,
+) -> std::result::Result<(), Tx> {
+    book.remove(offer.id().as_bytes())?;
+    index.remove(index_key(offer))?;
+    expiry.remove(expiry_key(offer.expires_at, &offer.id()))?;
+    Ok(())
+}
+
+fn entry(rec: BookRecord) -> BookEntry {
+    BookEntry {
+        offer: Verified::assume_verified(rec.offer),
+        remaining: rec.remaining,
+        seq: rec.seq,
+    }
+}
+
+impl Store {
+    /// Adds a verified offer to the book.
+    pub fn book_insert(&self, offer: &Verified<Offer>, now: Timestamp) -> Result<InsertOutcome> {
+        if offer.expires_at <= now {
+            return Ok(InsertOutcome::Expired);
+        }
+        let id = offer.id();
+        let record = peerfx_core::codec::encode(&BookRecord {
+            offer: offer.signed().clone(),
+            remaining: offer.max_give,
+            seq: 0,
+        });
+        let ikey = index_key(offer);
+        let ekey = expiry_key(offer.expires_at, &id);
+        (&self.book, &self.book_index, &self.book_expiry, &self.tombstones)
+            .transaction(|(book, index, expiry, tombs)| {
+                if let Some(t) = tombs.get(id.as_bytes())? {
+                    let t: Tombstone = abort(decode("tombstones", &t))?;
+                    if t.maker == offer.maker {
+                        return Ok(InsertOutcome::Tombstoned);
+                    }
+                }
+                if book.get(id.as_bytes())?.is_some() {
+                    return Ok(InsertOutcome::Duplicate);
+                }
+                book.insert(id.as_bytes(), record.as_slice())?;
+                index.insert(ikey.as_slice(), &[])?;
+                expiry.insert(ekey.as_slice(), &[])?;
+                Ok(InsertOutcome::Inserted)
+            })
+            .map_err(|e| tx_err(self, e))
+    }
+
+    /// Applies a maker's update (remaining after fills).
+    pub fn book_apply_update(&self, update: &Verified<OfferUpdate>) -> Result<UpdateOutcome> {
+        let id = update.offer_id;
+        (&self.book, &self.book_index, &self.book_expiry, &self.tombstones)
+            .transaction(|(book, index, expiry, tombs)| {
+                let Some(raw) = book.get(id.as_bytes())? else {
+                    return Ok(UpdateOutcome::UnknownOffer);
+                };
+                let mut rec: BookRecord = abort(decode("book", &raw))?;
+                if rec.offer.body.maker != update.maker {
+                    return Ok(UpdateOutcome::WrongMaker);
+                }
+                if update.seq <= rec.seq {
+                    return Ok(UpdateOutcome::Stale);
+                }
+                if update.remaining > rec.offer.body.max_give {
+                    return Ok(UpdateOutcome::AboveMax);
+                }
+                if update.remaining == Amount::ZERO {
+                    let offer = Verified::assume_verified(rec.offer);
+                    remove_entry(book, index, expiry, &offer)?;
+                    let t = Tombstone {
+                        maker: offer.maker,
+                        until: offer.expires_at,
+                    };
+                    tombs.insert(id.as_bytes(), peerfx_core::codec::encode(&t))?;
+                    return Ok(UpdateOutcome::Closed);
+                }
+                rec.remaining = update.remaining;
+                rec.seq = update.seq;
+                book.insert(id.as_bytes(), peerfx_core::codec::encode(&rec))?;
+                Ok(UpdateOutcome::Applied(update.remaining))
+            })
+            .map_err(|e| tx_err(self, e))
+    }
+
+    /// Applies a maker's cancel. `limits` bounds how long a cancel for an offer not
+    /// yet seen is remembered.
+    pub fn book_apply_cancel(
+        &self,
+        cancel: &Verified<OfferCancel>,
+        limits: &Limits,
+    ) -> Result<CancelOutcome> {
+        let id = cancel.offer_id;
+        (&self.book, &self.book_index, &self.book_expiry, &self.tombstones)
+            .transaction(|(book, index, expiry, tombs)| {
+                if tombs.get(id.as_bytes())?.is_some() {
+                    return Ok(CancelOutcome::AlreadyGone);
+                }
+                let (tomb, outcome) = match book.get(id.as_bytes())? {
+                    Some(raw) => {
+                        let rec: BookRecord = abort(decode("book", &raw))?;
+                        if rec.offer.body.maker != cancel.maker {
+                            return Ok(CancelOutcome::WrongMaker);
+                        }
+                        let offer = Verified::assume_verified(rec.offer);
+                        remove_entry(book, index, expiry, &offer)?;
+                        (
+                            Tombstone {
+                                maker: offer.maker,
+                                until: offer.expires_at,
+                            },
+                            CancelOutcome::Cancelled,
+                        )
+                    }
+                    // The offer can be at most this old and live at most this long.
+                    None => (
+                        Tombstone {
+                            maker: cancel.maker,
+                            until: cancel
+                                .created_at
+                                .plus(limits.max_clock_skew_secs)
+                                .plus(limits.max_offer_lifetime_secs),
+                        },
+                        CancelOutcome::Remembered,
+                    ),
+                };
+                tombs.insert(id.as_bytes(), peerfx_core::codec::encode(&tomb))?;
+                Ok(outcome)
+            })
+            .map_err(|e| tx_err(self, e))
+    }
+
+    /// One offer of the book.
+    pub fn book_get(&self, id: &OfferId) -> Result<Option<BookEntry>> {
+        match self.book.get(id.as_bytes()).map_err(|e| self.err(e))? {
+            Some(raw) => Ok(Some(entry(decode("book", &raw)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether the offer was cancelled or closed (and is remembered as such).
+    pub fn book_is_tombstoned(&self, id: &OfferId) -> Result<bool> {
+        self.tombstones
+            .contains_key(id.as_bytes())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Number of offers in the book.
+    pub fn book_len(&self) -> usize {
+        self.book.len()
+    }
+
+    /// The best `limit` matches for `query`, best first, walking the index in
+    /// rate order and stopping at the query's rate bound.
+    pub fn book_query(
+        &self,
+        query: &MatchQuery,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(BookEntry, Fill)>> {
+        let mut prefix = Vec::with_capacity(6);
+        prefix.extend_from_slice(query.receive.code().as_bytes());
+        prefix.extend_from_slice(query.pay.code().as_bytes());
+        let mut out = Vec::new();
+        for key in self.book_index.scan_prefix(&prefix).keys() {
+            if out.len() >= limit {
+                break;
+            }
+            let key = key.map_err(|e| self.err(e))?;
+            let Some(e) = self.entry_for_index_key(&key)? else {
+                continue;
+            };
+            if let Some(min_rate) = &query.min_rate {
+                // Rates only get worse from here on.
+                if !e.offer.rate.product_at_most_one(min_rate) {
+                    break;
+                }
+            }
+            if let Some(fill) = query.fill_for(&e, now) {
+                out.push((e, fill));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Open offers, optionally of one market (both directions), in index order:
+    /// by direction, then best rate first. At most `limit`.
+    pub fn book_list(&self, market: Option<Market>, now: Timestamp, limit: usize) -> Result<Vec<BookEntry>> {
+        let prefixes: Vec<Vec<u8>> = match market {
+            None => vec![Vec::new()],
+            Some(m) => [(m.base(), m.quote()), (m.quote(), m.base())]
+                .iter()
+                .map(|(a, b)| [a.code().as_bytes(), b.code().as_bytes()].concat())
+                .collect(),
+        };
+        let mut out = Vec::new();
+        for prefix in prefixes {
+            for key in self.book_index.scan_prefix(&prefix).keys() {
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+                let key = key.map_err(|e| self.err(e))?;
+                if let Some(e) = self.entry_for_index_key(&key)? {
+                    if e.offer.expires_at > now {
+                        out.push(e);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn entry_for_index_key(&self, key: &[u8]) -> Result<Option<BookEntry>> {
+        let Some(id) = key.len().checked_sub(32).map(|i| &key[i..]) else {
+            return Ok(None);
+        };
+        // A concurrent removal can leave the index key visible a moment longer
+        // than the record: skip it.
+        match self.book.get(id).map_err(|e| self.err(e))? {
+            Some(raw) => Ok(Some(entry(decode("book", &raw)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes offers that expired at or before `now`, and forgets tombstones whose
+    /// offer cannot be valid any more. Returns the ids of the offers removed.
+    pub fn book_purge_expired(&self, now: Timestamp) -> Result<Vec<OfferId>> {
+        let end = expiry_key(now, &Hash([0xff; 32]));
+        let mut removed = Vec::new();
+        for key in self.book_expiry.range(..=end).keys() {
+            let key = key.map_err(|e| self.err(e))?;
+            let Ok(id) = <[u8; 32]>::try_from(&key[8..]) else {
+                continue;
+            };
+            let id = Hash(id);
+            if let Some(e) = self.book_get(&id)? {
+                (&self.book, &self.book_index, &self.book_expiry)
+                    .transaction(|(book, index, expiry)| remove_entry(book, index, expiry, &e.offer))
+                    .map_err(|e| tx_err(self, e))?;
+                removed.push(id);
+            } else {
+                self.book_expiry.remove(&key).map_err(|e| self.err(e))?;
+            }
+        }
+        for item in self.tombstones.iter() {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            let t: Tombstone = decode("tombstones", &v)?;
+            if t.until <= now {
+                self.tombstones.remove(k).map_err(|e| self.err(e))?;
+            }
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,341 @@
+//! The node's own offers, and reservations against them.
+//!
+//! The maker's node is the only lock on an offer's liquidity. When a take
+//! arrives, [`Store::reserve`] sets the amount aside in one sled transaction, so
+//! two takers racing for the last 100 EUR cannot both get it; the reservation is
+//! then either committed with the trade ([`Store::commit_reservation`], one
+//! transaction again) or released when the taker does not countersign in time.
+//!
+//! Accounting per offer: `remaining` is what is not yet sold (max_give minus
+//! committed fills); `reserved` is the sum of open reservations; what a new take
+//! can get is `remaining - reserved`. Every change here is flushed before it
+//! returns, because it is acknowledged to a peer or to the user.
+
+use peerfx_core::{
+    fill_range, Amount, Hash, Offer, OfferCancel, OfferId, OfferUpdate, PublicKey, Signed,
+    Timestamp, TradeId, Verified,
+};
+use serde::{Deserialize, Serialize};
+use sled::transaction::ConflictableTransactionError;
+use sled::Transactional;
+
+use crate::trades::TradeRecord;
+use crate::{decode, tx_err, Result, Store, StoreError};
+
+/// Lifecycle of an own offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OwnStatus {
+    /// Takeable.
+    Open,
+    /// Withdrawn by the user.
+    Cancelled,
+    /// Nothing remains.
+    Filled,
+}
+
+/// An offer this node made, with its accounting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnOffer {
+    /// The signed offer.
+    pub offer: Signed<Offer>,
+    /// Not yet sold, in `give` minor units.
+    pub remaining: Amount,
+    /// Set aside for takes not yet countersigned.
+    pub reserved: Amount,
+    /// Status.
+    pub status: OwnStatus,
+    /// The latest update this node signed (its seq is the offer's current seq).
+    pub last_update: Option<Signed<OfferUpdate>>,
+    /// The cancel, if cancelled.
+    pub cancel: Option<Signed<OfferCancel>>,
+}
+
+impl OwnOffer {
+    /// What a new take can get now.
+    pub fn available(&self) -> Amount {
+        self.remaining.checked_sub(self.reserved).unwrap_or(Amount::ZERO)
+    }
+
+    /// The seq of the latest update (0: none yet).
+    pub fn seq(&self) -> u64 {
+        self.last_update.as_ref().map_or(0, |u| u.body.seq)
+    }
+}
+
+/// Liquidity set aside for one take.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// Id of the take request it answers.
+    pub id: Hash,
+    /// The offer.
+    pub offer_id: OfferId,
+    /// How much of the offer's `give`.
+    pub amount: Amount,
+    /// Who asked.
+    pub taker: PublicKey,
+    /// Released if not committed by then.
+    pub expires_at: Timestamp,
+}
+
+/// Why a reservation was refused. Maps one to one onto the reject reasons a maker
+/// sends.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReserveError {
+    /// Not one of this node's offers.
+    #[error("unknown offer")]
+    UnknownOffer,
+    /// Cancelled or filled.
+    #[error("offer is closed")]
+    Closed,
+    /// Past its expiry.
+    #[error("offer has expired")]
+    Expired,
+    /// Outside the offer's range for one fill.
+    #[error("amount must be between {min} and {max}")]
+    OutOfRange {
+        /// Smallest fill now.
+        min: Amount,
+        /// Largest fill.
+        max: Amount,
+    },
+    /// Not enough left.
+    #[error("insufficient remaining: {available} available")]
+    Insufficient {
+        /// What can be taken now.
+        available: Amount,
+    },
+    /// The same reservation id was used for different terms.
+    #[error("reservation id reused for a different take")]
+    Conflict,
+}
+
+/// Why a commit failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommitError {
+    /// No such reservation (never made, released, or already committed).
+    #[error("no such reservation")]
+    UnknownReservation,
+}
+
+type Tx = ConflictableTransactionError<StoreError>;
+
+fn abort<T>(r: Result<T>) -> std::result::Result<T, Tx> {
+    r.map_err(ConflictableTransactionError::Abort)
+}
+
+fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+    peerfx_core::codec::encode(v)
+}
+
+impl Store {
+    /// Records an offer this node just signed, before it is published.
+    pub fn own_insert(&self, offer: &Verified<Offer>) -> Result<()> {
+        let rec = OwnOffer {
+            offer: offer.signed().clone(),
+            remaining: offer.max_give,
+            reserved: Amount::ZERO,
+            status: OwnStatus::Open,
+            last_update: None,
+            cancel: None,
+        };
+        self.own_offers
+            .insert(offer.id().as_bytes(), enc(&rec))
+            .map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    /// One own offer.
+    pub fn own_get(&self, id: &OfferId) -> Result<Option<OwnOffer>> {
+        match self.own_offers.get(id.as_bytes()).map_err(|e| self.err(e))? {
+            Some(raw) => Ok(Some(decode("own_offers", &raw)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// All own offers.
+    pub fn own_list(&self) -> Result<Vec<OwnOffer>> {
+        self.own_offers
+            .iter()
+            .values()
+            .map(|v| decode("own_offers", &v.map_err(|e| self.err(e))?))
+            .collect()
+    }
+
+    /// Marks an own offer cancelled and keeps the signed cancel (to re-announce it).
+    /// Returns false if there is no such offer or it was already closed.
+    pub fn own_cancel(&self, cancel: &Signed<OfferCancel>) -> Result<bool> {
+        let id = cancel.body.offer_id;
+        let done = self
+            .own_offers
+            .transaction(|own| {
+                let Some(raw) = own.get(id.as_bytes())? else {
+                    return Ok(false);
+                };
+                let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
+                if rec.status != OwnStatus::Open {
+                    return Ok(false);
+                }
+                rec.status = OwnStatus::Cancelled;
+                rec.cancel = Some(cancel.clone());
+                own.insert(id.as_bytes(), enc(&rec))?;
+                Ok(true)
+            })
+            .map_err(|e| tx_err(self, e))?;
+        self.flush()?;
+        Ok(done)
+    }
+
+    /// Keeps the latest update this node signed for an own offer. Refuses (returns
+    /// false) an update whose seq is not above the current one.
+    pub fn own_record_update(&self, update: &Signed<OfferUpdate>) -> Result<bool> {
+        let id = update.body.offer_id;
+        let done = self
+            .own_offers
+            .transaction(|own| {
+                let Some(raw) = own.get(id.as_bytes())? else {
+                    return Ok(false);
+                };
+                let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
+                if update.body.seq <= rec.seq() {
+                    return Ok(false);
+                }
+                rec.last_update = Some(update.clone());
+                own.insert(id.as_bytes(), enc(&rec))?;
+                Ok(true)
+            })
+            .map_err(|e| tx_err(self, e))?;
+        self.flush()?;
+        Ok(done)
+    }
+
+    /// Sets `amount` of an own offer aside for take `reservation.id`, atomically.
+    /// Retrying with the same id and terms returns the existing reservation.
+    pub fn reserve(
+        &self,
+        reservation: &Reservation,
+        now: Timestamp,
+    ) -> Result<std::result::Result<Reservation, ReserveError>> {
+        let r = reservation;
+        let out = (&self.own_offers, &self.reservations)
+            .transaction(|(own, res)| {
+                if let Some(existing) = res.get(r.id.as_bytes())? {
+                    let existing: Reservation = abort(decode("reservations", &existing))?;
+                    return Ok(if existing.offer_id == r.offer_id && existing.amount == r.amount {
+                        Ok(existing)
+                    } else {
+                        Err(ReserveError::Conflict)
+                    });
+                }
+                let Some(raw) = own.get(r.offer_id.as_bytes())? else {
+                    return Ok(Err(ReserveError::UnknownOffer));
+                };
+                let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
+                if rec.status != OwnStatus::Open {
+                    return Ok(Err(ReserveError::Closed));
+                }
+                if rec.offer.body.expires_at <= now {
+                    return Ok(Err(ReserveError::Expired));
+                }
+                let Some((lo, _)) = fill_range(&rec.offer.body, rec.remaining) else {
+                    return Ok(Err(ReserveError::Closed));
+                };
+                if r.amount < lo || r.amount > rec.offer.body.max_give {
+                    return Ok(Err(ReserveError::OutOfRange {
+                        min: lo,
+                        max: rec.offer.body.max_give,
+                    }));
+                }
+                let available = rec.available();
+                if r.amount > available {
+                    return Ok(Err(ReserveError::Insufficient { available }));
+                }
+                rec.reserved = rec.reserved.checked_add(r.amount).unwrap_or(rec.remaining);
+                own.insert(r.offer_id.as_bytes(), enc(&rec))?;
+                res.insert(r.id.as_bytes(), enc(r))?;
+                Ok(Ok(r.clone()))
+            })
+            .map_err(|e| tx_err(self, e))?;
+        self.flush()?;
+        Ok(out)
+    }
+
+    /// Releases a reservation (the taker did not countersign). Returns it, or
+    /// `None` if it was already released or committed.
+    pub fn release(&self, id: &Hash) -> Result<Option<Reservation>> {
+        let out = (&self.own_offers, &self.reservations)
+            .transaction(|(own, res)| {
+                let Some(raw) = res.remove(id.as_bytes())? else {
+                    return Ok(None);
+                };
+                let r: Reservation = abort(decode("reservations", &raw))?;
+                if let Some(raw) = own.get(r.offer_id.as_bytes())? {
+                    let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
+                    rec.reserved = rec.reserved.checked_sub(r.amount).unwrap_or(Amount::ZERO);
+                    own.insert(r.offer_id.as_bytes(), enc(&rec))?;
+                }
+                Ok(Some(r))
+            })
+            .map_err(|e| tx_err(self, e))?;
+        self.flush()?;
+        Ok(out)
+    }
+
+    /// Releases every reservation that expired at or before `now`; returns them.
+    /// Called periodically and at start-up, so a crash never leaves liquidity stuck.
+    pub fn release_expired(&self, now: Timestamp) -> Result<Vec<Reservation>> {
+        let mut expired = Vec::new();
+        for v in self.reservations.iter().values() {
+            let r: Reservation = decode("reservations", &v.map_err(|e| self.err(e))?)?;
+            if r.expires_at <= now {
+                expired.push(r.id);
+            }
+        }
+        let mut out = Vec::new();
+        for id in expired {
+            out.extend(self.release(&id)?);
+        }
+        Ok(out)
+    }
+
+    /// Open reservations.
+    pub fn reservations(&self) -> Result<Vec<Reservation>> {
+        self.reservations
+            .iter()
+            .values()
+            .map(|v| decode("reservations", &v.map_err(|e| self.err(e))?))
+            .collect()
+    }
+
+    /// Turns a reservation into a sale and stores the trade, in one transaction:
+    /// either both happen or neither. Returns what remains of the offer.
+    pub fn commit_reservation(
+        &self,
+        id: &Hash,
+        trade: &TradeRecord,
+    ) -> Result<std::result::Result<Amount, CommitError>> {
+        let trade_id: TradeId = trade.contract.trade_id();
+        let trade_bytes = enc(trade);
+        let out = (&self.own_offers, &self.reservations, &self.trades)
+            .transaction(|(own, res, trades)| {
+                let Some(raw) = res.remove(id.as_bytes())? else {
+                    return Ok(Err(CommitError::UnknownReservation));
+                };
+                let r: Reservation = abort(decode("reservations", &raw))?;
+                let Some(raw) = own.get(r.offer_id.as_bytes())? else {
+                    return Ok(Err(CommitError::UnknownReservation));
+                };
+                let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
+                rec.reserved = rec.reserved.checked_sub(r.amount).unwrap_or(Amount::ZERO);
+                rec.remaining = rec.remaining.checked_sub(r.amount).unwrap_or(Amount::ZERO);
+                if rec.remaining == Amount::ZERO && rec.status == OwnStatus::Open {
+                    rec.status = OwnStatus::Filled;
+                }
+                own.insert(r.offer_id.as_bytes(), enc(&rec))?;
+                trades.insert(trade_id.as_bytes(), trade_bytes.as_slice())?;
+                Ok(Ok(rec.remaining))
+            })
+            .map_err(|e| tx_err(self, e))?;
+        self.flush()?;
+        Ok(out)
+    }
+}
