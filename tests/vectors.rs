@@ -74,7 +74,9 @@ fn the_contract() -> SignedContract {
 }
 
 fn path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(format!("{name}.hex"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors")
+        .join(format!("{name}.hex"))
 }
 
 /// Compares (or, when blessing, writes) one vector, then decodes the stored bytes
@@ -99,7 +101,11 @@ fn vector<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
             .trim()
             .to_string()
     };
-    assert_eq!(field("wire "), wire, "{name}: the encoding drifted from the golden vector");
+    assert_eq!(
+        field("wire "),
+        wire,
+        "{name}: the encoding drifted from the golden vector"
+    );
     assert_eq!(field("id "), id.to_hex(), "{name}: the id drifted");
     let decoded: T = codec::decode(&hex::decode(field("wire ")).unwrap()).unwrap();
     assert_eq!(&decoded, value);
@@ -117,12 +123,22 @@ fn offer_vector() {
 #[test]
 fn update_and_cancel_vectors() {
     let u = Signed::sign(
-        OfferUpdate { offer_id: the_offer().id(), maker: maker().public(), remaining: Amount(20_000), seq: 1, created_at: T0.plus(70) },
+        OfferUpdate {
+            offer_id: the_offer().id(),
+            maker: maker().public(),
+            remaining: Amount(20_000),
+            seq: 1,
+            created_at: T0.plus(70),
+        },
         &maker(),
     );
     vector("offer-update", &u, u.id()).verify().unwrap();
     let c = Signed::sign(
-        OfferCancel { offer_id: the_offer().id(), maker: maker().public(), created_at: T0.plus(80) },
+        OfferCancel {
+            offer_id: the_offer().id(),
+            maker: maker().public(),
+            created_at: T0.plus(80),
+        },
         &maker(),
     );
     vector("offer-cancel", &c, c.id()).verify().unwrap();
@@ -133,10 +149,19 @@ fn take_reply_and_contract_vectors() {
     let t = the_take();
     vector("take-request", &t, t.id()).verify().unwrap();
     let reject = TakeReply::Reject(Signed::sign(
-        TakeReject { request_id: t.id(), maker: maker().public(), reason: RejectReason::RateRefused { maker_rate: "1.08".parse().unwrap() }, created_at: T0.plus(61) },
+        TakeReject {
+            request_id: t.id(),
+            maker: maker().public(),
+            reason: RejectReason::RateRefused {
+                maker_rate: "1.08".parse().unwrap(),
+            },
+            created_at: T0.plus(61),
+        },
         &maker(),
     ));
-    let TakeReply::Reject(r) = vector("take-reject", &reject, t.id()) else { panic!("not a reject") };
+    let TakeReply::Reject(r) = vector("take-reject", &reject, t.id()) else {
+        panic!("not a reject")
+    };
     r.verify().unwrap();
     let c = the_contract();
     vector("contract", &c, c.trade_id()).verify().unwrap();
@@ -147,9 +172,25 @@ fn trade_message_vectors() {
     let trade_id = the_contract().trade_id();
     for (name, author, seq, action) in [
         ("trade-paid", taker(), 1, TradeAction::Paid),
-        ("trade-chat", maker(), 1, TradeAction::Chat { text: "See you at 6 at the U-Bahn exit.".into() }),
+        (
+            "trade-chat",
+            maker(),
+            1,
+            TradeAction::Chat {
+                text: "See you at 6 at the U-Bahn exit.".into(),
+            },
+        ),
     ] {
-        let m = Signed::sign(TradeMessage { trade_id, author: author.public(), seq, created_at: T0.plus(120), action }, &author);
+        let m = Signed::sign(
+            TradeMessage {
+                trade_id,
+                author: author.public(),
+                seq,
+                created_at: T0.plus(120),
+                action,
+            },
+            &author,
+        );
         vector(name, &m, m.id()).verify().unwrap();
     }
 }

@@ -18,8 +18,8 @@
 
 use peerfx_core::matching::BookEntry;
 use peerfx_core::{
-    Amount, Fill, Hash, Limits, Market, MatchQuery, Offer, OfferCancel, OfferId, OfferUpdate, PublicKey,
-    Signed, Timestamp, Verified,
+    Amount, Fill, Hash, Limits, Market, MatchQuery, Offer, OfferCancel, OfferId, OfferUpdate,
+    PublicKey, Signed, Timestamp, Verified,
 };
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -148,7 +148,12 @@ impl Store {
         });
         let ikey = index_key(offer);
         let ekey = expiry_key(offer.expires_at, &id);
-        (&self.book, &self.book_index, &self.book_expiry, &self.tombstones)
+        (
+            &self.book,
+            &self.book_index,
+            &self.book_expiry,
+            &self.tombstones,
+        )
             .transaction(|(book, index, expiry, tombs)| {
                 if let Some(t) = tombs.get(id.as_bytes())? {
                     let t: Tombstone = abort(decode("tombstones", &t))?;
@@ -170,7 +175,12 @@ impl Store {
     /// Applies a maker's update (remaining after fills).
     pub fn book_apply_update(&self, update: &Verified<OfferUpdate>) -> Result<UpdateOutcome> {
         let id = update.offer_id;
-        (&self.book, &self.book_index, &self.book_expiry, &self.tombstones)
+        (
+            &self.book,
+            &self.book_index,
+            &self.book_expiry,
+            &self.tombstones,
+        )
             .transaction(|(book, index, expiry, tombs)| {
                 let Some(raw) = book.get(id.as_bytes())? else {
                     return Ok(UpdateOutcome::UnknownOffer);
@@ -211,7 +221,12 @@ impl Store {
         limits: &Limits,
     ) -> Result<CancelOutcome> {
         let id = cancel.offer_id;
-        (&self.book, &self.book_index, &self.book_expiry, &self.tombstones)
+        (
+            &self.book,
+            &self.book_index,
+            &self.book_expiry,
+            &self.tombstones,
+        )
             .transaction(|(book, index, expiry, tombs)| {
                 if tombs.get(id.as_bytes())?.is_some() {
                     return Ok(CancelOutcome::AlreadyGone);
@@ -305,7 +320,12 @@ impl Store {
 
     /// Open offers, optionally of one market (both directions), in index order:
     /// by direction, then best rate first. At most `limit`.
-    pub fn book_list(&self, market: Option<Market>, now: Timestamp, limit: usize) -> Result<Vec<BookEntry>> {
+    pub fn book_list(
+        &self,
+        market: Option<Market>,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<BookEntry>> {
         let prefixes: Vec<Vec<u8>> = match market {
             None => vec![Vec::new()],
             Some(m) => [(m.base(), m.quote()), (m.quote(), m.base())]
@@ -355,7 +375,9 @@ impl Store {
             let id = Hash(id);
             if let Some(e) = self.book_get(&id)? {
                 (&self.book, &self.book_index, &self.book_expiry)
-                    .transaction(|(book, index, expiry)| remove_entry(book, index, expiry, &e.offer))
+                    .transaction(|(book, index, expiry)| {
+                        remove_entry(book, index, expiry, &e.offer)
+                    })
                     .map_err(|e| tx_err(self, e))?;
                 removed.push(id);
             } else {

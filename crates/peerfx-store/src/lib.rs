@@ -235,12 +235,19 @@ fn db_err(e: sled::Error, path: &Path) -> StoreError {
 }
 
 /// Decodes a stored value, naming the tree if it is corrupt.
-pub(crate) fn decode<T: Serialize + DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
-    codec::decode_with_limit::<T, { 1 << 20 }>(bytes).map_err(|source| StoreError::Corrupt { tree, source })
+pub(crate) fn decode<T: Serialize + DeserializeOwned>(
+    tree: &'static str,
+    bytes: &[u8],
+) -> Result<T> {
+    codec::decode_with_limit::<T, { 1 << 20 }>(bytes)
+        .map_err(|source| StoreError::Corrupt { tree, source })
 }
 
 /// Maps a sled transaction error whose abort type is [`StoreError`].
-pub(crate) fn tx_err(store: &Store, e: sled::transaction::TransactionError<StoreError>) -> StoreError {
+pub(crate) fn tx_err(
+    store: &Store,
+    e: sled::transaction::TransactionError<StoreError>,
+) -> StoreError {
     match e {
         sled::transaction::TransactionError::Abort(e) => e,
         sled::transaction::TransactionError::Storage(e) => store.err(e),
@@ -266,11 +273,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-            s.meta.insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
+            s.meta
+                .insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
+                .unwrap();
             s.flush().unwrap();
         }
         let err = Store::open(dir.path(), &StoreConfig::default()).unwrap_err();
-        assert!(matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1));
+        assert!(
+            matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1)
+        );
         assert!(err.to_string().contains("upgrade peerfx"));
     }
 }

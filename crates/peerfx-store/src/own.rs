@@ -53,7 +53,9 @@ pub struct OwnOffer {
 impl OwnOffer {
     /// What a new take can get now.
     pub fn available(&self) -> Amount {
-        self.remaining.checked_sub(self.reserved).unwrap_or(Amount::ZERO)
+        self.remaining
+            .checked_sub(self.reserved)
+            .unwrap_or(Amount::ZERO)
     }
 
     /// The seq of the latest update (0: none yet).
@@ -146,7 +148,11 @@ impl Store {
 
     /// One own offer.
     pub fn own_get(&self, id: &OfferId) -> Result<Option<OwnOffer>> {
-        match self.own_offers.get(id.as_bytes()).map_err(|e| self.err(e))? {
+        match self
+            .own_offers
+            .get(id.as_bytes())
+            .map_err(|e| self.err(e))?
+        {
             Some(raw) => Ok(Some(decode("own_offers", &raw)?)),
             None => Ok(None),
         }
@@ -220,11 +226,13 @@ impl Store {
             .transaction(|(own, res)| {
                 if let Some(existing) = res.get(r.id.as_bytes())? {
                     let existing: Reservation = abort(decode("reservations", &existing))?;
-                    return Ok(if existing.offer_id == r.offer_id && existing.amount == r.amount {
-                        Ok(existing)
-                    } else {
-                        Err(ReserveError::Conflict)
-                    });
+                    return Ok(
+                        if existing.offer_id == r.offer_id && existing.amount == r.amount {
+                            Ok(existing)
+                        } else {
+                            Err(ReserveError::Conflict)
+                        },
+                    );
                 }
                 let Some(raw) = own.get(r.offer_id.as_bytes())? else {
                     return Ok(Err(ReserveError::UnknownOffer));

@@ -50,7 +50,10 @@ impl Store {
             .iter()
             .map(|item| {
                 let (k, v) = item.map_err(|e| self.err(e))?;
-                Ok((String::from_utf8_lossy(&k).into_owned(), decode("peers", &v)?))
+                Ok((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    decode("peers", &v)?,
+                ))
             })
             .collect()
     }

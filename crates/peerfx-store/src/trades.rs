@@ -55,7 +55,11 @@ impl Store {
         let id = trade.contract.trade_id();
         let inserted = self
             .trades
-            .compare_and_swap(id.as_bytes(), None as Option<&[u8]>, Some(peerfx_core::codec::encode(trade)))
+            .compare_and_swap(
+                id.as_bytes(),
+                None as Option<&[u8]>,
+                Some(peerfx_core::codec::encode(trade)),
+            )
             .map_err(|e| self.err(e))?
             .is_ok();
         self.flush()?;
@@ -81,7 +85,11 @@ impl Store {
 
     /// Appends a signed message to a trade's log (validated by the caller), flushed
     /// before returning.
-    pub fn trade_append(&self, trade: &TradeId, msg: &Signed<TradeMessage>) -> Result<AppendOutcome> {
+    pub fn trade_append(
+        &self,
+        trade: &TradeId,
+        msg: &Signed<TradeMessage>,
+    ) -> Result<AppendOutcome> {
         let msg_id: Hash = msg.id();
         let bytes = peerfx_core::codec::encode(msg);
         let out = (&self.trades, &self.trade_log)
@@ -93,8 +101,8 @@ impl Store {
                 // end and checking for a duplicate by reading them is cheap.
                 let mut index = 0u32;
                 while let Some(raw) = log.get(log_key(trade, index))? {
-                    let existing: Signed<TradeMessage> =
-                        decode("trade_log", &raw).map_err(sled::transaction::ConflictableTransactionError::Abort)?;
+                    let existing: Signed<TradeMessage> = decode("trade_log", &raw)
+                        .map_err(sled::transaction::ConflictableTransactionError::Abort)?;
                     if existing.id() == msg_id {
                         return Ok(AppendOutcome::Duplicate);
                     }

@@ -1,0 +1,249 @@
+//! Offer book rules: idempotence, tombstones, seq ordering, ordered queries,
+//! expiry.
+
+use peerfx_core::testing::{cur, offer, verified_offer, NOW};
+use peerfx_core::*;
+use peerfx_store::book::{CancelOutcome, InsertOutcome, UpdateOutcome};
+use peerfx_store::{Store, StoreConfig};
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    (dir, s)
+}
+
+fn update(key: &Keypair, id: OfferId, remaining: u64, seq: u64) -> Verified<OfferUpdate> {
+    let u = OfferUpdate {
+        offer_id: id,
+        maker: key.public(),
+        remaining: Amount(remaining),
+        seq,
+        created_at: NOW,
+    };
+    validate(Signed::sign(u, key), NOW, &Limits::default()).unwrap()
+}
+
+fn cancel(key: &Keypair, id: OfferId) -> Verified<OfferCancel> {
+    let c = OfferCancel {
+        offer_id: id,
+        maker: key.public(),
+        created_at: NOW,
+    };
+    validate(Signed::sign(c, key), NOW, &Limits::default()).unwrap()
+}
+
+#[test]
+fn insert_is_idempotent() {
+    let (_d, s) = store();
+    let k = Keypair::generate();
+    let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
+    assert_eq!(s.book_insert(&o, NOW).unwrap(), InsertOutcome::Inserted);
+    assert_eq!(s.book_insert(&o, NOW).unwrap(), InsertOutcome::Duplicate);
+    assert_eq!(s.book_len(), 1);
+    assert_eq!(s.book_get(&o.id()).unwrap().unwrap().offer, o);
+    assert_eq!(
+        s.book_insert(&o, o.expires_at).unwrap(),
+        InsertOutcome::Expired
+    );
+}
+
+#[test]
+fn updates_need_a_higher_seq_and_the_makers_key() {
+    let (_d, s) = store();
+    let k = Keypair::generate();
+    let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
+    s.book_insert(&o, NOW).unwrap();
+    assert_eq!(
+        s.book_apply_update(&update(&k, o.id(), 40_000, 2)).unwrap(),
+        UpdateOutcome::Applied(Amount(40_000))
+    );
+    assert_eq!(
+        s.book_apply_update(&update(&k, o.id(), 45_000, 1)).unwrap(),
+        UpdateOutcome::Stale
+    );
+    assert_eq!(
+        s.book_apply_update(&update(&k, o.id(), 45_000, 2)).unwrap(),
+        UpdateOutcome::Stale
+    );
+    assert_eq!(
+        s.book_get(&o.id()).unwrap().unwrap().remaining,
+        Amount(40_000)
+    );
+    let mallory = Keypair::generate();
+    assert_eq!(
+        s.book_apply_update(&update(&mallory, o.id(), 1, 9))
+            .unwrap(),
+        UpdateOutcome::WrongMaker
+    );
+    assert_eq!(
+        s.book_apply_update(&update(&k, o.id(), 99_999, 3)).unwrap(),
+        UpdateOutcome::AboveMax
+    );
+    assert_eq!(
+        s.book_apply_update(&update(&k, Hash([9; 32]), 1, 3))
+            .unwrap(),
+        UpdateOutcome::UnknownOffer
+    );
+    // Closing with remaining 0 removes it for good.
+    assert_eq!(
+        s.book_apply_update(&update(&k, o.id(), 0, 4)).unwrap(),
+        UpdateOutcome::Closed
+    );
+    assert!(s.book_get(&o.id()).unwrap().is_none());
+    assert_eq!(s.book_insert(&o, NOW).unwrap(), InsertOutcome::Tombstoned);
+}
+
+#[test]
+fn a_cancelled_offer_never_comes_back() {
+    let (_d, s) = store();
+    let k = Keypair::generate();
+    let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
+    s.book_insert(&o, NOW).unwrap();
+    let mallory = Keypair::generate();
+    assert_eq!(
+        s.book_apply_cancel(&cancel(&mallory, o.id()), &Limits::default())
+            .unwrap(),
+        CancelOutcome::WrongMaker
+    );
+    assert!(s.book_get(&o.id()).unwrap().is_some());
+    assert_eq!(
+        s.book_apply_cancel(&cancel(&k, o.id()), &Limits::default())
+            .unwrap(),
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(
+        s.book_apply_cancel(&cancel(&k, o.id()), &Limits::default())
+            .unwrap(),
+        CancelOutcome::AlreadyGone
+    );
+    assert_eq!(s.book_insert(&o, NOW).unwrap(), InsertOutcome::Tombstoned);
+    assert_eq!(s.book_len(), 0);
+}
+
+#[test]
+fn a_cancel_before_its_offer_is_remembered_for_the_same_maker_only() {
+    let (_d, s) = store();
+    let k = Keypair::generate();
+    let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
+    assert_eq!(
+        s.book_apply_cancel(&cancel(&k, o.id()), &Limits::default())
+            .unwrap(),
+        CancelOutcome::Remembered
+    );
+    assert_eq!(s.book_insert(&o, NOW).unwrap(), InsertOutcome::Tombstoned);
+
+    // Someone else's early "cancel" does not keep a real offer out.
+    let o2 = verified_offer(&k, "EUR", "USD", "1.08", 2);
+    let mallory = Keypair::generate();
+    s.book_apply_cancel(&cancel(&mallory, o2.id()), &Limits::default())
+        .unwrap();
+    assert_eq!(s.book_insert(&o2, NOW).unwrap(), InsertOutcome::Inserted);
+}
+
+#[test]
+fn queries_come_best_rate_first_and_respect_filters() {
+    let (_d, s) = store();
+    let keys: Vec<_> = (0..3).map(|_| Keypair::generate()).collect();
+    // Offers giving USD for EUR at various rates (EUR per USD), plus noise.
+    let rates = ["0.95", "0.92", "0.93", "0.92", "0.99"];
+    let mut ids = Vec::new();
+    for (i, r) in rates.iter().enumerate() {
+        let o = verified_offer(&keys[i % 3], "USD", "EUR", r, i as u64);
+        ids.push(o.id());
+        s.book_insert(&o, NOW).unwrap();
+    }
+    s.book_insert(&verified_offer(&keys[0], "EUR", "USD", "1.08", 99), NOW)
+        .unwrap();
+    s.book_insert(&verified_offer(&keys[0], "GBP", "EUR", "1.15", 98), NOW)
+        .unwrap();
+
+    let q = MatchQuery {
+        pay: cur("EUR"),
+        receive: cur("USD"),
+        pay_amount: None,
+        min_rate: None,
+        payment_method: None,
+        near: None,
+    };
+    let got: Vec<String> = s
+        .book_query(&q, NOW, 100)
+        .unwrap()
+        .iter()
+        .map(|(e, _)| e.offer.rate.to_string())
+        .collect();
+    assert_eq!(got, ["0.92", "0.92", "0.93", "0.95", "0.99"]);
+
+    // "At least 1.075 USD per EUR": rate * 1.075 <= 1, so 0.92 and 0.93 only.
+    let q2 = MatchQuery {
+        min_rate: Some("1.075".parse().unwrap()),
+        ..q.clone()
+    };
+    let got = s.book_query(&q2, NOW, 100).unwrap();
+    assert_eq!(got.len(), 3);
+    // Same results as the in-memory reference matcher.
+    let all: Vec<_> = s.book_list(None, NOW, 1000).unwrap();
+    let reference: Vec<_> = match_offers(&all, &q2, NOW)
+        .into_iter()
+        .map(|(e, f)| (e.offer.id(), f))
+        .collect();
+    let from_store: Vec<_> = got.iter().map(|(e, f)| (e.offer.id(), *f)).collect();
+    assert_eq!(from_store, reference);
+
+    // Limit, and a budget: 100 EUR buys 100/0.92 = 108.69 USD, within 100..500.
+    let q3 = MatchQuery {
+        pay_amount: Some(Amount(10_000)),
+        ..q.clone()
+    };
+    let got = s.book_query(&q3, NOW, 1).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].1,
+        Fill {
+            give_amount: Amount(10_869),
+            want_amount: Amount(9_999)
+        }
+    );
+
+    // A payment method nobody offers, and a place far away.
+    let q4 = MatchQuery {
+        payment_method: Some("mpesa".parse().unwrap()),
+        ..q.clone()
+    };
+    assert!(s.book_query(&q4, NOW, 100).unwrap().is_empty());
+    let q5 = MatchQuery {
+        near: Some(("9q8yy".parse().unwrap(), 50)),
+        ..q.clone()
+    };
+    assert!(s.book_query(&q5, NOW, 100).unwrap().is_empty());
+    let q6 = MatchQuery {
+        near: Some(("u33db".parse().unwrap(), 50)),
+        ..q
+    };
+    assert_eq!(s.book_query(&q6, NOW, 100).unwrap().len(), 5);
+
+    let market: Market = "EUR-USD".parse().unwrap();
+    assert_eq!(s.book_list(Some(market), NOW, 100).unwrap().len(), 6);
+}
+
+#[test]
+fn expired_offers_and_old_tombstones_are_purged() {
+    let (_d, s) = store();
+    let k = Keypair::generate();
+    let mut short = offer(&k, "EUR", "USD", "1.08", 1);
+    short.expires_at = NOW.plus(10);
+    let short = validate(Signed::sign(short, &k), NOW, &Limits::default()).unwrap();
+    let long = verified_offer(&k, "EUR", "USD", "1.08", 2);
+    s.book_insert(&short, NOW).unwrap();
+    s.book_insert(&long, NOW).unwrap();
+    s.book_apply_cancel(&cancel(&k, long.id()), &Limits::default())
+        .unwrap();
+    assert_eq!(s.book_purge_expired(NOW.plus(9)).unwrap(), vec![]);
+    assert_eq!(
+        s.book_purge_expired(NOW.plus(10)).unwrap(),
+        vec![short.id()]
+    );
+    assert_eq!(s.book_len(), 0);
+    assert!(s.book_is_tombstoned(&long.id()).unwrap());
+    s.book_purge_expired(long.expires_at).unwrap();
+    assert!(!s.book_is_tombstoned(&long.id()).unwrap());
+}

@@ -1,0 +1,155 @@
+//! Reservations never over-commit an offer, however many takers race.
+
+use std::sync::{Arc, Barrier};
+
+use peerfx_core::testing::{verified_offer, NOW};
+use peerfx_core::*;
+use peerfx_store::own::{OwnStatus, Reservation, ReserveError};
+use peerfx_store::trades::{Role, TradeRecord};
+use peerfx_store::{Store, StoreConfig};
+
+fn res(offer: OfferId, n: u64, amount: u64) -> Reservation {
+    Reservation {
+        id: Hash::of(&[&n.to_be_bytes(), offer.as_bytes()]),
+        offer_id: offer,
+        amount: Amount(amount),
+        taker: PublicKey([n as u8; 32]),
+        expires_at: NOW.plus(60),
+    }
+}
+
+fn trade_for(maker: &Keypair, offer: &Verified<Offer>, amount: u64, n: u64) -> TradeRecord {
+    let taker = Keypair::from_secret(&[n as u8 + 1; 32]).unwrap();
+    let c = Contract {
+        offer_id: offer.id(),
+        request_id: Hash([n as u8; 32]),
+        maker: maker.public(),
+        taker: taker.public(),
+        give: offer.give,
+        want: offer.want,
+        give_amount: Amount(amount),
+        want_amount: want_for_give(Amount(amount), offer.give, offer.want, &offer.rate).unwrap(),
+        rate: offer.rate,
+        payment_method: "cash".parse().unwrap(),
+        created_at: NOW,
+        deadline: NOW.plus(3600),
+    };
+    TradeRecord {
+        contract: SignedContract::countersign(Signed::sign(c, maker), &taker),
+        role: Role::Maker,
+        stored_at: NOW,
+    }
+}
+
+#[test]
+fn many_threads_racing_on_one_offer_never_over_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let k = Keypair::generate();
+    // 100.00 .. 500.00 EUR: room for exactly five 100.00 takes.
+    let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
+    s.own_insert(&o).unwrap();
+
+    let threads = 8;
+    let per_thread = 10;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (s, barrier, id) = (s.clone(), barrier.clone(), o.id());
+            std::thread::spawn(move || {
+                barrier.wait();
+                (0..per_thread)
+                    .map(|i| {
+                        s.reserve(&res(id, (t * per_thread + i) as u64, 10_000), NOW)
+                            .unwrap()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(won, 5);
+    assert!(results.iter().filter(|r| r.is_err()).all(
+        |r| matches!(r, Err(ReserveError::Insufficient { available }) if *available == Amount::ZERO)
+    ));
+    let rec = s.own_get(&o.id()).unwrap().unwrap();
+    assert_eq!(rec.reserved, Amount(50_000));
+    assert_eq!(rec.available(), Amount::ZERO);
+}
+
+#[test]
+fn reserve_commit_release_accounting() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let k = Keypair::generate();
+    let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
+    s.own_insert(&o).unwrap();
+    let id = o.id();
+
+    assert_eq!(
+        s.reserve(&res(id, 1, 5_000), NOW).unwrap(),
+        Err(ReserveError::OutOfRange {
+            min: Amount(10_000),
+            max: Amount(50_000)
+        })
+    );
+    assert_eq!(
+        s.reserve(&res(Hash([0; 32]), 1, 10_000), NOW).unwrap(),
+        Err(ReserveError::UnknownOffer)
+    );
+    assert_eq!(
+        s.reserve(&res(id, 1, 10_000), o.expires_at).unwrap(),
+        Err(ReserveError::Expired)
+    );
+
+    let r1 = s.reserve(&res(id, 1, 30_000), NOW).unwrap().unwrap();
+    // A retry of the same take is idempotent; the same id with other terms is not.
+    assert_eq!(s.reserve(&res(id, 1, 30_000), NOW).unwrap(), Ok(r1.clone()));
+    assert_eq!(
+        s.reserve(&res(id, 1, 20_000), NOW).unwrap(),
+        Err(ReserveError::Conflict)
+    );
+    assert_eq!(
+        s.reserve(&res(id, 2, 30_000), NOW).unwrap(),
+        Err(ReserveError::Insufficient {
+            available: Amount(20_000)
+        })
+    );
+
+    // Commit stores the trade and sells the amount, atomically.
+    let trade = trade_for(&k, &o, 30_000, 1);
+    assert_eq!(
+        s.commit_reservation(&r1.id, &trade).unwrap(),
+        Ok(Amount(20_000))
+    );
+    assert!(s.commit_reservation(&r1.id, &trade).unwrap().is_err());
+    assert_eq!(
+        s.trade_get(&trade.contract.trade_id()).unwrap(),
+        Some(trade)
+    );
+
+    // Expired reservations are released, not stuck.
+    let r2 = s.reserve(&res(id, 2, 15_000), NOW).unwrap().unwrap();
+    assert_eq!(s.own_get(&id).unwrap().unwrap().available(), Amount(5_000));
+    assert!(s.release_expired(NOW.plus(59)).unwrap().is_empty());
+    assert_eq!(s.release_expired(NOW.plus(60)).unwrap(), vec![r2]);
+    assert_eq!(s.own_get(&id).unwrap().unwrap().available(), Amount(20_000));
+
+    // Less than the minimum left: the remainder can be taken whole.
+    let r3 = s.reserve(&res(id, 3, 20_000), NOW).unwrap().unwrap();
+    assert_eq!(
+        s.commit_reservation(&r3.id, &trade_for(&k, &o, 20_000, 3))
+            .unwrap(),
+        Ok(Amount::ZERO)
+    );
+    assert_eq!(s.own_get(&id).unwrap().unwrap().status, OwnStatus::Filled);
+    assert_eq!(
+        s.reserve(&res(id, 4, 10_000), NOW).unwrap(),
+        Err(ReserveError::Closed)
+    );
+    assert_eq!(s.trade_list().unwrap().len(), 2);
+}
