@@ -12,6 +12,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// A point or an extent as (latitude, longitude) in degrees.
+type LatLon = (f64, f64);
+
 /// Mean Earth radius used for great-circle distances.
 const EARTH_RADIUS_KM: f64 = 6371.0;
 
@@ -47,7 +50,7 @@ impl Geohash {
     }
 
     /// Centre (lat, lon) in degrees and half the cell's size (lat, lon) in degrees.
-    fn centre(&self) -> Result<((f64, f64), (f64, f64)), GeohashError> {
+    fn centre(&self) -> Result<(LatLon, LatLon), GeohashError> {
         let (c, lon_err, lat_err) =
             geohash::decode(&self.0).map_err(|_| GeohashError(self.0.clone()))?;
         Ok(((c.y, c.x), (lat_err, lon_err)))
@@ -72,7 +75,7 @@ impl Geohash {
     }
 }
 
-fn haversine_km((lat1, lon1): (f64, f64), (lat2, lon2): (f64, f64)) -> f64 {
+fn haversine_km((lat1, lon1): LatLon, (lat2, lon2): LatLon) -> f64 {
     let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
     let dp = (lat2 - lat1).to_radians();
     let dl = (lon2 - lon1).to_radians();

@@ -21,7 +21,8 @@ fn each_rule_has_its_own_error() {
     let key = Keypair::generate();
     let base = || offer(&key, "EUR", "USD", "1.08", 1);
     let limits = Limits::default();
-    let cases: Vec<(Offer, fn(&ValidationError) -> bool)> = vec![
+    type Expect = fn(&ValidationError) -> bool;
+    let cases: Vec<(Offer, Expect)> = vec![
         (
             {
                 let mut o = base();
