@@ -11,12 +11,20 @@ use peerfx_core::*;
 use peerfx_store::{Store, StoreConfig};
 
 fn wire_offers(n: usize, seed: u64) -> Vec<Vec<u8>> {
-    let keys: Vec<_> = (0..32u8).map(|i| Keypair::from_secret(&[i + 1; 32]).unwrap()).collect();
+    let keys: Vec<_> = (0..32u8)
+        .map(|i| Keypair::from_secret(&[i + 1; 32]).unwrap())
+        .collect();
     let rates = ["0.91", "0.92", "0.925", "0.93", "0.94", "0.95"];
     (0..n)
         .map(|i| {
             let k = &keys[i % keys.len()];
-            let mut o = offer(k, "USD", "EUR", rates[i % rates.len()], seed * 1_000_000 + i as u64);
+            let mut o = offer(
+                k,
+                "USD",
+                "EUR",
+                rates[i % rates.len()],
+                seed * 1_000_000 + i as u64,
+            );
             o.created_at = NOW.plus((i % 300) as u64);
             Signed::sign(o, k).to_bytes()
         })
@@ -29,25 +37,32 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
     for batch in [1usize, 64] {
         g.throughput(Throughput::Elements(1024));
-        g.bench_function(format!("decode+validate+insert 1024 offers, batch {batch}"), |b| {
-            let mut seed = 0;
-            b.iter_batched(
-                || {
-                    seed += 1;
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-                    (dir, store, wire_offers(1024, seed))
-                },
-                |(_dir, store, wire)| {
-                    for chunk in wire.chunks(batch) {
-                        let decoded: Vec<Signed<Offer>> = chunk.iter().map(|b| codec::decode(b).unwrap()).collect();
-                        let verified: Vec<_> = validate_batch(decoded, NOW, &limits).into_iter().map(|v| v.unwrap()).collect();
-                        store.book_insert_many(&verified, NOW).unwrap();
-                    }
-                },
-                BatchSize::PerIteration,
-            )
-        });
+        g.bench_function(
+            format!("decode+validate+insert 1024 offers, batch {batch}"),
+            |b| {
+                let mut seed = 0;
+                b.iter_batched(
+                    || {
+                        seed += 1;
+                        let dir = tempfile::tempdir().unwrap();
+                        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+                        (dir, store, wire_offers(1024, seed))
+                    },
+                    |(_dir, store, wire)| {
+                        for chunk in wire.chunks(batch) {
+                            let decoded: Vec<Signed<Offer>> =
+                                chunk.iter().map(|b| codec::decode(b).unwrap()).collect();
+                            let verified: Vec<_> = validate_batch(decoded, NOW, &limits)
+                                .into_iter()
+                                .map(|v| v.unwrap())
+                                .collect();
+                            store.book_insert_many(&verified, NOW).unwrap();
+                        }
+                    },
+                    BatchSize::PerIteration,
+                )
+            },
+        );
     }
     g.finish();
 
@@ -57,11 +72,22 @@ fn bench(c: &mut Criterion) {
         let v = decode_and_validate::<Offer>(&b, NOW, &limits).unwrap();
         store.book_insert(&v, NOW).unwrap();
     }
-    let q = MatchQuery { pay: cur("EUR"), receive: cur("USD"), pay_amount: Some(Amount(30_000)), min_rate: Some("1.075".parse().unwrap()), payment_method: Some("cash".parse().unwrap()), near: Some(("u33db".parse().unwrap(), 25)) };
+    let q = MatchQuery {
+        pay: cur("EUR"),
+        receive: cur("USD"),
+        pay_amount: Some(Amount(30_000)),
+        min_rate: Some("1.075".parse().unwrap()),
+        payment_method: Some("cash".parse().unwrap()),
+        near: Some(("u33db".parse().unwrap(), 25)),
+    };
     let mut g = c.benchmark_group("query 10k book");
-    g.bench_function("best 20 matches, all filters", |b| b.iter(|| store.book_query(&q, NOW, 20).unwrap()));
+    g.bench_function("best 20 matches, all filters", |b| {
+        b.iter(|| store.book_query(&q, NOW, 20).unwrap())
+    });
     let all = store.book_list(None, NOW, usize::MAX).unwrap();
-    g.bench_function("in-memory match_offers over 10k (reference)", |b| b.iter(|| match_offers(&all, &q, NOW).len()));
+    g.bench_function("in-memory match_offers over 10k (reference)", |b| {
+        b.iter(|| match_offers(&all, &q, NOW).len())
+    });
     g.finish();
 }
 

@@ -138,7 +138,10 @@ impl Store {
     /// Adds a verified offer to the book.
     pub fn book_insert(&self, offer: &Verified<Offer>, now: Timestamp) -> Result<InsertOutcome> {
         let outcomes = self.book_insert_many(std::slice::from_ref(offer), now)?;
-        Ok(outcomes.first().copied().unwrap_or(InsertOutcome::Duplicate))
+        Ok(outcomes
+            .first()
+            .copied()
+            .unwrap_or(InsertOutcome::Duplicate))
     }
 
     /// Adds many verified offers in one transaction (a sync page, a burst of
@@ -177,12 +180,19 @@ impl Store {
                 (i, p)
             })
             .collect();
-        let results = (&self.book, &self.book_index, &self.book_expiry, &self.tombstones)
+        let results = (
+            &self.book,
+            &self.book_index,
+            &self.book_expiry,
+            &self.tombstones,
+        )
             .transaction(|(book, index, expiry, tombs)| {
                 let mut results = Vec::with_capacity(prepared.len());
                 for (i, p) in &prepared {
                     let outcome = match tombs.get(p.id.as_bytes())? {
-                        Some(t) if abort(decode::<Tombstone>("tombstones", &t))?.maker == p.maker => {
+                        Some(t)
+                            if abort(decode::<Tombstone>("tombstones", &t))?.maker == p.maker =>
+                        {
                             InsertOutcome::Tombstoned
                         }
                         _ if book.get(p.id.as_bytes())?.is_some() => InsertOutcome::Duplicate,
