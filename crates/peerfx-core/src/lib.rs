@@ -16,6 +16,7 @@
 //! - [`validate`]: what makes a message acceptable, with precise errors.
 //! - [`matching`]: which offers suit a taker, best first, and their fills.
 //! - [`geo`]: geohash locations and payment method names.
+//! - [`protocol`]: what peers send each other (gossip, sync), transport-free.
 
 pub mod codec;
 pub mod geo;
@@ -23,6 +24,7 @@ pub mod keys;
 pub mod matching;
 pub mod message;
 pub mod money;
+pub mod protocol;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod validate;

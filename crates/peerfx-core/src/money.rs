@@ -183,6 +183,23 @@ impl fmt::Display for Market {
     }
 }
 
+impl Serialize for Market {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.base, self.quote).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Market {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (base, quote): (Currency, Currency) = Deserialize::deserialize(d)?;
+        // One spelling per market: canonical order only.
+        if base >= quote {
+            return Err(serde::de::Error::custom("market currencies out of order"));
+        }
+        Ok(Market { base, quote })
+    }
+}
+
 impl FromStr for Market {
     type Err = MoneyError;
     /// Parses "EUR-USD" or "EUR/USD" (either order).

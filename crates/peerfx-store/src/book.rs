@@ -17,6 +17,7 @@
 //! ends the scan early.
 
 use peerfx_core::matching::BookEntry;
+use peerfx_core::protocol::OfferState;
 use peerfx_core::{
     Amount, Fill, Hash, Limits, Market, MatchQuery, Offer, OfferCancel, OfferId, OfferUpdate,
     PublicKey, Signed, Timestamp, Verified,
@@ -27,15 +28,28 @@ use sled::Transactional;
 
 use crate::{decode, tx_err, Result, Store, StoreError};
 
-/// A stored book entry.
+/// A stored book entry: the offer and the maker's latest update, both signed, so
+/// the node can pass on proof of what remains (sync pages carry them as they are).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BookRecord {
     /// The offer as received (verified before it was stored).
     pub offer: Signed<Offer>,
-    /// Remaining from the latest update, or `max_give`.
-    pub remaining: Amount,
-    /// Seq of the latest update applied; 0 if none.
-    pub seq: u64,
+    /// The latest update applied (verified before it was stored).
+    pub update: Option<Signed<OfferUpdate>>,
+}
+
+impl BookRecord {
+    /// What remains: from the latest update, or the whole offer.
+    pub fn remaining(&self) -> Amount {
+        self.update
+            .as_ref()
+            .map_or(self.offer.body.max_give, |u| u.body.remaining)
+    }
+
+    /// Seq of the latest update; 0 if none.
+    pub fn seq(&self) -> u64 {
+        self.update.as_ref().map_or(0, |u| u.body.seq)
+    }
 }
 
 /// "This offer is gone and must not come back."
@@ -127,10 +141,11 @@ fn remove_entry(
 }
 
 fn entry(rec: BookRecord) -> BookEntry {
+    let (remaining, seq) = (rec.remaining(), rec.seq());
     BookEntry {
         offer: Verified::assume_verified(rec.offer),
-        remaining: rec.remaining,
-        seq: rec.seq,
+        remaining,
+        seq,
     }
 }
 
@@ -167,8 +182,7 @@ impl Store {
             .map(|(i, o)| {
                 let record = peerfx_core::codec::encode(&BookRecord {
                     offer: o.signed().clone(),
-                    remaining: o.max_give,
-                    seq: 0,
+                    update: None,
                 });
                 let p = Prepared {
                     id: o.id(),
@@ -231,7 +245,7 @@ impl Store {
                 if rec.offer.body.maker != update.maker {
                     return Ok(UpdateOutcome::WrongMaker);
                 }
-                if update.seq <= rec.seq {
+                if update.seq <= rec.seq() {
                     return Ok(UpdateOutcome::Stale);
                 }
                 if update.remaining > rec.offer.body.max_give {
@@ -247,8 +261,7 @@ impl Store {
                     tombs.insert(id.as_bytes(), peerfx_core::codec::encode(&t))?;
                     return Ok(UpdateOutcome::Closed);
                 }
-                rec.remaining = update.remaining;
-                rec.seq = update.seq;
+                rec.update = Some(update.signed().clone());
                 book.insert(id.as_bytes(), peerfx_core::codec::encode(&rec))?;
                 Ok(UpdateOutcome::Applied(update.remaining))
             })
@@ -390,6 +403,62 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// One page of a market's open offers (both directions) for a sync response,
+    /// in index order, starting after `cursor` (an index key from the previous
+    /// page). Returns the offers with their latest updates and the next cursor.
+    pub fn book_page(
+        &self,
+        market: Market,
+        cursor: Option<&[u8]>,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<(Vec<OfferState>, Option<Vec<u8>>)> {
+        let mut prefixes: Vec<Vec<u8>> = [
+            (market.base(), market.quote()),
+            (market.quote(), market.base()),
+        ]
+        .iter()
+        .map(|(a, b)| [a.code().as_bytes(), b.code().as_bytes()].concat())
+        .collect();
+        prefixes.sort();
+        let mut out = Vec::new();
+        let mut last: Option<Vec<u8>> = None;
+        for prefix in &prefixes {
+            let start = match cursor {
+                Some(c) if c.starts_with(prefix) => std::ops::Bound::Excluded(c.to_vec()),
+                Some(c) if c > prefix.as_slice() => continue,
+                _ => std::ops::Bound::Included(prefix.clone()),
+            };
+            for key in self
+                .book_index
+                .range((start, std::ops::Bound::Unbounded))
+                .keys()
+            {
+                let key = key.map_err(|e| self.err(e))?;
+                if !key.starts_with(prefix) {
+                    break;
+                }
+                if out.len() >= limit {
+                    return Ok((out, last));
+                }
+                let Some(id) = key.len().checked_sub(32).map(|i| &key[i..]) else {
+                    continue;
+                };
+                if let Some(raw) = self.book.get(id).map_err(|e| self.err(e))? {
+                    let rec: BookRecord = decode("book", &raw)?;
+                    if rec.offer.body.expires_at > now {
+                        out.push(OfferState {
+                            offer: rec.offer,
+                            update: rec.update,
+                        });
+                        last = Some(key.to_vec());
+                    }
+                }
+            }
+        }
+        Ok((out, None))
     }
 
     fn entry_for_index_key(&self, key: &[u8]) -> Result<Option<BookEntry>> {

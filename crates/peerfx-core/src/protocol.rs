@@ -1,0 +1,75 @@
+//! What peers say to each other, independent of how it travels.
+//!
+//! - Gossip, on one topic per market ([`crate::Market::topic`]): a
+//!   [`GossipMessage`].
+//! - `/peerfx/sync/1`, request-response: "send me the open offers you know in
+//!   market M", answered in pages ([`SyncRequest`], [`SyncResponse`]).
+//!
+//! Every offer in any of these is verified exactly as if it had been gossiped;
+//! these types only carry signed messages, they grant no trust.
+
+use serde::{Deserialize, Serialize};
+
+use crate::message::{Offer, OfferCancel, OfferUpdate, Signed};
+use crate::money::Market;
+
+/// Protocol name of book sync.
+pub const SYNC_PROTOCOL: &str = "/peerfx/sync/1";
+/// Protocol name of the Kademlia DHT.
+pub const KAD_PROTOCOL: &str = "/peerfx/kad/1.0.0";
+/// Protocol name of identify.
+pub const IDENTIFY_PROTOCOL: &str = "/peerfx/id/1.0.0";
+
+/// Most entries one sync page may carry.
+pub const MAX_SYNC_PAGE: u16 = 256;
+/// Largest encoded sync response: a full page of offers at the size limit.
+pub const MAX_SYNC_RESPONSE_BYTES: usize = 1024 * 1024;
+/// Largest encoded sync request.
+pub const MAX_SYNC_REQUEST_BYTES: usize = 256;
+/// Longest paging cursor.
+pub const MAX_CURSOR_BYTES: usize = 80;
+
+/// An offer and, if it has been filled or re-announced, the maker's latest update.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferState {
+    /// The signed offer.
+    pub offer: Signed<Offer>,
+    /// The maker's latest update, if any.
+    pub update: Option<Signed<OfferUpdate>>,
+}
+
+/// A message on a market topic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GossipMessage {
+    /// A new offer, a re-announcement (with a fresh update, so that it is not a
+    /// gossip duplicate), or a fill (with the update carrying what remains). The
+    /// offer travels with every update, so a node that missed it catches up.
+    Offer(OfferState),
+    /// The maker withdrew an offer.
+    Cancel(Signed<OfferCancel>),
+}
+
+/// "Send me the open offers you know in `market`, after `cursor`."
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// The market, both directions.
+    pub market: Market,
+    /// Where the previous page ended; `None` for the first page. Opaque.
+    pub cursor: Option<Vec<u8>>,
+    /// Most entries wanted (capped at [`MAX_SYNC_PAGE`] by the responder).
+    pub limit: u16,
+}
+
+/// One page of a market's open offers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncResponse {
+    /// Offers, and the cursor of the next page if there is one.
+    Page {
+        /// The offers.
+        offers: Vec<OfferState>,
+        /// Pass back to get the next page.
+        next: Option<Vec<u8>>,
+    },
+    /// The responder refuses, e.g. because this peer asks too often.
+    Refused(String),
+}

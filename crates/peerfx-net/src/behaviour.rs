@@ -1,0 +1,206 @@
+//! The libp2p behaviours a peerfx node runs, and how the Swarm is built.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use libp2p::{
+    allow_block_list, autonat, connection_limits, dcutr, gossipsub, identify, kad, mdns,
+    memory_connection_limits, noise, ping, relay, request_response,
+    swarm::behaviour::toggle::Toggle, swarm::NetworkBehaviour, tcp, yamux, StreamProtocol, Swarm,
+    SwarmBuilder,
+};
+use peerfx_core::protocol::{
+    SyncRequest, SyncResponse, IDENTIFY_PROTOCOL, KAD_PROTOCOL, MAX_SYNC_REQUEST_BYTES,
+    MAX_SYNC_RESPONSE_BYTES, SYNC_PROTOCOL,
+};
+use sha2::{Digest, Sha256};
+
+use crate::codec::Codec;
+use crate::config::NetConfig;
+use crate::NetError;
+
+/// The codec of `/peerfx/sync/1`.
+pub type SyncCodec =
+    Codec<SyncRequest, SyncResponse, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES>;
+
+/// Everything a node speaks. Limits come first so they can refuse a connection
+/// before any other behaviour spends anything on it.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub(crate) limits: connection_limits::Behaviour,
+    pub(crate) memory: memory_connection_limits::Behaviour,
+    pub(crate) blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    pub(crate) identify: identify::Behaviour,
+    pub(crate) ping: ping::Behaviour,
+    pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub(crate) gossipsub: gossipsub::Behaviour,
+    pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+    pub(crate) sync: request_response::Behaviour<SyncCodec>,
+    pub(crate) relay_client: relay::client::Behaviour,
+    pub(crate) relay_server: Toggle<relay::Behaviour>,
+    pub(crate) dcutr: dcutr::Behaviour,
+    pub(crate) autonat: autonat::Behaviour,
+}
+
+/// Gossipsub score thresholds. A peer at or below `graylist` is ignored
+/// entirely; three invalid offers (see [`topic_score_params`]) get it there.
+pub fn score_thresholds() -> gossipsub::PeerScoreThresholds {
+    gossipsub::PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: -80.0,
+        accept_px_threshold: 10.0,
+        opportunistic_graft_threshold: 5.0,
+    }
+}
+
+fn score_params() -> gossipsub::PeerScoreParams {
+    gossipsub::PeerScoreParams {
+        // Phones behind one carrier NAT, or many peers behind one relay, share an
+        // IP: colocation is no evidence of a Sybil here.
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    }
+}
+
+/// Score parameters of a market topic. Offer topics are quiet (a few messages an
+/// hour), so the mesh-delivery penalties (P3, P3b), which punish peers for not
+/// forwarding enough, are off: they would punish honest peers for silence. What
+/// counts is first deliveries (P2, a small reward) and invalid messages (P4,
+/// squared: 1 invalid = -30, 2 = -120).
+pub fn topic_score_params() -> gossipsub::TopicScoreParams {
+    gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.01,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 100.0,
+        first_message_deliveries_weight: 0.5,
+        first_message_deliveries_decay: 0.9,
+        first_message_deliveries_cap: 20.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -30.0,
+        invalid_message_deliveries_decay: 0.99,
+        ..Default::default()
+    }
+}
+
+fn gossipsub_config(config: &NetConfig) -> Result<gossipsub::Config, NetError> {
+    gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(config.gossip_heartbeat)
+        .heartbeat_initial_delay(config.gossip_heartbeat.min(Duration::from_millis(500)))
+        // Small nets must form a mesh: with libp2p's mesh_n_low of 4, three nodes
+        // never would.
+        .mesh_n(6)
+        .mesh_n_low(1)
+        .mesh_n_high(12)
+        .mesh_outbound_min(1)
+        .max_transmit_size(config.max_gossip_bytes)
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validate_messages()
+        // Content-addressed ids: identical bytes are one message wherever they come
+        // from, which is what makes IHAVE/IWANT work across implementations.
+        .message_id_fn(|m: &gossipsub::Message| {
+            gossipsub::MessageId::from(&Sha256::digest(&m.data)[..20])
+        })
+        .build()
+        .map_err(|e| NetError::Config(format!("gossipsub: {e}")))
+}
+
+/// Builds the Swarm for `key` with `config`.
+pub fn build_swarm(
+    key: libp2p::identity::Keypair,
+    config: &NetConfig,
+) -> Result<Swarm<Behaviour>, NetError> {
+    let transport_err = |e: &dyn std::fmt::Display| NetError::Config(format!("transport: {e}"));
+    let swarm = SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| transport_err(&e))?
+        .with_quic()
+        .with_dns()
+        .map_err(|e| transport_err(&e))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| transport_err(&e))?
+        .with_behaviour(|key, relay_client| {
+            let peer_id = key.public().to_peer_id();
+            let mut gossipsub = gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossipsub_config(config)?,
+            )?;
+            gossipsub.with_peer_score(score_params(), score_thresholds())?;
+
+            let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+            kad_config.set_query_timeout(Duration::from_secs(30));
+            let mut kad = kad::Behaviour::with_config(
+                peer_id,
+                kad::store::MemoryStore::new(peer_id),
+                kad_config,
+            );
+            // Client mode until an external address is confirmed would mean nothing
+            // gets stored on loopback or a LAN; every node serves the DHT.
+            kad.set_mode(Some(kad::Mode::Server));
+
+            let mdns = if config.mdns {
+                Some(mdns::tokio::Behaviour::new(
+                    mdns::Config::default(),
+                    peer_id,
+                )?)
+            } else {
+                None
+            };
+            let relay_server = config.relay_server.then(|| {
+                relay::Behaviour::new(
+                    peer_id,
+                    relay::Config {
+                        max_circuit_duration: config.relay_max_circuit_duration,
+                        max_circuit_bytes: config.relay_max_circuit_bytes,
+                        ..Default::default()
+                    },
+                )
+            });
+            let limits = connection_limits::ConnectionLimits::default()
+                .with_max_established(Some(config.max_connections))
+                .with_max_established_per_peer(Some(config.max_connections_per_peer))
+                .with_max_pending_incoming(Some(config.max_pending_connections))
+                .with_max_pending_outgoing(Some(config.max_pending_connections));
+            let sync = request_response::Behaviour::new(
+                [(
+                    StreamProtocol::new(SYNC_PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(config.request_timeout)
+                    .with_max_concurrent_streams(16),
+            );
+            Ok(Behaviour {
+                limits: connection_limits::Behaviour::new(limits),
+                memory: memory_connection_limits::Behaviour::with_max_bytes(
+                    config.max_memory_bytes,
+                ),
+                blocked: allow_block_list::Behaviour::default(),
+                identify: identify::Behaviour::new(
+                    identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
+                        .with_agent_version(format!("peerfx/{}", env!("CARGO_PKG_VERSION")))
+                        .with_cache_size(NonZeroUsize::new(256).map_or(0, NonZeroUsize::get)),
+                ),
+                ping: ping::Behaviour::default(),
+                kad,
+                gossipsub,
+                mdns: mdns.into(),
+                sync,
+                relay_client,
+                relay_server: relay_server.into(),
+                dcutr: dcutr::Behaviour::new(peer_id),
+                autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+            })
+        })
+        .map_err(|e| NetError::Config(format!("behaviour: {e}")))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
+        .build();
+    Ok(swarm)
+}

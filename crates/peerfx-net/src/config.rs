@@ -1,0 +1,117 @@
+//! All network tuning in one place, with named defaults.
+
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+
+/// How a node's network behaves. `NetConfig::default()` suits a laptop;
+/// [`NetConfig::mobile`] a phone; tests shorten the timers.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// Addresses to listen on (TCP, QUIC, or `/p2p-circuit` through a relay).
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start, each with a `/p2p/<peer id>` suffix.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Find peers on the LAN by mDNS. Off on Android, where it is blocked.
+    pub mdns: bool,
+    /// Serve as a circuit relay v2 for peers behind NAT.
+    pub relay_server: bool,
+    /// Most established connections in total.
+    pub max_connections: u32,
+    /// Most established connections to one peer.
+    pub max_connections_per_peer: u32,
+    /// Most connections being set up at once, each way.
+    pub max_pending_connections: u32,
+    /// Refuse new connections when the process uses more memory than this.
+    pub max_memory_bytes: usize,
+    /// Close a connection that has had nothing to do for this long.
+    pub idle_connection_timeout: Duration,
+    /// Gossipsub heartbeat: how often meshes are maintained.
+    pub gossip_heartbeat: Duration,
+    /// Largest gossip message.
+    pub max_gossip_bytes: usize,
+    /// Timeout of a request-response exchange.
+    pub request_timeout: Duration,
+    /// How often to refresh the Kademlia routing table.
+    pub kad_bootstrap_interval: Duration,
+    /// Relay server: longest circuit.
+    pub relay_max_circuit_duration: Duration,
+    /// Relay server: most bytes through one circuit.
+    pub relay_max_circuit_bytes: u64,
+    /// Capacity of the event channel to the node. When it is full, gossip is
+    /// ignored (not rejected: the sender did nothing wrong) and counted.
+    pub event_buffer: usize,
+}
+
+impl NetConfig {
+    /// Default most connections.
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 128;
+    /// Default most connections per peer.
+    pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: u32 = 2;
+    /// Default most pending connections.
+    pub const DEFAULT_MAX_PENDING_CONNECTIONS: u32 = 32;
+    /// Default memory ceiling for accepting connections: 512 MiB.
+    pub const DEFAULT_MAX_MEMORY_BYTES: usize = 512 * 1024 * 1024;
+    /// Default idle timeout. Longer than libp2p's 10 s so that a quiet market
+    /// does not churn connections between re-announcements.
+    pub const DEFAULT_IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
+    /// Default gossipsub heartbeat.
+    pub const DEFAULT_GOSSIP_HEARTBEAT: Duration = Duration::from_secs(1);
+    /// Default largest gossip message: a signed offer and update are < 2 KiB.
+    pub const DEFAULT_MAX_GOSSIP_BYTES: usize = 16 * 1024;
+    /// Default request timeout.
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default routing refresh.
+    pub const DEFAULT_KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(300);
+    /// Default longest relayed circuit. libp2p's 2 minutes assumes circuits only
+    /// bridge to a hole-punched connection; a phone behind a symmetric NAT may
+    /// have nothing else.
+    pub const DEFAULT_RELAY_MAX_CIRCUIT_DURATION: Duration = Duration::from_secs(30 * 60);
+    /// Default most bytes per circuit (libp2p: 128 KiB, less than one sync page).
+    pub const DEFAULT_RELAY_MAX_CIRCUIT_BYTES: u64 = 8 * 1024 * 1024;
+    /// Default event buffer.
+    pub const DEFAULT_EVENT_BUFFER: usize = 1024;
+
+    /// A profile for phones: fewer connections, a lower memory ceiling, slower
+    /// timers (radio wake-ups cost battery), no mDNS.
+    pub fn mobile() -> NetConfig {
+        NetConfig {
+            mdns: false,
+            max_connections: 24,
+            max_pending_connections: 8,
+            max_memory_bytes: 96 * 1024 * 1024,
+            gossip_heartbeat: Duration::from_secs(3),
+            kad_bootstrap_interval: Duration::from_secs(900),
+            event_buffer: 256,
+            ..NetConfig::default()
+        }
+    }
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/0".parse().expect("valid multiaddr"),
+                "/ip4/0.0.0.0/udp/0/quic-v1"
+                    .parse()
+                    .expect("valid multiaddr"),
+            ],
+            bootstrap: Vec::new(),
+            mdns: true,
+            relay_server: false,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_peer: Self::DEFAULT_MAX_CONNECTIONS_PER_PEER,
+            max_pending_connections: Self::DEFAULT_MAX_PENDING_CONNECTIONS,
+            max_memory_bytes: Self::DEFAULT_MAX_MEMORY_BYTES,
+            idle_connection_timeout: Self::DEFAULT_IDLE_CONNECTION_TIMEOUT,
+            gossip_heartbeat: Self::DEFAULT_GOSSIP_HEARTBEAT,
+            max_gossip_bytes: Self::DEFAULT_MAX_GOSSIP_BYTES,
+            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+            kad_bootstrap_interval: Self::DEFAULT_KAD_BOOTSTRAP_INTERVAL,
+            relay_max_circuit_duration: Self::DEFAULT_RELAY_MAX_CIRCUIT_DURATION,
+            relay_max_circuit_bytes: Self::DEFAULT_RELAY_MAX_CIRCUIT_BYTES,
+            event_buffer: Self::DEFAULT_EVENT_BUFFER,
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! The task that owns the Swarm.
+//!
+//! It turns commands into Swarm calls and Swarm events into [`NetEvent`]s, keeps
+//! the bookkeeping that pairs requests with replies, and nothing else: it never
+//! awaits application work, and it never blocks on the node (events go out with
+//! `try_send`; a full channel means the node is behind, and the message is
+//! ignored rather than queued without bound).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use futures::StreamExt;
+use libp2p::{
+    gossipsub, identify, kad, mdns,
+    multiaddr::Protocol,
+    request_response,
+    swarm::{dial_opts::DialOpts, dial_opts::PeerCondition, SwarmEvent},
+    Multiaddr, PeerId, Swarm,
+};
+use peerfx_core::protocol::SyncResponse;
+use peerfx_core::Market;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::behaviour::{topic_score_params, Behaviour, BehaviourEvent};
+use crate::{
+    Acceptance, Command, GossipToken, NetConfig, NetError, NetEvent, NetInfo, ResponseToken,
+};
+
+/// Most inbound requests awaiting the node's answer. Beyond this the oldest is
+/// dropped (its requester sees a failure), so a node that stops answering cannot
+/// make the loop hold channels without bound.
+const MAX_PENDING_INBOUND: usize = 1024;
+
+pub(crate) struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetEvent>,
+    config: NetConfig,
+    pending_sync: HashMap<
+        request_response::OutboundRequestId,
+        oneshot::Sender<Result<SyncResponse, NetError>>,
+    >,
+    pending_providers: HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<HashSet<PeerId>>)>,
+    inbound: BTreeMap<ResponseToken, request_response::ResponseChannel<SyncResponse>>,
+    next_token: u64,
+    dropped_gossip: u64,
+}
+
+fn topic(market: &Market) -> gossipsub::IdentTopic {
+    gossipsub::IdentTopic::new(market.topic())
+}
+
+fn split_peer(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
+    let mut base = addr.clone();
+    match base.pop() {
+        Some(Protocol::P2p(peer)) => Some((peer, base)),
+        _ => None,
+    }
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        swarm: Swarm<Behaviour>,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<NetEvent>,
+        config: NetConfig,
+    ) -> EventLoop {
+        EventLoop {
+            swarm,
+            commands,
+            events,
+            config,
+            pending_sync: HashMap::new(),
+            pending_providers: HashMap::new(),
+            inbound: BTreeMap::new(),
+            next_token: 0,
+            dropped_gossip: 0,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut refresh = tokio::time::interval(self.config.kad_bootstrap_interval);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown(reply)) => {
+                        let _ = reply.send(());
+                        break;
+                    }
+                    Some(command) => self.on_command(command),
+                    // Every handle is gone: nobody can use the network any more.
+                    None => break,
+                },
+                _ = refresh.tick() => {
+                    // NoKnownPeers just means we are alone for now.
+                    let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                }
+            }
+        }
+        tracing::debug!("network event loop stopped");
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let b = self.swarm.behaviour_mut();
+        match command {
+            Command::Listen(addr, reply) => {
+                let r =
+                    self.swarm
+                        .listen_on(addr.clone())
+                        .map(|_| ())
+                        .map_err(|e| NetError::Listen {
+                            addr: addr.to_string(),
+                            reason: e.to_string(),
+                        });
+                let _ = reply.send(r);
+            }
+            Command::Dial(addr, reply) => {
+                let opts = match split_peer(&addr) {
+                    Some((peer, base)) => {
+                        self.swarm.behaviour_mut().kad.add_address(&peer, base);
+                        DialOpts::peer_id(peer)
+                            .addresses(vec![addr.clone()])
+                            .condition(PeerCondition::DisconnectedAndNotDialing)
+                            .build()
+                    }
+                    None => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+                };
+                let r = match self.swarm.dial(opts) {
+                    Ok(()) => Ok(()),
+                    // Already connected or dialing: what the caller wanted.
+                    Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => Ok(()),
+                    Err(e) => Err(NetError::Dial {
+                        addr: addr.to_string(),
+                        reason: e.to_string(),
+                    }),
+                };
+                let _ = reply.send(r);
+            }
+            Command::Subscribe(market, reply) => {
+                let t = topic(&market);
+                let r = b
+                    .gossipsub
+                    .subscribe(&t)
+                    .map(|_| ())
+                    .map_err(|e| NetError::Config(format!("subscribe {t}: {e}")));
+                if r.is_ok() && b.gossipsub.get_topic_params(&t).is_none() {
+                    // Invalid-message penalties are per topic: without params a
+                    // topic scores nothing.
+                    let _ = b.gossipsub.set_topic_params(t, topic_score_params());
+                }
+                let _ = reply.send(r);
+            }
+            Command::Publish(market, data, reply) => {
+                let r = match b.gossipsub.publish(topic(&market), data) {
+                    Ok(_) => Ok(()),
+                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(()),
+                    Err(gossipsub::PublishError::Duplicate) => Ok(()),
+                    Err(e) => Err(NetError::Publish(e.to_string())),
+                };
+                let _ = reply.send(r);
+            }
+            Command::Report(token, acceptance) => {
+                let acceptance = match acceptance {
+                    Acceptance::Accept => gossipsub::MessageAcceptance::Accept,
+                    Acceptance::Reject => gossipsub::MessageAcceptance::Reject,
+                    Acceptance::Ignore => gossipsub::MessageAcceptance::Ignore,
+                };
+                b.gossipsub.report_message_validation_result(
+                    &gossipsub::MessageId::new(&token.id),
+                    &token.source,
+                    acceptance,
+                );
+            }
+            Command::Provide(market) => {
+                if let Err(e) = b.kad.start_providing(kad::RecordKey::new(&market.topic())) {
+                    tracing::warn!("cannot provide {market}: {e}");
+                }
+            }
+            Command::FindProviders(market, reply) => {
+                let id = b.kad.get_providers(kad::RecordKey::new(&market.topic()));
+                self.pending_providers.insert(id, (HashSet::new(), reply));
+            }
+            Command::Sync(peer, request, reply) => {
+                let id = b.sync.send_request(&peer, request);
+                self.pending_sync.insert(id, reply);
+            }
+            Command::RespondSync(token, response) => {
+                if let Some(channel) = self.inbound.remove(&token) {
+                    // Fails only if the requester went away or timed out.
+                    let _ = b.sync.send_response(channel, response);
+                }
+            }
+            Command::Info(reply) => {
+                let connected = self
+                    .swarm
+                    .connected_peers()
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .map(|p| (p, Multiaddr::empty()))
+                    .collect();
+                let _ = reply.send(NetInfo {
+                    peer_id: Some(*self.swarm.local_peer_id()),
+                    listen_addrs: self.swarm.listeners().cloned().collect(),
+                    connected,
+                    topics: self
+                        .swarm
+                        .behaviour()
+                        .gossipsub
+                        .topics()
+                        .map(|t| t.to_string())
+                        .collect(),
+                    dropped_gossip: self.dropped_gossip,
+                });
+            }
+            Command::PeerScore(peer, reply) => {
+                let _ = reply.send(b.gossipsub.peer_score(&peer));
+            }
+            Command::Block(peer, blocked) => {
+                if blocked {
+                    b.blocked.block_peer(peer);
+                } else {
+                    b.blocked.unblock_peer(peer);
+                }
+            }
+            Command::Shutdown(_) => unreachable!("handled in run"),
+        }
+    }
+
+    fn emit(&mut self, event: NetEvent) -> Result<(), NetEvent> {
+        self.events.try_send(event).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => ev,
+        })
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let addr = address
+                    .with_p2p(*self.swarm.local_peer_id())
+                    .unwrap_or_else(|a| a);
+                tracing::info!("listening on {addr}");
+                let _ = self.emit(NetEvent::Listening { addr });
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                let addr = endpoint.get_remote_address().clone();
+                if endpoint.is_dialer() {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer_id, addr.clone());
+                }
+                if num_established.get() == 1 {
+                    tracing::debug!(%peer_id, %addr, "peer connected");
+                    let _ = self.emit(NetEvent::PeerConnected {
+                        peer: peer_id,
+                        addr,
+                    });
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                tracing::debug!(%peer_id, "peer disconnected");
+                let _ = self.emit(NetEvent::PeerDisconnected { peer: peer_id });
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(?peer_id, "dial failed: {error}");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                let token = GossipToken {
+                    id: message_id.0.clone(),
+                    source: propagation_source,
+                };
+                let event = NetEvent::Gossip {
+                    token: token.clone(),
+                    source: propagation_source,
+                    topic: message.topic.to_string(),
+                    data: message.data,
+                };
+                if self.emit(event).is_err() {
+                    self.dropped_gossip += 1;
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            gossipsub::MessageAcceptance::Ignore,
+                        );
+                }
+            }
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }) => {
+                let _ = self.emit(NetEvent::PeerSubscribed {
+                    peer: peer_id,
+                    topic: topic.to_string(),
+                });
+            }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                // Inbound peers do not enter the routing table by themselves.
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                    let opts = DialOpts::peer_id(peer)
+                        .addresses(vec![addr])
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build();
+                    let _ = self.swarm.dial(opts);
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id, result, step, ..
+            }) => {
+                if let kad::QueryResult::GetProviders(result) = result {
+                    if let Some((found, _)) = self.pending_providers.get_mut(&id) {
+                        if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = result {
+                            found.extend(providers);
+                        }
+                    }
+                    if step.last {
+                        if let Some((found, reply)) = self.pending_providers.remove(&id) {
+                            let _ = reply.send(found);
+                        }
+                    }
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => {
+                        let token = ResponseToken(self.next_token);
+                        self.next_token += 1;
+                        if self.inbound.len() >= MAX_PENDING_INBOUND {
+                            self.inbound.pop_first();
+                        }
+                        self.inbound.insert(token, channel);
+                        if self
+                            .emit(NetEvent::SyncRequest {
+                                peer,
+                                request,
+                                token,
+                            })
+                            .is_err()
+                        {
+                            if let Some(channel) = self.inbound.remove(&token) {
+                                let busy = SyncResponse::Refused("busy, try again later".into());
+                                let _ =
+                                    self.swarm.behaviour_mut().sync.send_response(channel, busy);
+                            }
+                        }
+                    }
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => {
+                        if let Some(reply) = self.pending_sync.remove(&request_id) {
+                            let _ = reply.send(Ok(response));
+                        }
+                    }
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            }) => {
+                if let Some(reply) = self.pending_sync.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request {
+                        peer: peer.to_string(),
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            BehaviourEvent::RelayClient(event) => tracing::debug!("relay client: {event:?}"),
+            _ => {}
+        }
+    }
+}

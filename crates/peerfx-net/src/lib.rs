@@ -1,0 +1,317 @@
+//! # peerfx-net
+//!
+//! The peer-to-peer layer of peerfx, on libp2p. One task, the [`event_loop`],
+//! owns the Swarm and does nothing else; the rest of the node talks to it through
+//! a cloneable [`NetHandle`] (commands over a bounded channel, answers on
+//! oneshots) and hears from it through a stream of [`NetEvent`]s, as in
+//! rust-libp2p's file-sharing example.
+//!
+//! The loop never does application work. A gossiped offer goes out as a
+//! [`NetEvent::Gossip`] with a token; the node validates it and reports the
+//! verdict with [`NetHandle::report`], and only then does gossipsub forward it
+//! (Accept), drop it and penalise the sender (Reject), or drop it (Ignore).
+//!
+//! What runs (see [`behaviour`]): TCP and QUIC with noise and yamux, DNS,
+//! identify, ping, Kademlia (`/peerfx/kad/1.0.0`, server mode), gossipsub with
+//! application validation and peer scoring tuned for quiet topics, mDNS behind a
+//! toggle, `/peerfx/sync/1`, circuit relay v2 client (and server, when
+//! configured), DCUtR hole punching, AutoNAT, connection, memory and block-list
+//! limits. All tuning is in [`NetConfig`].
+//!
+//! libp2p types stay inside this crate, except [`PeerId`] and [`Multiaddr`],
+//! which are the vocabulary of any libp2p application.
+
+pub mod behaviour;
+pub mod codec;
+pub mod config;
+mod event_loop;
+
+use std::collections::HashSet;
+
+use peerfx_core::protocol::{SyncRequest, SyncResponse};
+use peerfx_core::Market;
+use tokio::sync::{mpsc, oneshot};
+
+pub use config::NetConfig;
+pub use libp2p::{Multiaddr, PeerId};
+
+/// Why a network operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NetError {
+    /// The configuration cannot be used.
+    #[error("network configuration: {0}")]
+    Config(String),
+    /// An address could not be listened on.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// A peer could not be dialed.
+    #[error("cannot dial {addr}: {reason}")]
+    Dial {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// A request to a peer failed: unreachable, timed out, refused the protocol.
+    #[error("request to {peer} failed: {reason}")]
+    Request {
+        /// The peer.
+        peer: String,
+        /// Why.
+        reason: String,
+    },
+    /// Publishing failed (other than for lack of peers, which is not an error).
+    #[error("publish failed: {0}")]
+    Publish(String),
+    /// The network task has stopped.
+    #[error("the network has stopped")]
+    Stopped,
+}
+
+/// The verdict on a gossiped message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acceptance {
+    /// Valid and new: forward it.
+    Accept,
+    /// Invalid: drop it and penalise the peer that sent it.
+    Reject,
+    /// Valid but not worth forwarding (stale, duplicate): drop it quietly.
+    Ignore,
+}
+
+/// Identifies a gossiped message awaiting its verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GossipToken {
+    id: Vec<u8>,
+    source: PeerId,
+}
+
+/// Identifies an inbound request awaiting its response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResponseToken(u64);
+
+/// Something the network tells the node.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// A gossiped message to validate; answer with [`NetHandle::report`].
+    Gossip {
+        /// The verdict token.
+        token: GossipToken,
+        /// The peer that forwarded it.
+        source: PeerId,
+        /// The topic.
+        topic: String,
+        /// The payload.
+        data: Vec<u8>,
+    },
+    /// A peer asks for a page of a market; answer with [`NetHandle::respond_sync`].
+    SyncRequest {
+        /// Who asks.
+        peer: PeerId,
+        /// What.
+        request: SyncRequest,
+        /// The response token.
+        token: ResponseToken,
+    },
+    /// A peer is subscribed to a topic (learned on connect or when it subscribes).
+    PeerSubscribed {
+        /// The peer.
+        peer: PeerId,
+        /// The topic.
+        topic: String,
+    },
+    /// First connection to a peer established.
+    PeerConnected {
+        /// The peer.
+        peer: PeerId,
+        /// The remote address of the connection.
+        addr: Multiaddr,
+    },
+    /// Last connection to a peer closed.
+    PeerDisconnected {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// Listening on a new address.
+    Listening {
+        /// The address, with `/p2p/<own peer id>`.
+        addr: Multiaddr,
+    },
+}
+
+/// A snapshot of the network's state.
+#[derive(Clone, Debug, Default)]
+pub struct NetInfo {
+    /// This node.
+    pub peer_id: Option<PeerId>,
+    /// Addresses it listens on.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Connected peers with one of their addresses.
+    pub connected: Vec<(PeerId, Multiaddr)>,
+    /// Topics this node is subscribed to.
+    pub topics: Vec<String>,
+    /// Gossip messages ignored because the node was not keeping up.
+    pub dropped_gossip: u64,
+}
+
+pub(crate) enum Command {
+    Listen(Multiaddr, oneshot::Sender<Result<(), NetError>>),
+    Dial(Multiaddr, oneshot::Sender<Result<(), NetError>>),
+    Subscribe(Market, oneshot::Sender<Result<(), NetError>>),
+    Publish(Market, Vec<u8>, oneshot::Sender<Result<(), NetError>>),
+    Report(GossipToken, Acceptance),
+    Provide(Market),
+    FindProviders(Market, oneshot::Sender<HashSet<PeerId>>),
+    Sync(
+        PeerId,
+        SyncRequest,
+        oneshot::Sender<Result<SyncResponse, NetError>>,
+    ),
+    RespondSync(ResponseToken, SyncResponse),
+    Info(oneshot::Sender<NetInfo>),
+    PeerScore(PeerId, oneshot::Sender<Option<f64>>),
+    Block(PeerId, bool),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A cloneable handle to the network task.
+#[derive(Clone)]
+pub struct NetHandle {
+    tx: mpsc::Sender<Command>,
+    peer_id: PeerId,
+}
+
+/// Capacity of the command channel.
+const COMMAND_BUFFER: usize = 256;
+
+/// Starts the network for identity `key`: builds the Swarm, listens, dials the
+/// bootstrap peers, and spawns the event loop on the current tokio runtime.
+/// Returns the handle and the event stream.
+pub async fn start(
+    key: libp2p::identity::Keypair,
+    config: NetConfig,
+) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
+    let peer_id = key.public().to_peer_id();
+    let swarm = behaviour::build_swarm(key, &config)?;
+    let (tx, rx) = mpsc::channel(COMMAND_BUFFER);
+    let (event_tx, event_rx) = mpsc::channel(config.event_buffer);
+    let listen = config.listen.clone();
+    let bootstrap = config.bootstrap.clone();
+    tokio::spawn(event_loop::EventLoop::new(swarm, rx, event_tx, config).run());
+    let handle = NetHandle { tx, peer_id };
+    for addr in listen {
+        handle.listen(addr).await?;
+    }
+    for addr in bootstrap {
+        // A bootstrap peer that is down is not fatal: others may be up, and the
+        // routing refresh retries.
+        if let Err(e) = handle.dial(addr).await {
+            tracing::warn!("bootstrap: {e}");
+        }
+    }
+    Ok((handle, event_rx))
+}
+
+impl NetHandle {
+    /// This node's PeerId.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    async fn tell(&self, cmd: Command) -> Result<(), NetError> {
+        self.tx.send(cmd).await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Listens on `addr` (including `/p2p-circuit` addresses through a relay).
+    pub async fn listen(&self, addr: Multiaddr) -> Result<(), NetError> {
+        self.call(|r| Command::Listen(addr, r)).await?
+    }
+
+    /// Dials `addr` (with `/p2p/<peer id>` if known). Returns once the dial has
+    /// started; the connection shows up as [`NetEvent::PeerConnected`].
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {
+        self.call(|r| Command::Dial(addr, r)).await?
+    }
+
+    /// Subscribes to a market's topic.
+    pub async fn subscribe(&self, market: Market) -> Result<(), NetError> {
+        self.call(|r| Command::Subscribe(market, r)).await?
+    }
+
+    /// Publishes `data` on a market's topic. Having no peers on the topic yet is
+    /// not an error: sync and re-announcement cover it.
+    pub async fn publish(&self, market: Market, data: Vec<u8>) -> Result<(), NetError> {
+        self.call(|r| Command::Publish(market, data, r)).await?
+    }
+
+    /// Reports the verdict on a gossiped message.
+    pub async fn report(&self, token: GossipToken, acceptance: Acceptance) -> Result<(), NetError> {
+        self.tell(Command::Report(token, acceptance)).await
+    }
+
+    /// Announces in the DHT that this node has offers in `market`.
+    pub async fn provide(&self, market: Market) -> Result<(), NetError> {
+        self.tell(Command::Provide(market)).await
+    }
+
+    /// Peers that announced offers in `market` in the DHT.
+    pub async fn find_providers(&self, market: Market) -> Result<HashSet<PeerId>, NetError> {
+        self.call(|r| Command::FindProviders(market, r)).await
+    }
+
+    /// Asks `peer` for a page of a market.
+    pub async fn sync(&self, peer: PeerId, request: SyncRequest) -> Result<SyncResponse, NetError> {
+        self.call(|r| Command::Sync(peer, request, r)).await?
+    }
+
+    /// Answers an inbound sync request.
+    pub async fn respond_sync(
+        &self,
+        token: ResponseToken,
+        response: SyncResponse,
+    ) -> Result<(), NetError> {
+        self.tell(Command::RespondSync(token, response)).await
+    }
+
+    /// The network's state.
+    pub async fn info(&self) -> Result<NetInfo, NetError> {
+        self.call(Command::Info).await
+    }
+
+    /// A peer's gossipsub score (`None` if unknown).
+    pub async fn peer_score(&self, peer: PeerId) -> Result<Option<f64>, NetError> {
+        self.call(|r| Command::PeerScore(peer, r)).await
+    }
+
+    /// Blocks a peer (closes its connections and refuses new ones), or unblocks it.
+    pub async fn set_blocked(&self, peer: PeerId, blocked: bool) -> Result<(), NetError> {
+        self.tell(Command::Block(peer, blocked)).await
+    }
+
+    /// Stops the network: closes every connection and ends the event loop.
+    pub async fn shutdown(&self) -> Result<(), NetError> {
+        self.call(Command::Shutdown).await
+    }
+}
+
+/// The market a topic string belongs to, if it is a market topic.
+pub fn market_of_topic(topic: &str) -> Option<Market> {
+    topic.strip_prefix("peerfx/1/market/")?.parse().ok()
+}
