@@ -67,7 +67,7 @@ fn score_params() -> gossipsub::PeerScoreParams {
 /// hour), so the mesh-delivery penalties (P3, P3b), which punish peers for not
 /// forwarding enough, are off: they would punish honest peers for silence. What
 /// counts is first deliveries (P2, a small reward) and invalid messages (P4,
-/// squared: 1 invalid = -30, 2 = -120).
+/// squared: 1 invalid = -10, 2 = -40, 3 = -90, past the graylist threshold).
 pub fn topic_score_params() -> gossipsub::TopicScoreParams {
     gossipsub::TopicScoreParams {
         topic_weight: 1.0,
@@ -79,7 +79,7 @@ pub fn topic_score_params() -> gossipsub::TopicScoreParams {
         first_message_deliveries_cap: 20.0,
         mesh_message_deliveries_weight: 0.0,
         mesh_failure_penalty_weight: 0.0,
-        invalid_message_deliveries_weight: -30.0,
+        invalid_message_deliveries_weight: -10.0,
         invalid_message_deliveries_decay: 0.99,
         ..Default::default()
     }
@@ -154,14 +154,18 @@ pub fn build_swarm(
                 None
             };
             let relay_server = config.relay_server.then(|| {
-                relay::Behaviour::new(
+                let mut relay = relay::Behaviour::new(
                     peer_id,
                     relay::Config {
                         max_circuit_duration: config.relay_max_circuit_duration,
                         max_circuit_bytes: config.relay_max_circuit_bytes,
                         ..Default::default()
                     },
-                )
+                );
+                // libp2p only serves once an external address is confirmed; an
+                // operator who configures a relay server has declared it reachable.
+                relay.set_status(Some(relay::Status::Enable));
+                relay
             });
             let limits = connection_limits::ConnectionLimits::default()
                 .with_max_established(Some(config.max_connections))

@@ -14,8 +14,13 @@ pub struct NetConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// Find peers on the LAN by mDNS. Off on Android, where it is blocked.
     pub mdns: bool,
-    /// Serve as a circuit relay v2 for peers behind NAT.
+    /// Serve as a circuit relay v2 for peers behind NAT. A relay must be
+    /// reachable: its listen addresses are then announced as external addresses
+    /// (libp2p's relay serves nothing until it has one).
     pub relay_server: bool,
+    /// Addresses this node is known to be reachable at (a port forward, a public
+    /// IP), announced to peers as-is.
+    pub external_addresses: Vec<Multiaddr>,
     /// Most established connections in total.
     pub max_connections: u32,
     /// Most established connections to one peer.
@@ -100,6 +105,7 @@ impl Default for NetConfig {
             bootstrap: Vec::new(),
             mdns: true,
             relay_server: false,
+            external_addresses: Vec::new(),
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             max_connections_per_peer: Self::DEFAULT_MAX_CONNECTIONS_PER_PEER,
             max_pending_connections: Self::DEFAULT_MAX_PENDING_CONNECTIONS,

@@ -43,6 +43,23 @@ pub(crate) struct EventLoop {
     inbound: BTreeMap<ResponseToken, request_response::ResponseChannel<SyncResponse>>,
     next_token: u64,
     dropped_gossip: u64,
+    /// Circuit addresses to listen on once connected to their relay, by relay.
+    circuits_waiting: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Circuit listeners, to re-arm if the relay drops them.
+    circuit_listeners: HashMap<libp2p::core::transport::ListenerId, (PeerId, Multiaddr)>,
+}
+
+/// The relay of a `/p2p/<relay>/p2p-circuit` address.
+fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
+    let mut relay = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::P2p(peer) => relay = Some(peer),
+            Protocol::P2pCircuit => return relay,
+            _ => {}
+        }
+    }
+    None
 }
 
 fn topic(market: &Market) -> gossipsub::IdentTopic {
@@ -74,6 +91,8 @@ impl EventLoop {
             inbound: BTreeMap::new(),
             next_token: 0,
             dropped_gossip: 0,
+            circuits_waiting: HashMap::new(),
+            circuit_listeners: HashMap::new(),
         }
     }
 
@@ -104,14 +123,24 @@ impl EventLoop {
         let b = self.swarm.behaviour_mut();
         match command {
             Command::Listen(addr, reply) => {
-                let r =
-                    self.swarm
-                        .listen_on(addr.clone())
-                        .map(|_| ())
-                        .map_err(|e| NetError::Listen {
+                let r = match relay_of(&addr) {
+                    // Listening through a relay needs a connection to it first;
+                    // racing a dial of our own makes the relay client give up.
+                    Some(relay) => {
+                        self.circuits_waiting
+                            .entry(relay)
+                            .or_default()
+                            .push(addr.clone());
+                        self.listen_via(relay);
+                        Ok(())
+                    }
+                    None => self.swarm.listen_on(addr.clone()).map(|_| ()).map_err(|e| {
+                        NetError::Listen {
                             addr: addr.to_string(),
                             reason: e.to_string(),
-                        });
+                        }
+                    }),
+                };
                 let _ = reply.send(r);
             }
             Command::Dial(addr, reply) => {
@@ -227,6 +256,25 @@ impl EventLoop {
         }
     }
 
+    /// Listens on the circuits waiting for `relay` if connected to it, or dials it.
+    fn listen_via(&mut self, relay: PeerId) {
+        if !self.swarm.is_connected(&relay) {
+            let opts = DialOpts::peer_id(relay)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            let _ = self.swarm.dial(opts);
+            return;
+        }
+        for addr in self.circuits_waiting.remove(&relay).unwrap_or_default() {
+            match self.swarm.listen_on(addr.clone()) {
+                Ok(id) => {
+                    self.circuit_listeners.insert(id, (relay, addr));
+                }
+                Err(e) => tracing::warn!("cannot listen on {addr}: {e}"),
+            }
+        }
+    }
+
     fn emit(&mut self, event: NetEvent) -> Result<(), NetEvent> {
         self.events.try_send(event).map_err(|e| match e {
             mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => ev,
@@ -237,6 +285,13 @@ impl EventLoop {
         match event {
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
             SwarmEvent::NewListenAddr { address, .. } => {
+                // A relay hands its external addresses to the peers it serves, who
+                // build their circuit addresses from them; a relay server is by
+                // configuration reachable at what it listens on.
+                let relayed = address.iter().any(|p| p == Protocol::P2pCircuit);
+                if self.config.relay_server && !relayed {
+                    self.swarm.add_external_address(address.clone());
+                }
                 let addr = address
                     .with_p2p(*self.swarm.local_peer_id())
                     .unwrap_or_else(|a| a);
@@ -256,6 +311,9 @@ impl EventLoop {
                         .kad
                         .add_address(&peer_id, addr.clone());
                 }
+                if self.circuits_waiting.contains_key(&peer_id) {
+                    self.listen_via(peer_id);
+                }
                 if num_established.get() == 1 {
                     tracing::debug!(%peer_id, %addr, "peer connected");
                     let _ = self.emit(NetEvent::PeerConnected {
@@ -271,6 +329,19 @@ impl EventLoop {
             } => {
                 tracing::debug!(%peer_id, "peer disconnected");
                 let _ = self.emit(NetEvent::PeerDisconnected { peer: peer_id });
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                if let Some((relay, addr)) = self.circuit_listeners.remove(&listener_id) {
+                    // Re-armed for the next connection to the relay (the routing
+                    // refresh and peers' dials bring one).
+                    tracing::info!("relay listener {addr} closed ({reason:?}); will listen again");
+                    self.circuits_waiting.entry(relay).or_default().push(addr);
+                    self.listen_via(relay);
+                }
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(?peer_id, "dial failed: {error}");

@@ -33,7 +33,7 @@ use peerfx_core::Market;
 use tokio::sync::{mpsc, oneshot};
 
 pub use config::NetConfig;
-pub use libp2p::{Multiaddr, PeerId};
+pub use libp2p::{multiaddr, Multiaddr, PeerId};
 
 /// Why a network operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -202,6 +202,10 @@ pub async fn start(
     let (event_tx, event_rx) = mpsc::channel(config.event_buffer);
     let listen = config.listen.clone();
     let bootstrap = config.bootstrap.clone();
+    let mut swarm = swarm;
+    for addr in &config.external_addresses {
+        swarm.add_external_address(addr.clone());
+    }
     tokio::spawn(event_loop::EventLoop::new(swarm, rx, event_tx, config).run());
     let handle = NetHandle { tx, peer_id };
     for addr in listen {

@@ -1,0 +1,217 @@
+//! What happens to an offer, update or cancel that arrives from the network,
+//! whether by gossip or in a sync page: the same checks, the same store rules.
+//!
+//! The verdict tells gossipsub what to do: `Accept` forwards, `Reject` drops and
+//! penalises the peer that sent it (bad signature, malformed, over limits,
+//! someone else's offer), `Ignore` drops quietly (valid but stale, duplicate,
+//! expired, or hidden because the maker is blocked).
+
+use peerfx_core::protocol::{GossipMessage, OfferState};
+use peerfx_core::validate::{validate, validate_batch, ValidationError};
+use peerfx_core::{codec, Market, Offer, OfferUpdate, Signed, Timestamp, Verified};
+use peerfx_net::Acceptance;
+use peerfx_store::book::{CancelOutcome, InsertOutcome, UpdateOutcome};
+
+use crate::{Inner, NodeEvent, RemovalReason};
+
+/// Largest gossip message: an offer and an update, each at the message limit.
+const MAX_GOSSIP_BYTES: usize = 2 * peerfx_core::Limits::DEFAULT_MAX_MESSAGE_BYTES + 64;
+
+/// Why a message was refused, for logs and metrics.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Not on a market topic.
+    #[error("not a market topic: {0}")]
+    Topic(String),
+    /// Does not decode.
+    #[error("malformed: {0}")]
+    Malformed(#[from] codec::CodecError),
+    /// Fails validation.
+    #[error("invalid: {0}")]
+    Invalid(#[from] ValidationError),
+    /// Published on another market's topic.
+    #[error("offer for {offer} published on {topic}")]
+    WrongMarket {
+        /// The offer's market.
+        offer: String,
+        /// The topic's.
+        topic: String,
+    },
+    /// An update or cancel for an offer its signer did not make.
+    #[error("signed by someone other than the offer's maker")]
+    WrongMaker,
+    /// An update claiming more than the offer's maximum.
+    #[error("update claims more than the offer's maximum")]
+    AboveMax,
+}
+
+impl Inner {
+    /// Handles one gossiped message; returns the verdict.
+    pub(crate) fn ingest_gossip(&self, topic: &str, data: &[u8], now: Timestamp) -> Acceptance {
+        match self.try_ingest_gossip(topic, data, now) {
+            Ok(acceptance) => acceptance,
+            Err(e) => {
+                tracing::debug!("rejected gossip on {topic}: {e}");
+                self.metrics.rejected(&e);
+                Acceptance::Reject
+            }
+        }
+    }
+
+    fn try_ingest_gossip(
+        &self,
+        topic: &str,
+        data: &[u8],
+        now: Timestamp,
+    ) -> Result<Acceptance, IngestError> {
+        let market =
+            peerfx_net::market_of_topic(topic).ok_or_else(|| IngestError::Topic(topic.into()))?;
+        let msg: GossipMessage = codec::decode_with_limit::<_, MAX_GOSSIP_BYTES>(data)?;
+        match msg {
+            GossipMessage::Offer(state) => {
+                let offer = match validate(state.offer, now, &self.limits) {
+                    // A late copy of an expired offer is stale, not hostile.
+                    Err(ValidationError::Expired { .. }) => return Ok(Acceptance::Ignore),
+                    other => other?,
+                };
+                let update = state
+                    .update
+                    .map(|u| validate(u, now, &self.limits))
+                    .transpose()?;
+                self.ingest_offer(market, offer, update, now)
+            }
+            GossipMessage::Cancel(cancel) => {
+                let cancel = validate(cancel, now, &self.limits)?;
+                match self
+                    .store
+                    .book_apply_cancel(&cancel, &self.limits)
+                    .map_err(|e| self.store_failed(e))
+                {
+                    Ok(CancelOutcome::Cancelled) => {
+                        self.emit(NodeEvent::OfferRemoved {
+                            id: cancel.offer_id,
+                            reason: RemovalReason::Cancelled,
+                        });
+                        Ok(Acceptance::Accept)
+                    }
+                    // Remembered so the offer cannot arrive later, but not forwarded:
+                    // a cancel of an offer nobody has seen costs a spammer nothing.
+                    Ok(CancelOutcome::Remembered | CancelOutcome::AlreadyGone) | Err(()) => {
+                        Ok(Acceptance::Ignore)
+                    }
+                    Ok(CancelOutcome::WrongMaker) => Err(IngestError::WrongMaker),
+                }
+            }
+        }
+    }
+
+    /// Stores a verified offer and its optional update; the shared tail of gossip
+    /// and sync.
+    pub(crate) fn ingest_offer(
+        &self,
+        market: Market,
+        offer: Verified<Offer>,
+        update: Option<Verified<OfferUpdate>>,
+        now: Timestamp,
+    ) -> Result<Acceptance, IngestError> {
+        let offer_market = offer
+            .market()
+            .map_err(|e| IngestError::Topic(e.to_string()))?;
+        if offer_market != market {
+            return Err(IngestError::WrongMarket {
+                offer: offer_market.to_string(),
+                topic: market.to_string(),
+            });
+        }
+        if let Some(u) = &update {
+            if u.offer_id != offer.id() || u.maker != offer.maker {
+                return Err(IngestError::WrongMaker);
+            }
+        }
+        if offer.maker == self.key.public() || self.is_blocked(&offer.maker) {
+            return Ok(Acceptance::Ignore);
+        }
+        let inserted = match self.store.book_insert(&offer, now) {
+            Ok(InsertOutcome::Inserted) => {
+                self.emit(NodeEvent::OfferAdded {
+                    id: offer.id(),
+                    market,
+                });
+                true
+            }
+            Ok(InsertOutcome::Duplicate) => false,
+            Ok(InsertOutcome::Tombstoned | InsertOutcome::Expired) => {
+                return Ok(Acceptance::Ignore)
+            }
+            Err(e) => {
+                self.store_failed(e);
+                return Ok(Acceptance::Ignore);
+            }
+        };
+        let Some(update) = update else {
+            return Ok(if inserted {
+                Acceptance::Accept
+            } else {
+                Acceptance::Ignore
+            });
+        };
+        match self.store.book_apply_update(&update) {
+            Ok(UpdateOutcome::Applied(remaining)) => {
+                self.emit(NodeEvent::OfferUpdated {
+                    id: offer.id(),
+                    remaining,
+                });
+                Ok(Acceptance::Accept)
+            }
+            Ok(UpdateOutcome::Closed) => {
+                self.emit(NodeEvent::OfferRemoved {
+                    id: offer.id(),
+                    reason: RemovalReason::Filled,
+                });
+                Ok(Acceptance::Accept)
+            }
+            Ok(UpdateOutcome::Stale | UpdateOutcome::UnknownOffer) => Ok(if inserted {
+                Acceptance::Accept
+            } else {
+                Acceptance::Ignore
+            }),
+            Ok(UpdateOutcome::WrongMaker) => Err(IngestError::WrongMaker),
+            Ok(UpdateOutcome::AboveMax) => Err(IngestError::AboveMax),
+            Err(e) => {
+                self.store_failed(e);
+                Ok(Acceptance::Ignore)
+            }
+        }
+    }
+
+    /// Merges a sync page: every offer is verified as if gossiped, with one batch
+    /// signature check for the page. Returns how many offers were new or changed.
+    pub(crate) fn ingest_page(
+        &self,
+        market: Market,
+        states: Vec<OfferState>,
+        now: Timestamp,
+    ) -> usize {
+        let (offers, updates): (Vec<Signed<Offer>>, Vec<Option<Signed<OfferUpdate>>>) =
+            states.into_iter().map(|s| (s.offer, s.update)).unzip();
+        let mut changed = 0;
+        for (offer, update) in validate_batch(offers, now, &self.limits)
+            .into_iter()
+            .zip(updates)
+        {
+            let result = offer.map_err(IngestError::from).and_then(|offer| {
+                let update = update.map(|u| validate(u, now, &self.limits)).transpose()?;
+                self.ingest_offer(market, offer, update, now)
+            });
+            match result {
+                Ok(Acceptance::Accept) => changed += 1,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!("rejected synced offer: {e}");
+                    self.metrics.rejected(&e);
+                }
+            }
+        }
+        changed
+    }
+}

@@ -1,0 +1,172 @@
+//! Book sync over `/peerfx/sync/1`: fetching a market's open offers from peers
+//! that have it, and serving ours, with limits both ways.
+//!
+//! A sync starts whenever this node learns that a connected peer follows a
+//! market it follows too (gossipsub tells us on connect, on subscribe, and so
+//! after a partition heals), and when the node starts following a market (then
+//! also from DHT providers). So a late joiner converges without waiting for
+//! re-announcements.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use peerfx_core::protocol::{SyncRequest, SyncResponse, MAX_CURSOR_BYTES, MAX_SYNC_PAGE};
+use peerfx_core::Market;
+use peerfx_net::{PeerId, ResponseToken};
+
+use crate::{now, Inner, Metrics};
+
+/// Bookkeeping that keeps syncs from repeating or flooding.
+#[derive(Default)]
+pub(crate) struct SyncState {
+    last_fetch: HashMap<(PeerId, Market), Instant>,
+    served: HashMap<PeerId, (Instant, u32)>,
+}
+
+impl SyncState {
+    /// Whether a fetch from `peer` may start now; records it if so.
+    fn may_fetch(&mut self, peer: PeerId, market: Market, min_interval: Duration) -> bool {
+        let now = Instant::now();
+        match self.last_fetch.get(&(peer, market)) {
+            Some(t) if now.duration_since(*t) < min_interval => false,
+            _ => {
+                self.last_fetch.insert((peer, market), now);
+                true
+            }
+        }
+    }
+
+    /// Whether `peer` may be served another page this minute.
+    fn may_serve(&mut self, peer: PeerId, per_minute: u32) -> bool {
+        let now = Instant::now();
+        let entry = self.served.entry(peer).or_insert((now, 0));
+        if now.duration_since(entry.0) >= Duration::from_secs(60) {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= per_minute
+    }
+
+    /// Forgets a peer that left.
+    pub(crate) fn forget(&mut self, peer: &PeerId) {
+        self.served.remove(peer);
+        self.last_fetch.retain(|(p, _), _| p != peer);
+    }
+}
+
+/// Syncs `market` from up to `sync_peers` peers that have it.
+pub(crate) fn sync_market(inner: Arc<Inner>, market: Market) {
+    tokio::spawn(async move {
+        let mut peers: Vec<PeerId> = inner
+            .peer_markets
+            .lock()
+            .map(|pm| {
+                pm.iter()
+                    .filter(|(_, ms)| ms.contains(&market))
+                    .map(|(p, _)| *p)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if peers.len() < inner.config.sync_peers {
+            if let Ok(providers) = inner.net.find_providers(market).await {
+                let me = inner.net.peer_id();
+                for p in providers {
+                    if p != me && !peers.contains(&p) {
+                        peers.push(p);
+                    }
+                }
+            }
+        }
+        for peer in peers.into_iter().take(inner.config.sync_peers) {
+            fetch(inner.clone(), peer, market).await;
+        }
+    });
+}
+
+/// Fetches every page of `market` from `peer` (unless it was done recently).
+pub(crate) async fn fetch(inner: Arc<Inner>, peer: PeerId, market: Market) {
+    let allowed = inner
+        .sync_state
+        .lock()
+        .is_ok_and(|mut s| s.may_fetch(peer, market, inner.config.sync_min_interval));
+    if !allowed {
+        return;
+    }
+    let mut cursor = None;
+    for _ in 0..inner.config.sync_max_pages {
+        let request = SyncRequest {
+            market,
+            cursor: cursor.take(),
+            limit: MAX_SYNC_PAGE,
+        };
+        match inner.net.sync(peer, request).await {
+            Ok(SyncResponse::Page { offers, next }) => {
+                let count = offers.len();
+                let worker = inner.clone();
+                let changed =
+                    tokio::task::spawn_blocking(move || worker.ingest_page(market, offers, now()))
+                        .await
+                        .unwrap_or(0);
+                inner
+                    .metrics
+                    .synced_offers
+                    .fetch_add(changed as u64, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(%peer, %market, count, changed, "sync page");
+                match next {
+                    Some(c) if c.len() <= MAX_CURSOR_BYTES && count > 0 => cursor = Some(c),
+                    _ => return,
+                }
+            }
+            Ok(SyncResponse::Refused(reason)) => {
+                tracing::debug!(%peer, %market, "sync refused: {reason}");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(%peer, %market, "sync failed: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// Answers a peer's sync request from the book, within its page budget.
+pub(crate) fn serve(inner: Arc<Inner>, peer: PeerId, request: SyncRequest, token: ResponseToken) {
+    tokio::spawn(async move {
+        let allowed = inner
+            .sync_state
+            .lock()
+            .is_ok_and(|mut s| s.may_serve(peer, inner.config.sync_pages_per_minute));
+        let response = if !allowed {
+            Metrics::inc(&inner.metrics.sync_refused);
+            SyncResponse::Refused("too many sync requests; slow down".into())
+        } else if request
+            .cursor
+            .as_ref()
+            .is_some_and(|c| c.len() > MAX_CURSOR_BYTES)
+        {
+            SyncResponse::Refused("cursor too long".into())
+        } else {
+            let worker = inner.clone();
+            let limit = usize::from(request.limit.clamp(1, MAX_SYNC_PAGE));
+            let page = tokio::task::spawn_blocking(move || {
+                worker
+                    .store
+                    .book_page(request.market, request.cursor.as_deref(), limit, now())
+            })
+            .await;
+            match page {
+                Ok(Ok((offers, next))) => {
+                    Metrics::inc(&inner.metrics.sync_pages_served);
+                    SyncResponse::Page { offers, next }
+                }
+                Ok(Err(e)) => {
+                    inner.store_failed(e);
+                    SyncResponse::Refused("internal error".into())
+                }
+                Err(_) => SyncResponse::Refused("internal error".into()),
+            }
+        };
+        let _ = inner.net.respond_sync(token, response).await;
+    });
+}

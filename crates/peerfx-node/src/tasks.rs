@@ -1,0 +1,111 @@
+//! The node's background tasks: the event pump and maintenance.
+
+use std::sync::Arc;
+
+use peerfx_net::{market_of_topic, Acceptance, NetEvent};
+use tokio::sync::mpsc;
+
+use crate::{now, sync, Inner, Metrics, Node, NodeEvent, RemovalReason};
+
+pub(crate) fn spawn(inner: Arc<Inner>, mut net_events: mpsc::Receiver<NetEvent>) {
+    let pump = inner.clone();
+    let mut stop = inner.shutdown.subscribe();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                event = net_events.recv() => match event {
+                    Some(event) => on_net_event(&pump, event).await,
+                    None => break,
+                },
+                _ = stop.changed() => break,
+            }
+        }
+    });
+
+    let mut stop = inner.shutdown.subscribe();
+    tokio::spawn(async move {
+        let mut maintenance = tokio::time::interval(inner.config.maintenance_interval);
+        let mut reannounce = tokio::time::interval(inner.config.reannounce_interval);
+        // Peers that connect sync from us; the first re-announcement can wait.
+        reannounce.tick().await;
+        loop {
+            tokio::select! {
+                _ = maintenance.tick() => purge(&inner),
+                _ = reannounce.tick() => {
+                    let node = Node { inner: inner.clone() };
+                    match node.reannounce().await {
+                        Ok(n) => tracing::debug!("re-announced {n} offers"),
+                        Err(e) => tracing::warn!("re-announce: {e}"),
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    });
+}
+
+fn purge(inner: &Inner) {
+    match inner.store.book_purge_expired(now()) {
+        Ok(removed) => {
+            for id in removed {
+                inner.emit(NodeEvent::OfferRemoved {
+                    id,
+                    reason: RemovalReason::Expired,
+                });
+            }
+        }
+        Err(e) => inner.store_failed(e),
+    }
+}
+
+async fn on_net_event(inner: &Arc<Inner>, event: NetEvent) {
+    match event {
+        NetEvent::Gossip {
+            token, topic, data, ..
+        } => {
+            let verdict = inner.ingest_gossip(&topic, &data, now());
+            match verdict {
+                Acceptance::Accept => Metrics::inc(&inner.metrics.gossip_accepted),
+                Acceptance::Ignore => Metrics::inc(&inner.metrics.gossip_ignored),
+                Acceptance::Reject => {}
+            }
+            let _ = inner.net.report(token, verdict).await;
+        }
+        NetEvent::SyncRequest {
+            peer,
+            request,
+            token,
+        } => sync::serve(inner.clone(), peer, request, token),
+        NetEvent::PeerSubscribed { peer, topic } => {
+            let Some(market) = market_of_topic(&topic) else {
+                return;
+            };
+            if let Ok(mut pm) = inner.peer_markets.lock() {
+                pm.entry(peer).or_default().insert(market);
+            }
+            let followed = inner.markets.lock().is_ok_and(|m| m.contains(&market));
+            if followed {
+                tokio::spawn(sync::fetch(inner.clone(), peer, market));
+            }
+        }
+        NetEvent::PeerConnected { peer, addr } => {
+            if let Err(e) = inner
+                .store
+                .peer_seen(&peer.to_string(), &[addr.to_string()], now())
+            {
+                inner.store_failed(e);
+            }
+            inner.emit(NodeEvent::PeerConnected { peer });
+        }
+        NetEvent::PeerDisconnected { peer } => {
+            if let Ok(mut pm) = inner.peer_markets.lock() {
+                pm.remove(&peer);
+            }
+            if let Ok(mut s) = inner.sync_state.lock() {
+                s.forget(&peer);
+            }
+            inner.emit(NodeEvent::PeerDisconnected { peer });
+        }
+        NetEvent::Listening { .. } => {}
+    }
+}

@@ -1,0 +1,114 @@
+//! Helpers for multi-node tests: loopback only, ephemeral ports, temp dirs, and
+//! waiting for conditions with a deadline instead of sleeping.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use peerfx::core::Market;
+use peerfx::net::{Multiaddr, NetConfig};
+use peerfx::node::{Node, NodeConfig, OfferSpec};
+
+/// How long any condition may take before the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn market() -> Market {
+    "EUR-USD".parse().unwrap()
+}
+
+/// A node config for tests: 127.0.0.1 only, port 0, no mDNS, fast timers.
+pub fn config(dir: &std::path::Path, bootstrap: Vec<Multiaddr>) -> NodeConfig {
+    let mut c = NodeConfig::new(dir);
+    c.net = NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap,
+        mdns: false,
+        gossip_heartbeat: Duration::from_millis(100),
+        ..NetConfig::default()
+    };
+    c.markets = vec![market()];
+    c.maintenance_interval = Duration::from_millis(500);
+    c.sync_min_interval = Duration::from_millis(200);
+    c
+}
+
+pub struct TestNode {
+    pub node: Node,
+    pub dir: tempfile::TempDir,
+    pub addr: Multiaddr,
+}
+
+pub async fn start(bootstrap: Vec<Multiaddr>) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    start_with(config(dir.path(), bootstrap), dir).await
+}
+
+pub async fn start_with(config: NodeConfig, dir: tempfile::TempDir) -> TestNode {
+    let node = Node::start(config).await.unwrap();
+    let addr = listen_addr(&node).await;
+    TestNode { node, dir, addr }
+}
+
+/// The node's first listen address with `/p2p/<id>`, once it has one.
+pub async fn listen_addr(node: &Node) -> Multiaddr {
+    let peer = node.peer_id();
+    wait_for("a listen address", || async {
+        let info = node.net().info().await.ok()?;
+        info.listen_addrs
+            .first()
+            .map(|a| a.clone().with_p2p(peer).unwrap())
+    })
+    .await
+}
+
+/// Polls `f` every 25 ms until it returns `Some`, or fails the test at [`TIMEOUT`].
+pub async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Waits until `cond` holds.
+pub async fn wait_until<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    wait_for(what, || {
+        let fut = cond();
+        async move { fut.await.then_some(()) }
+    })
+    .await
+}
+
+pub fn spec(rate: &str) -> OfferSpec {
+    OfferSpec::parse("EUR", "100", "500", "USD", rate).unwrap()
+}
+
+pub fn has_offer(node: &Node, id: &peerfx::core::OfferId) -> bool {
+    node.book_get(id).ok().flatten().is_some()
+}
+
+/// Loads a node's signing key from its data dir (tests only: to forge "the
+/// maker's own" messages such as an old update).
+pub fn key_of(t: &TestNode) -> peerfx::core::Keypair {
+    peerfx::node::load_or_create_identity(&t.dir.path().join(peerfx::node::IDENTITY_FILE)).unwrap()
+}
+
+/// Logs to stderr when RUST_LOG is set.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}

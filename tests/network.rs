@@ -1,0 +1,348 @@
+//! Multi-node network tests: in-process nodes on 127.0.0.1, ephemeral ports,
+//! temp dirs, and no fixed sleeps (every wait is for a condition, with a deadline).
+
+mod common;
+
+use common::*;
+use peerfx::core::protocol::{GossipMessage, OfferState, SyncRequest, SyncResponse};
+use peerfx::core::{codec, Amount, OfferUpdate, Signed};
+use peerfx::net::NetConfig;
+use peerfx::node::Node;
+
+/// Publishes a marker offer from `from` and waits until every node has it: gossip
+/// sent before it has had every chance to arrive, so an absence is meaningful.
+async fn flush_gossip(from: &Node, all: &[&Node]) {
+    let marker = from.post_offer(spec("1.5")).await.unwrap();
+    for n in all {
+        wait_until("the marker offer", || async { has_offer(n, &marker.id()) }).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_nodes_in_a_line_share_offers_cancels_and_updates() {
+    init_logs();
+    // Each node bootstraps from the previous one: a line, the longest path.
+    let mut nodes = vec![start(vec![]).await];
+    for i in 1..10 {
+        let prev = nodes[i - 1].addr.clone();
+        nodes.push(start(vec![prev]).await);
+    }
+    let all: Vec<&Node> = nodes.iter().map(|t| &t.node).collect();
+    let maker = &nodes[9];
+
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    for n in &all {
+        wait_until("the offer in every book", || async {
+            has_offer(n, &offer.id())
+        })
+        .await;
+    }
+
+    // An update with a lower seq than one already applied is ignored everywhere.
+    let key = key_of(maker);
+    let update = |remaining: u64, seq: u64| {
+        let u = OfferUpdate {
+            offer_id: offer.id(),
+            maker: key.public(),
+            remaining: Amount(remaining),
+            seq,
+            created_at: peerfx::node::now(),
+        };
+        codec::encode(&GossipMessage::Offer(OfferState {
+            offer: offer.signed().clone(),
+            update: Some(Signed::sign(u, &key)),
+        }))
+    };
+    let market = market();
+    // A node does not receive its own gossip: the other nine are the audience.
+    let others = &all[..9];
+    maker
+        .node
+        .net()
+        .publish(market, update(40_000, 5))
+        .await
+        .unwrap();
+    for n in others {
+        wait_until("the seq-5 update", || async {
+            n.book_get(&offer.id())
+                .unwrap()
+                .is_some_and(|e| e.remaining == Amount(40_000))
+        })
+        .await;
+    }
+    maker
+        .node
+        .net()
+        .publish(market, update(45_000, 4))
+        .await
+        .unwrap();
+    flush_gossip(&maker.node, &all).await;
+    for n in others {
+        assert_eq!(
+            n.book_get(&offer.id()).unwrap().unwrap().remaining,
+            Amount(40_000)
+        );
+    }
+
+    // A cancel reaches every book...
+    maker.node.cancel_offer(offer.id()).await.unwrap();
+    for n in &all {
+        wait_until("the cancel everywhere", || async {
+            !has_offer(n, &offer.id())
+        })
+        .await;
+    }
+    // ...and a late copy of the offer (with a newer update, so it is not a gossip
+    // duplicate) does not bring it back.
+    maker
+        .node
+        .net()
+        .publish(market, update(40_000, 9))
+        .await
+        .unwrap();
+    flush_gossip(&maker.node, &all).await;
+    for n in &all {
+        assert!(!has_offer(n, &offer.id()), "a cancelled offer came back");
+    }
+    for t in &nodes {
+        t.node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_gets_the_book_by_sync() {
+    init_logs();
+    let a = start(vec![]).await;
+    let b = start(vec![a.addr.clone()]).await;
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        let offer = if i % 2 == 0 { &a } else { &b }
+            .node
+            .post_offer(spec(&format!("1.{:02}", i + 1)))
+            .await
+            .unwrap();
+        ids.push(offer.id());
+    }
+    // Re-announcement is ten minutes away (the default) and the test's deadline
+    // is one: the offers arrive by sync (a few may also come from gossipsub's
+    // short IHAVE history, which is fine).
+    let c = start(vec![b.addr.clone()]).await;
+    wait_until("all 50 offers at the late joiner", || async {
+        ids.iter().all(|id| has_offer(&c.node, id))
+    })
+    .await;
+    for t in [&a, &b, &c] {
+        t.node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_offers_stay_out_and_cost_the_sender_its_score() {
+    init_logs();
+    let honest = start(vec![]).await;
+    let other = start(vec![honest.addr.clone()]).await;
+    let evil = start(vec![honest.addr.clone()]).await;
+    let evil_id = evil.node.peer_id();
+    wait_until("the mesh", || async {
+        honest.node.peers().await.unwrap().contains(&evil_id)
+    })
+    .await;
+    // Wait until honest knows evil follows the market, so gossip can flow.
+    let market = market();
+
+    // Three kinds of garbage from the same peer. Each attempt uses fresh bytes:
+    // gossipsub refuses to publish the same bytes twice, and the first attempts
+    // may go out before evil has learned that anyone subscribes.
+    let key = key_of(&evil);
+    let offer = |nonce: u64, note: usize| {
+        let mut o = peerfx::core::testing::offer(&key, "EUR", "USD", "1.08", nonce);
+        o.created_at = peerfx::node::now();
+        o.expires_at = o.created_at.plus(3600);
+        o.note = "x".repeat(note);
+        Signed::sign(o, &key)
+    };
+    let mut sent_ids = Vec::new();
+    let mut attempt = 0u64;
+    wait_until("honest rejects all three kinds", || {
+        attempt += 1;
+        let mut forged = offer(attempt, 0);
+        forged.body.rate = "0.5".parse().unwrap(); // no longer what was signed
+        let huge = offer(attempt, 10_000);
+        sent_ids.push(forged.id());
+        sent_ids.push(huge.id());
+        let msgs = [
+            codec::encode(&GossipMessage::Offer(OfferState {
+                offer: forged,
+                update: None,
+            })),
+            vec![
+                codec::FORMAT_VERSION,
+                0xff,
+                0xff,
+                0x01,
+                attempt as u8,
+                (attempt >> 8) as u8,
+            ],
+            codec::encode(&GossipMessage::Offer(OfferState {
+                offer: huge,
+                update: None,
+            })),
+        ];
+        let (evil, honest) = (&evil, &honest);
+        async move {
+            for m in msgs {
+                evil.node.net().publish(market, m).await.unwrap();
+            }
+            let r = honest.node.metrics().rejected_by_reason();
+            ["bad_signature", "malformed", "too_large"]
+                .iter()
+                .all(|k| r.contains_key(k))
+        }
+    })
+    .await;
+    // Evil is graylisted by now, so even its valid gossip is dropped: the marker
+    // comes from an honest node.
+    flush_gossip(&other.node, &[&honest.node]).await;
+    for n in [&honest.node, &other.node] {
+        assert!(
+            sent_ids.iter().all(|id| !has_offer(n, id)),
+            "an invalid offer got into a book"
+        );
+    }
+    let score = honest.node.peer_score(evil_id).await.unwrap().unwrap();
+    let honest_score = honest
+        .node
+        .peer_score(other.node.peer_id())
+        .await
+        .unwrap()
+        .unwrap_or(0.0);
+    assert!(score < -50.0, "evil's score is {score}");
+    assert!(
+        honest_score >= 0.0,
+        "an honest peer was penalised: {honest_score}"
+    );
+    for t in [&honest, &other, &evil] {
+        t.node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn books_converge_after_a_partition_heals() {
+    init_logs();
+    let a = start(vec![]).await;
+    let b = start(vec![a.addr.clone()]).await;
+    let c = start(vec![b.addr.clone()]).await;
+    let d = start(vec![c.addr.clone()]).await;
+    let left = [&a, &b];
+    let right = [&c, &d];
+    wait_until("b and c connected", || async {
+        b.node.peers().await.unwrap().contains(&c.node.peer_id())
+    })
+    .await;
+
+    // Partition: every node on one side blocks every node on the other.
+    for (l, r) in left.iter().flat_map(|l| right.iter().map(move |r| (l, r))) {
+        l.node.set_blocked(r.node.peer_id(), true).await.unwrap();
+        r.node.set_blocked(l.node.peer_id(), true).await.unwrap();
+    }
+    for l in left {
+        wait_until("the partition", || async {
+            let peers = l.node.peers().await.unwrap();
+            right.iter().all(|r| !peers.contains(&r.node.peer_id()))
+        })
+        .await;
+    }
+    let on_left = a.node.post_offer(spec("1.08")).await.unwrap();
+    let on_right = d.node.post_offer(spec("1.09")).await.unwrap();
+    wait_until("left side has its offer", || async {
+        has_offer(&b.node, &on_left.id())
+    })
+    .await;
+    wait_until("right side has its offer", || async {
+        has_offer(&c.node, &on_right.id())
+    })
+    .await;
+    assert!(!has_offer(&c.node, &on_left.id()) && !has_offer(&b.node, &on_right.id()));
+
+    // Heal and reconnect b and c.
+    for (l, r) in left.iter().flat_map(|l| right.iter().map(move |r| (l, r))) {
+        l.node.set_blocked(r.node.peer_id(), false).await.unwrap();
+        r.node.set_blocked(l.node.peer_id(), false).await.unwrap();
+    }
+    b.node.net().dial(c.addr.clone()).await.unwrap();
+    for n in [&a, &b, &c, &d] {
+        wait_until("both offers everywhere", || async {
+            has_offer(&n.node, &on_left.id()) && has_offer(&n.node, &on_right.id())
+        })
+        .await;
+    }
+    for t in [&a, &b, &c, &d] {
+        t.node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_reachable_only_through_a_relay_gets_gossip_and_answers_sync() {
+    init_logs();
+    // The relay is an ordinary node that also serves circuits; it does not follow
+    // the market, so nothing about the market can come from it.
+    let relay_dir = tempfile::tempdir().unwrap();
+    let mut relay_config = config(relay_dir.path(), vec![]);
+    relay_config.net.relay_server = true;
+    relay_config.markets = vec![];
+    let relay = start_with(relay_config, relay_dir).await;
+
+    // The hidden node listens only on a circuit through the relay.
+    let hidden_dir = tempfile::tempdir().unwrap();
+    let circuit = relay
+        .addr
+        .clone()
+        .with(peerfx::net::multiaddr::Protocol::P2pCircuit);
+    let mut hidden_config = config(hidden_dir.path(), vec![relay.addr.clone()]);
+    hidden_config.net = NetConfig {
+        listen: vec![circuit.clone()],
+        ..hidden_config.net
+    };
+    let hidden_node = Node::start(hidden_config).await.unwrap();
+    let hidden_id = hidden_node.peer_id();
+    let hidden_addr = wait_for("the circuit reservation", || async {
+        let info = hidden_node.net().info().await.ok()?;
+        info.listen_addrs
+            .iter()
+            .find(|a| a.to_string().contains("p2p-circuit"))
+            .cloned()
+    })
+    .await;
+    let hidden_addr = hidden_addr.with_p2p(hidden_id).unwrap_or_else(|a| a);
+    assert!(hidden_addr
+        .to_string()
+        .contains(&relay.node.peer_id().to_string()));
+
+    // Two peers reach it only through that circuit address.
+    let poster = start(vec![hidden_addr.clone()]).await;
+    let asker = start(vec![hidden_addr.clone()]).await;
+    let offer = poster.node.post_offer(spec("1.08")).await.unwrap();
+    wait_until("gossip reaches the relayed node", || async {
+        has_offer(&hidden_node, &offer.id())
+    })
+    .await;
+
+    // The asker syncs straight from the hidden node, over the relayed connection.
+    let page = wait_for("a sync answer from the relayed node", || async {
+        let req = SyncRequest {
+            market: market(),
+            cursor: None,
+            limit: 100,
+        };
+        match asker.node.net().sync(hidden_id, req).await {
+            Ok(SyncResponse::Page { offers, .. }) if !offers.is_empty() => Some(offers),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(page.iter().any(|s| s.offer.id() == offer.id()));
+    hidden_node.shutdown().await;
+    for t in [&relay, &poster, &asker] {
+        t.node.shutdown().await;
+    }
+}
