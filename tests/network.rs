@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use peerfx::core::protocol::{GossipMessage, OfferState, SyncRequest, SyncResponse};
+use peerfx::core::protocol::{GossipMessage, SyncRequest, SyncResponse};
 use peerfx::core::{codec, Amount, OfferUpdate, Signed};
 use peerfx::net::NetConfig;
 use peerfx::node::Node;
@@ -48,10 +48,10 @@ async fn ten_nodes_in_a_line_share_offers_cancels_and_updates() {
             seq,
             created_at: peerfx::node::now(),
         };
-        codec::encode(&GossipMessage::Offer(OfferState {
-            offer: offer.signed().clone(),
-            update: Some(Signed::sign(u, &key)),
-        }))
+        codec::encode(&GossipMessage::offer(
+            offer.signed().clone(),
+            Some(Signed::sign(u, &key)),
+        ))
     };
     let market = market();
     // A node does not receive its own gossip: the other nine are the audience.
@@ -171,10 +171,7 @@ async fn invalid_offers_stay_out_and_cost_the_sender_its_score() {
         sent_ids.push(forged.id());
         sent_ids.push(huge.id());
         let msgs = [
-            codec::encode(&GossipMessage::Offer(OfferState {
-                offer: forged,
-                update: None,
-            })),
+            codec::encode(&GossipMessage::offer(forged, None)),
             vec![
                 codec::FORMAT_VERSION,
                 0xff,
@@ -183,10 +180,7 @@ async fn invalid_offers_stay_out_and_cost_the_sender_its_score() {
                 attempt as u8,
                 (attempt >> 8) as u8,
             ],
-            codec::encode(&GossipMessage::Offer(OfferState {
-                offer: huge,
-                update: None,
-            })),
+            codec::encode(&GossipMessage::offer(huge, None)),
         ];
         let (evil, honest) = (&evil, &honest);
         async move {

@@ -44,9 +44,16 @@ pub enum GossipMessage {
     /// A new offer, a re-announcement (with a fresh update, so that it is not a
     /// gossip duplicate), or a fill (with the update carrying what remains). The
     /// offer travels with every update, so a node that missed it catches up.
-    Offer(OfferState),
+    Offer(Box<OfferState>),
     /// The maker withdrew an offer.
     Cancel(Signed<OfferCancel>),
+}
+
+impl GossipMessage {
+    /// An offer message, with the maker's latest update if any.
+    pub fn offer(offer: Signed<Offer>, update: Option<Signed<OfferUpdate>>) -> GossipMessage {
+        GossipMessage::Offer(Box::new(OfferState { offer, update }))
+    }
 }
 
 /// "Send me the open offers you know in `market`, after `cursor`."

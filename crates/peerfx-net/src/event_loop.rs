@@ -275,10 +275,9 @@ impl EventLoop {
         }
     }
 
-    fn emit(&mut self, event: NetEvent) -> Result<(), NetEvent> {
-        self.events.try_send(event).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => ev,
-        })
+    /// Hands an event to the node without waiting; false if the node is behind.
+    fn emit(&mut self, event: NetEvent) -> bool {
+        self.events.try_send(event).is_ok()
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -296,7 +295,7 @@ impl EventLoop {
                     .with_p2p(*self.swarm.local_peer_id())
                     .unwrap_or_else(|a| a);
                 tracing::info!("listening on {addr}");
-                let _ = self.emit(NetEvent::Listening { addr });
+                self.emit(NetEvent::Listening { addr });
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -316,7 +315,7 @@ impl EventLoop {
                 }
                 if num_established.get() == 1 {
                     tracing::debug!(%peer_id, %addr, "peer connected");
-                    let _ = self.emit(NetEvent::PeerConnected {
+                    self.emit(NetEvent::PeerConnected {
                         peer: peer_id,
                         addr,
                     });
@@ -328,7 +327,7 @@ impl EventLoop {
                 ..
             } => {
                 tracing::debug!(%peer_id, "peer disconnected");
-                let _ = self.emit(NetEvent::PeerDisconnected { peer: peer_id });
+                self.emit(NetEvent::PeerDisconnected { peer: peer_id });
             }
             SwarmEvent::ListenerClosed {
                 listener_id,
@@ -367,7 +366,7 @@ impl EventLoop {
                     topic: message.topic.to_string(),
                     data: message.data,
                 };
-                if self.emit(event).is_err() {
+                if !self.emit(event) {
                     self.dropped_gossip += 1;
                     self.swarm
                         .behaviour_mut()
@@ -380,7 +379,7 @@ impl EventLoop {
                 }
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }) => {
-                let _ = self.emit(NetEvent::PeerSubscribed {
+                self.emit(NetEvent::PeerSubscribed {
                     peer: peer_id,
                     topic: topic.to_string(),
                 });
@@ -405,18 +404,19 @@ impl EventLoop {
                 }
             }
             BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
-                id, result, step, ..
+                id,
+                result: kad::QueryResult::GetProviders(result),
+                step,
+                ..
             }) => {
-                if let kad::QueryResult::GetProviders(result) = result {
-                    if let Some((found, _)) = self.pending_providers.get_mut(&id) {
-                        if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = result {
-                            found.extend(providers);
-                        }
+                if let Some((found, _)) = self.pending_providers.get_mut(&id) {
+                    if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = result {
+                        found.extend(providers);
                     }
-                    if step.last {
-                        if let Some((found, reply)) = self.pending_providers.remove(&id) {
-                            let _ = reply.send(found);
-                        }
+                }
+                if step.last {
+                    if let Some((found, reply)) = self.pending_providers.remove(&id) {
+                        let _ = reply.send(found);
                     }
                 }
             }
@@ -431,14 +431,11 @@ impl EventLoop {
                             self.inbound.pop_first();
                         }
                         self.inbound.insert(token, channel);
-                        if self
-                            .emit(NetEvent::SyncRequest {
-                                peer,
-                                request,
-                                token,
-                            })
-                            .is_err()
-                        {
+                        if !self.emit(NetEvent::SyncRequest {
+                            peer,
+                            request,
+                            token,
+                        }) {
                             if let Some(channel) = self.inbound.remove(&token) {
                                 let busy = SyncResponse::Refused("busy, try again later".into());
                                 let _ =

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use peerfx_core::protocol::{GossipMessage, OfferState};
+use peerfx_core::protocol::GossipMessage;
 use peerfx_core::validate::{validate, ValidationError};
 use peerfx_core::{
     codec, Amount, BookEntry, Currency, Fill, Geohash, Keypair, Limits, Market, MatchQuery,
@@ -454,14 +454,8 @@ impl Node {
         self.inner.store.book_insert(&offer, now)?;
         self.follow_market(market).await?;
         self.inner.net.provide(market).await?;
-        self.publish(
-            market,
-            GossipMessage::Offer(OfferState {
-                offer: offer.signed().clone(),
-                update: None,
-            }),
-        )
-        .await?;
+        self.publish(market, GossipMessage::offer(offer.signed().clone(), None))
+            .await?;
         self.inner.emit(NodeEvent::OfferAdded {
             id: offer.id(),
             market,
@@ -533,10 +527,7 @@ impl Node {
         let market = own.offer.body.market()?;
         self.publish(
             market,
-            GossipMessage::Offer(OfferState {
-                offer: own.offer.clone(),
-                update: Some(update),
-            }),
+            GossipMessage::offer(own.offer.clone(), Some(update)),
         )
         .await
     }
