@@ -263,6 +263,7 @@ pub(crate) struct Inner {
     pub(crate) blocked: Mutex<HashSet<PublicKey>>,
     pub(crate) sync_state: Mutex<sync::SyncState>,
     pub(crate) shutdown: watch::Sender<bool>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Inner {
@@ -323,6 +324,7 @@ impl Node {
             blocked: Mutex::new(blocked),
             sync_state: Mutex::new(sync::SyncState::default()),
             shutdown,
+            tasks: Mutex::new(Vec::new()),
             config,
         });
         let node = Node { inner };
@@ -339,7 +341,10 @@ impl Node {
             node.follow_market(m).await?;
         }
         node.provide_own_markets().await?;
-        tasks::spawn(node.inner.clone(), net_events);
+        let handles = tasks::spawn(node.inner.clone(), net_events);
+        if let Ok(mut t) = node.inner.tasks.lock() {
+            t.extend(handles);
+        }
         tracing::info!(peer_id = %node.peer_id(), "node started");
         Ok(node)
     }
@@ -636,10 +641,21 @@ impl Node {
         Ok(())
     }
 
-    /// Stops the node's tasks and the network and flushes the store.
+    /// Stops the node's tasks and the network, waits for the tasks to end, and
+    /// flushes the store. Once every clone of the node is dropped, the data
+    /// directory is free for another node.
     pub async fn shutdown(&self) {
         let _ = self.inner.shutdown.send(true);
         let _ = self.inner.net.shutdown().await;
+        let handles: Vec<_> = self
+            .inner
+            .tasks
+            .lock()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        for h in handles {
+            let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
+        }
         if let Err(e) = self.inner.store.flush() {
             tracing::error!("flush at shutdown: {e}");
         }

@@ -7,10 +7,13 @@ use tokio::sync::mpsc;
 
 use crate::{now, sync, Inner, Metrics, Node, NodeEvent, RemovalReason};
 
-pub(crate) fn spawn(inner: Arc<Inner>, mut net_events: mpsc::Receiver<NetEvent>) {
+pub(crate) fn spawn(
+    inner: Arc<Inner>,
+    mut net_events: mpsc::Receiver<NetEvent>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let pump = inner.clone();
     let mut stop = inner.shutdown.subscribe();
-    tokio::spawn(async move {
+    let pump_task = tokio::spawn(async move {
         loop {
             tokio::select! {
                 event = net_events.recv() => match event {
@@ -23,7 +26,7 @@ pub(crate) fn spawn(inner: Arc<Inner>, mut net_events: mpsc::Receiver<NetEvent>)
     });
 
     let mut stop = inner.shutdown.subscribe();
-    tokio::spawn(async move {
+    let maintenance_task = tokio::spawn(async move {
         let mut maintenance = tokio::time::interval(inner.config.maintenance_interval);
         let mut reannounce = tokio::time::interval(inner.config.reannounce_interval);
         // Peers that connect sync from us; the first re-announcement can wait.
@@ -42,6 +45,7 @@ pub(crate) fn spawn(inner: Arc<Inner>, mut net_events: mpsc::Receiver<NetEvent>)
             }
         }
     });
+    vec![pump_task, maintenance_task]
 }
 
 fn purge(inner: &Inner) {

@@ -1,0 +1,382 @@
+//! Network benchmark: propagation latency of offers through N in-process nodes on
+//! loopback, compared with raw gossipsub on the same topology, and the time to
+//! sync a 10 000-offer market to a new node.
+//!
+//! Run: `cargo run --release --example net_bench [-- N1 N2 ... ]` (default 10 25 50).
+//! Prints tables; docs/BENCHMARKS.md records a run.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use peerfx::core::{Keypair, Market, OfferId, Signed};
+use peerfx::net::{Acceptance, Multiaddr, NetConfig, NetEvent};
+use peerfx::node::{Node, NodeConfig, NodeEvent, OfferSpec};
+use rand::{Rng, SeedableRng};
+
+const OFFERS_PER_RUN: usize = 40;
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn net_config(bootstrap: Vec<Multiaddr>) -> NetConfig {
+    NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")],
+        bootstrap,
+        mdns: false,
+        gossip_heartbeat: Duration::from_millis(200),
+        ..NetConfig::default()
+    }
+}
+
+fn market() -> Market {
+    "EUR-USD".parse().expect("market")
+}
+
+async fn first_addr(
+    info: impl std::future::Future<Output = Vec<Multiaddr>>,
+    peer: peerfx::net::PeerId,
+) -> Multiaddr {
+    let addrs = info.await;
+    addrs
+        .first()
+        .expect("listening")
+        .clone()
+        .with_p2p(peer)
+        .expect("p2p")
+}
+
+fn percentiles(mut v: Vec<Duration>) -> [Duration; 4] {
+    v.sort();
+    let at = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
+    [at(0.5), at(0.95), at(0.99), *v.last().expect("samples")]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+/// Parent of node i in a random tree: each node bootstraps from a random earlier one.
+fn topology(n: usize, seed: u64) -> Vec<usize> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| if i == 0 { 0 } else { rng.gen_range(0..i) })
+        .collect()
+}
+
+async fn wait_mesh(check: impl Fn() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !check() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// peerfx nodes: returns (latencies, gossip messages received per node per offer).
+async fn run_peerfx(n: usize, seed: u64) -> (Vec<Duration>, f64) {
+    let parents = topology(n, seed);
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut addrs: Vec<Multiaddr> = Vec::new();
+    let mut dirs = Vec::new();
+    for (i, parent) in parents.iter().enumerate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut c = NodeConfig::new(dir.path());
+        c.net = net_config(if i == 0 {
+            vec![]
+        } else {
+            vec![addrs[*parent].clone()]
+        });
+        c.markets = vec![market()];
+        let node = Node::start(c).await.expect("node");
+        let peer = node.peer_id();
+        let net = node.net().clone();
+        addrs.push(
+            first_addr(
+                async move {
+                    loop {
+                        let a = net.info().await.expect("info").listen_addrs;
+                        if !a.is_empty() {
+                            break a;
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                },
+                peer,
+            )
+            .await,
+        );
+        nodes.push(node);
+        dirs.push(dir);
+    }
+    // Arrival times per offer per node.
+    let arrivals: Arc<Mutex<HashMap<OfferId, Vec<Instant>>>> = Arc::default();
+    for node in &nodes {
+        let mut events = node.events();
+        let arrivals = arrivals.clone();
+        tokio::spawn(async move {
+            while let Ok(e) = events.recv().await {
+                if let NodeEvent::OfferAdded { id, .. } = e {
+                    arrivals
+                        .lock()
+                        .expect("lock")
+                        .entry(id)
+                        .or_default()
+                        .push(Instant::now());
+                }
+            }
+        });
+    }
+    // Let meshes form: a warm-up offer must reach everyone.
+    let warm = nodes[0]
+        .post_offer(OfferSpec::parse("EUR", "100", "500", "USD", "1.5").expect("spec"))
+        .await
+        .expect("post");
+    wait_mesh(|| {
+        arrivals
+            .lock()
+            .expect("lock")
+            .get(&warm.id())
+            .is_some_and(|v| v.len() >= n)
+    })
+    .await;
+    let before: u64 = nodes
+        .iter()
+        .map(|n| {
+            n.metrics().gossip_accepted.load(Ordering::Relaxed)
+                + n.metrics().gossip_ignored.load(Ordering::Relaxed)
+        })
+        .sum();
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 1);
+    let mut latencies = Vec::new();
+    for k in 0..OFFERS_PER_RUN {
+        let from = rng.gen_range(0..n);
+        let rate = format!("1.{:03}", k + 1);
+        let t0 = Instant::now();
+        let offer = nodes[from]
+            .post_offer(OfferSpec::parse("EUR", "100", "500", "USD", &rate).expect("spec"))
+            .await
+            .expect("post");
+        wait_mesh(|| {
+            arrivals
+                .lock()
+                .expect("lock")
+                .get(&offer.id())
+                .is_some_and(|v| v.len() >= n)
+        })
+        .await;
+        let done = arrivals
+            .lock()
+            .expect("lock")
+            .get(&offer.id())
+            .map(|v| v.iter().max().copied());
+        match done.flatten() {
+            Some(t) if arrivals.lock().expect("lock")[&offer.id()].len() >= n => {
+                latencies.push(t.saturating_duration_since(t0))
+            }
+            _ => eprintln!("offer {k} did not reach every node within {TIMEOUT:?}"),
+        }
+    }
+    let after: u64 = nodes
+        .iter()
+        .map(|n| {
+            n.metrics().gossip_accepted.load(Ordering::Relaxed)
+                + n.metrics().gossip_ignored.load(Ordering::Relaxed)
+        })
+        .sum();
+    let per_node_per_offer = (after - before) as f64 / (n as f64 * OFFERS_PER_RUN as f64);
+    for node in &nodes {
+        node.shutdown().await;
+    }
+    (latencies, per_node_per_offer)
+}
+
+/// Raw gossipsub through peerfx-net alone: same topology, trivial payload,
+/// every message accepted at once.
+async fn run_raw(n: usize, seed: u64) -> Vec<Duration> {
+    let parents = topology(n, seed);
+    let arrivals: Arc<Mutex<HashMap<Vec<u8>, Vec<Instant>>>> = Arc::default();
+    let mut handles = Vec::new();
+    let mut addrs: Vec<Multiaddr> = Vec::new();
+    for (i, parent) in parents.iter().enumerate() {
+        let key = Keypair::generate().to_libp2p();
+        let (net, mut events) = peerfx::net::start(
+            key,
+            net_config(if i == 0 {
+                vec![]
+            } else {
+                vec![addrs[*parent].clone()]
+            }),
+        )
+        .await
+        .expect("net");
+        net.subscribe(market()).await.expect("subscribe");
+        let h = net.clone();
+        let arrivals = arrivals.clone();
+        tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                if let NetEvent::Gossip { token, data, .. } = e {
+                    arrivals
+                        .lock()
+                        .expect("lock")
+                        .entry(data)
+                        .or_default()
+                        .push(Instant::now());
+                    let _ = h.report(token, Acceptance::Accept).await;
+                }
+            }
+        });
+        let peer = net.peer_id();
+        let n2 = net.clone();
+        addrs.push(
+            first_addr(
+                async move {
+                    loop {
+                        let a = n2.info().await.expect("info").listen_addrs;
+                        if !a.is_empty() {
+                            break a;
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                },
+                peer,
+            )
+            .await,
+        );
+        handles.push(net);
+    }
+    // Warm-up until a message reaches all n-1 others.
+    let mut k = 0u32;
+    loop {
+        k += 1;
+        let payload = format!("warm-{k}").into_bytes();
+        handles[0]
+            .publish(market(), payload.clone())
+            .await
+            .expect("publish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if arrivals
+            .lock()
+            .expect("lock")
+            .get(&payload)
+            .is_some_and(|v| v.len() >= n - 1)
+            || k > 300
+        {
+            break;
+        }
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 1);
+    let mut latencies = Vec::new();
+    for k in 0..OFFERS_PER_RUN {
+        let from = rng.gen_range(0..n);
+        let payload = format!("msg-{k}").into_bytes();
+        let t0 = Instant::now();
+        handles[from]
+            .publish(market(), payload.clone())
+            .await
+            .expect("publish");
+        wait_mesh(|| {
+            arrivals
+                .lock()
+                .expect("lock")
+                .get(&payload)
+                .is_some_and(|v| v.len() >= n - 1)
+        })
+        .await;
+        if let Some(t) = arrivals.lock().expect("lock").get(&payload).and_then(|v| {
+            (v.len() >= n - 1)
+                .then(|| v.iter().max().copied())
+                .flatten()
+        }) {
+            latencies.push(t.saturating_duration_since(t0));
+        }
+    }
+    for h in &handles {
+        let _ = h.shutdown().await;
+    }
+    latencies
+}
+
+/// Time for a new node to sync a market of `count` offers from one peer.
+async fn run_sync(count: usize) -> Duration {
+    let dir_a = tempfile::tempdir().expect("tempdir");
+    let mut c = NodeConfig::new(dir_a.path());
+    c.net = net_config(vec![]);
+    c.markets = vec![market()];
+    let a = Node::start(c).await.expect("node");
+    // Fill a's book directly with offers from other makers.
+    let now = peerfx::node::now();
+    let makers: Vec<Keypair> = (0..64).map(|_| Keypair::generate()).collect();
+    let offers: Vec<_> = (0..count)
+        .map(|i| {
+            let k = &makers[i % makers.len()];
+            let mut o = peerfx::core::testing::offer(k, "EUR", "USD", "1.08", i as u64);
+            o.created_at = now;
+            o.expires_at = now.plus(3600);
+            peerfx::core::validate(Signed::sign(o, k), now, &Default::default()).expect("valid")
+        })
+        .collect();
+    for chunk in offers.chunks(256) {
+        a.store().book_insert_many(chunk, now).expect("insert");
+    }
+    let addr = first_addr(
+        async { a.net().info().await.expect("info").listen_addrs },
+        a.peer_id(),
+    )
+    .await;
+    let dir_b = tempfile::tempdir().expect("tempdir");
+    let mut c = NodeConfig::new(dir_b.path());
+    c.net = net_config(vec![addr]);
+    c.markets = vec![market()];
+    let t0 = Instant::now();
+    let b = Node::start(c).await.expect("node");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while b.store().book_len() < count && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = t0.elapsed();
+    assert!(
+        b.store().book_len() >= count,
+        "sync incomplete: {}",
+        b.store().book_len()
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+    took
+}
+
+#[tokio::main]
+async fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![10, 25, 50]
+    } else {
+        sizes
+    };
+    println!("propagation: {OFFERS_PER_RUN} offers from random nodes; time from post until in every node's book (ms)\n");
+    println!("| N | p50 | p95 | p99 | max | msgs/node/offer | raw p50 | raw p99 | overhead p50 | overhead p99 |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for n in sizes {
+        let (ours, per_node) = run_peerfx(n, n as u64).await;
+        let raw = run_raw(n, n as u64).await;
+        let [p50, p95, p99, max] = percentiles(ours);
+        let [r50, _, r99, _] = percentiles(raw);
+        println!(
+            "| {n} | {} | {} | {} | {} | {per_node:.2} | {} | {} | {:.2}x | {:.2}x |",
+            ms(p50),
+            ms(p95),
+            ms(p99),
+            ms(max),
+            ms(r50),
+            ms(r99),
+            p50.as_secs_f64() / r50.as_secs_f64().max(1e-9),
+            p99.as_secs_f64() / r99.as_secs_f64().max(1e-9),
+        );
+    }
+    let took = run_sync(10_000).await;
+    println!(
+        "\nsync of a 10 000-offer market to a new node (start to complete book): {} ms",
+        ms(took)
+    );
+}
