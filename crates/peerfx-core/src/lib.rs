@@ -15,6 +15,7 @@
 //! - [`codec`]: the one place that turns values into bytes and back, strictly.
 //! - [`validate`]: what makes a message acceptable, with precise errors.
 //! - [`matching`]: which offers suit a taker, best first, and their fills.
+//! - [`trade`]: contracts, and the trade lifecycle derived from a signed log.
 //! - [`geo`]: geohash locations and payment method names.
 //! - [`protocol`]: what peers send each other (gossip, sync), transport-free.
 
@@ -27,6 +28,7 @@ pub mod money;
 pub mod protocol;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+pub mod trade;
 pub mod validate;
 
 pub use geo::{Geohash, PaymentMethod};

@@ -10,11 +10,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::message::{Offer, OfferCancel, OfferUpdate, Signed};
+use crate::keys::{Hash, Signature};
+use crate::message::{Offer, OfferCancel, OfferUpdate, Signed, TakeReply, TakeRequest, TradeId, TradeMessage};
 use crate::money::Market;
 
 /// Protocol name of book sync.
 pub const SYNC_PROTOCOL: &str = "/peerfx/sync/1";
+/// Protocol name of the direct negotiation and trade messages.
+pub const TRADE_PROTOCOL: &str = "/peerfx/trade/1";
+/// Largest encoded trade request or response (one signed message or contract).
+pub const MAX_TRADE_BYTES: usize = 8 * 1024;
 /// Protocol name of the Kademlia DHT.
 pub const KAD_PROTOCOL: &str = "/peerfx/kad/1.0.0";
 /// Protocol name of identify.
@@ -79,4 +84,41 @@ pub enum SyncResponse {
     },
     /// The responder refuses, e.g. because this peer asks too often.
     Refused(String),
+}
+
+/// What one party sends the other directly, over `/peerfx/trade/1`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TradeRequest {
+    /// Taker → maker: take an offer. Answered with [`TradeResponse::Take`].
+    Take(Signed<TakeRequest>),
+    /// Taker → maker: the taker's signature over the contract the maker signed for
+    /// request `request_id`. The maker stores the trade and answers
+    /// [`TradeResponse::Stored`]; sent again (idempotently) until it is.
+    Countersign {
+        /// The take request the contract answers.
+        request_id: Hash,
+        /// The taker's signature over the contract's signed bytes.
+        taker_signature: Signature,
+    },
+    /// Either party → the other: a step or chat line. Answered with
+    /// [`TradeResponse::Ack`] once stored.
+    Message(Signed<TradeMessage>),
+}
+
+/// The answer to a [`TradeRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TradeResponse {
+    /// The maker's reply to a take.
+    Take(TakeReply),
+    /// The countersigned trade is stored (and flushed) on the maker's side.
+    Stored(TradeId),
+    /// The message is stored (and flushed) on the receiver's side.
+    Ack {
+        /// The trade.
+        trade_id: TradeId,
+        /// The seq acknowledged.
+        seq: u32,
+    },
+    /// Refused, with the reason.
+    Error(String),
 }

@@ -10,8 +10,9 @@ use libp2p::{
     SwarmBuilder,
 };
 use peerfx_core::protocol::{
-    SyncRequest, SyncResponse, IDENTIFY_PROTOCOL, KAD_PROTOCOL, MAX_SYNC_REQUEST_BYTES,
-    MAX_SYNC_RESPONSE_BYTES, SYNC_PROTOCOL,
+    SyncRequest, SyncResponse, TradeRequest, TradeResponse, IDENTIFY_PROTOCOL, KAD_PROTOCOL,
+    MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES, MAX_TRADE_BYTES, SYNC_PROTOCOL,
+    TRADE_PROTOCOL,
 };
 use sha2::{Digest, Sha256};
 
@@ -22,6 +23,9 @@ use crate::NetError;
 /// The codec of `/peerfx/sync/1`.
 pub type SyncCodec =
     Codec<SyncRequest, SyncResponse, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES>;
+
+/// The codec of `/peerfx/trade/1`.
+pub type TradeCodec = Codec<TradeRequest, TradeResponse, MAX_TRADE_BYTES, MAX_TRADE_BYTES>;
 
 /// Everything a node speaks. Limits come first so they can refuse a connection
 /// before any other behaviour spends anything on it.
@@ -36,6 +40,7 @@ pub struct Behaviour {
     pub(crate) gossipsub: gossipsub::Behaviour,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(crate) sync: request_response::Behaviour<SyncCodec>,
+    pub(crate) trade: request_response::Behaviour<TradeCodec>,
     pub(crate) relay_client: relay::client::Behaviour,
     pub(crate) relay_server: Toggle<relay::Behaviour>,
     pub(crate) dcutr: dcutr::Behaviour,
@@ -181,7 +186,14 @@ pub fn build_swarm(
                     .with_request_timeout(config.request_timeout)
                     .with_max_concurrent_streams(16),
             );
+            let trade = request_response::Behaviour::new(
+                [(StreamProtocol::new(TRADE_PROTOCOL), request_response::ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(config.request_timeout)
+                    .with_max_concurrent_streams(32),
+            );
             Ok(Behaviour {
+                trade,
                 limits: connection_limits::Behaviour::new(limits),
                 memory: memory_connection_limits::Behaviour::with_max_bytes(
                     config.max_memory_bytes,

@@ -16,7 +16,7 @@ use libp2p::{
     swarm::{dial_opts::DialOpts, dial_opts::PeerCondition, SwarmEvent},
     Multiaddr, PeerId, Swarm,
 };
-use peerfx_core::protocol::SyncResponse;
+use peerfx_core::protocol::{SyncResponse, TradeResponse};
 use peerfx_core::Market;
 use tokio::sync::{mpsc, oneshot};
 
@@ -41,6 +41,8 @@ pub(crate) struct EventLoop {
     >,
     pending_providers: HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<HashSet<PeerId>>)>,
     inbound: BTreeMap<ResponseToken, request_response::ResponseChannel<SyncResponse>>,
+    pending_trade: HashMap<request_response::OutboundRequestId, oneshot::Sender<Result<TradeResponse, NetError>>>,
+    inbound_trade: BTreeMap<ResponseToken, request_response::ResponseChannel<TradeResponse>>,
     next_token: u64,
     dropped_gossip: u64,
     /// Circuit addresses to listen on once connected to their relay, by relay.
@@ -89,6 +91,8 @@ impl EventLoop {
             pending_sync: HashMap::new(),
             pending_providers: HashMap::new(),
             inbound: BTreeMap::new(),
+            pending_trade: HashMap::new(),
+            inbound_trade: BTreeMap::new(),
             next_token: 0,
             dropped_gossip: 0,
             circuits_waiting: HashMap::new(),
@@ -217,6 +221,15 @@ impl EventLoop {
                 if let Some(channel) = self.inbound.remove(&token) {
                     // Fails only if the requester went away or timed out.
                     let _ = b.sync.send_response(channel, response);
+                }
+            }
+            Command::Trade(peer, request, reply) => {
+                let id = b.trade.send_request(&peer, request);
+                self.pending_trade.insert(id, reply);
+            }
+            Command::RespondTrade(token, response) => {
+                if let Some(channel) = self.inbound_trade.remove(&token) {
+                    let _ = b.trade.send_response(channel, response);
                 }
             }
             Command::Info(reply) => {
@@ -464,6 +477,32 @@ impl EventLoop {
                         peer: peer.to_string(),
                         reason: error.to_string(),
                     }));
+                }
+            }
+            BehaviourEvent::Trade(request_response::Event::Message { peer, message, .. }) => match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    let token = ResponseToken(self.next_token);
+                    self.next_token += 1;
+                    if self.inbound_trade.len() >= MAX_PENDING_INBOUND {
+                        self.inbound_trade.pop_first();
+                    }
+                    self.inbound_trade.insert(token, channel);
+                    if !self.emit(NetEvent::TradeRequest { peer, request, token }) {
+                        if let Some(channel) = self.inbound_trade.remove(&token) {
+                            let busy = TradeResponse::Error("busy, try again later".into());
+                            let _ = self.swarm.behaviour_mut().trade.send_response(channel, busy);
+                        }
+                    }
+                }
+                request_response::Message::Response { request_id, response } => {
+                    if let Some(reply) = self.pending_trade.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            BehaviourEvent::Trade(request_response::Event::OutboundFailure { peer, request_id, error, .. }) => {
+                if let Some(reply) = self.pending_trade.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request { peer: peer.to_string(), reason: error.to_string() }));
                 }
             }
             BehaviourEvent::RelayClient(event) => tracing::debug!("relay client: {event:?}"),

@@ -28,7 +28,7 @@ mod event_loop;
 
 use std::collections::HashSet;
 
-use peerfx_core::protocol::{SyncRequest, SyncResponse};
+use peerfx_core::protocol::{SyncRequest, SyncResponse, TradeRequest, TradeResponse};
 use peerfx_core::Market;
 use tokio::sync::{mpsc, oneshot};
 
@@ -118,6 +118,16 @@ pub enum NetEvent {
         /// The response token.
         token: ResponseToken,
     },
+    /// A peer sends a negotiation or trade message; answer with
+    /// [`NetHandle::respond_trade`].
+    TradeRequest {
+        /// Who sends it.
+        peer: PeerId,
+        /// What.
+        request: TradeRequest,
+        /// The response token.
+        token: ResponseToken,
+    },
     /// A peer is subscribed to a topic (learned on connect or when it subscribes).
     PeerSubscribed {
         /// The peer.
@@ -173,6 +183,8 @@ pub(crate) enum Command {
         oneshot::Sender<Result<SyncResponse, NetError>>,
     ),
     RespondSync(ResponseToken, SyncResponse),
+    Trade(PeerId, TradeRequest, oneshot::Sender<Result<TradeResponse, NetError>>),
+    RespondTrade(ResponseToken, TradeResponse),
     Info(oneshot::Sender<NetInfo>),
     PeerScore(PeerId, oneshot::Sender<Option<f64>>),
     Block(PeerId, bool),
@@ -292,6 +304,16 @@ impl NetHandle {
         response: SyncResponse,
     ) -> Result<(), NetError> {
         self.tell(Command::RespondSync(token, response)).await
+    }
+
+    /// Sends a negotiation or trade message to `peer` and waits for the answer.
+    pub async fn trade(&self, peer: PeerId, request: TradeRequest) -> Result<TradeResponse, NetError> {
+        self.call(|r| Command::Trade(peer, request, r)).await?
+    }
+
+    /// Answers an inbound trade request.
+    pub async fn respond_trade(&self, token: ResponseToken, response: TradeResponse) -> Result<(), NetError> {
+        self.tell(Command::RespondTrade(token, response)).await
     }
 
     /// The network's state.

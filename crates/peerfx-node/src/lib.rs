@@ -30,6 +30,9 @@ mod ingest;
 mod metrics;
 mod sync;
 mod tasks;
+mod trades;
+
+pub use trades::TradeView;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -77,6 +80,15 @@ pub struct NodeConfig {
     pub sync_pages_per_minute: u32,
     /// Most pages fetched in one sync (a page holds up to 256 offers).
     pub sync_max_pages: usize,
+    /// How far below its offer's rate a counter rate may be and still be accepted
+    /// automatically, in basis points (0: only the offer's rate or better).
+    pub counter_tolerance_bps: u32,
+    /// How long a maker holds a reservation for a taker to countersign.
+    pub take_timeout: Duration,
+    /// Time the parties have to settle: the contract's deadline after creation.
+    pub settle_secs: u64,
+    /// How often unacknowledged trade messages are resent (with backoff per trade).
+    pub trade_retry_interval: Duration,
 }
 
 impl NodeConfig {
@@ -93,6 +105,15 @@ impl NodeConfig {
     /// Default most pages fetched in one sync (about 50 000 offers).
     pub const DEFAULT_SYNC_MAX_PAGES: usize = 200;
 
+    /// Default counter-rate tolerance: 0.5 %.
+    pub const DEFAULT_COUNTER_TOLERANCE_BPS: u32 = 50;
+    /// Default reservation lifetime.
+    pub const DEFAULT_TAKE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Default settlement time: three days.
+    pub const DEFAULT_SETTLE_SECS: u64 = 3 * 24 * 3600;
+    /// Default resend interval.
+    pub const DEFAULT_TRADE_RETRY_INTERVAL: Duration = Duration::from_secs(2);
+
     /// Defaults, with data in `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>) -> NodeConfig {
         NodeConfig {
@@ -107,6 +128,10 @@ impl NodeConfig {
             sync_min_interval: Self::DEFAULT_SYNC_MIN_INTERVAL,
             sync_pages_per_minute: Self::DEFAULT_SYNC_PAGES_PER_MINUTE,
             sync_max_pages: Self::DEFAULT_SYNC_MAX_PAGES,
+            counter_tolerance_bps: Self::DEFAULT_COUNTER_TOLERANCE_BPS,
+            take_timeout: Self::DEFAULT_TAKE_TIMEOUT,
+            settle_secs: Self::DEFAULT_SETTLE_SECS,
+            trade_retry_interval: Self::DEFAULT_TRADE_RETRY_INTERVAL,
         }
     }
 }
@@ -138,6 +163,21 @@ pub enum NodeError {
     /// The own offer is no longer open.
     #[error("offer {0} is not open")]
     NotOpen(OfferId),
+    /// The offer is not in this node's book.
+    #[error("offer {0} is not in the book (unknown, expired, cancelled or filled)")]
+    NotInBook(OfferId),
+    /// The maker refused the take.
+    #[error("take refused: {0}")]
+    Take(peerfx_core::RejectReason),
+    /// The peer refused a trade message, or answered nonsense.
+    #[error("refused by the peer: {0}")]
+    TradeRefused(String),
+    /// No trade with this id.
+    #[error("no trade with id {0}")]
+    UnknownTrade(peerfx_core::TradeId),
+    /// The step is not allowed now.
+    #[error("step not allowed: {0}")]
+    Step(peerfx_core::trade::StepError),
 }
 
 /// Why an offer left the book.
@@ -184,6 +224,22 @@ pub enum NodeEvent {
     PeerDisconnected {
         /// The peer.
         peer: PeerId,
+    },
+    /// A trade was created or changed phase.
+    TradeUpdated {
+        /// The trade.
+        id: peerfx_core::TradeId,
+        /// Its phase now.
+        phase: peerfx_core::trade::Phase,
+    },
+    /// The counterparty sent a chat line.
+    Chat {
+        /// The trade.
+        id: peerfx_core::TradeId,
+        /// Its author.
+        from: PublicKey,
+        /// The text.
+        text: String,
     },
 }
 
@@ -264,6 +320,9 @@ pub(crate) struct Inner {
     pub(crate) sync_state: Mutex<sync::SyncState>,
     pub(crate) shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Serialises trade-state changes: check-then-append must not interleave.
+    pub(crate) trade_lock: tokio::sync::Mutex<()>,
+    pub(crate) backoff: Mutex<trades::Backoff>,
 }
 
 impl Inner {
@@ -325,6 +384,8 @@ impl Node {
             sync_state: Mutex::new(sync::SyncState::default()),
             shutdown,
             tasks: Mutex::new(Vec::new()),
+            trade_lock: tokio::sync::Mutex::new(()),
+            backoff: Mutex::new(trades::Backoff::default()),
             config,
         });
         let node = Node { inner };

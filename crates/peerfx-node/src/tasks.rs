@@ -29,6 +29,7 @@ pub(crate) fn spawn(
     let maintenance_task = tokio::spawn(async move {
         let mut maintenance = tokio::time::interval(inner.config.maintenance_interval);
         let mut reannounce = tokio::time::interval(inner.config.reannounce_interval);
+        let mut retry = tokio::time::interval(inner.config.trade_retry_interval);
         // Peers that connect sync from us; the first re-announcement can wait.
         reannounce.tick().await;
         loop {
@@ -41,6 +42,7 @@ pub(crate) fn spawn(
                         Err(e) => tracing::warn!("re-announce: {e}"),
                     }
                 }
+                _ = retry.tick() => Node { inner: inner.clone() }.retry_pending().await,
                 _ = stop.changed() => break,
             }
         }
@@ -49,6 +51,15 @@ pub(crate) fn spawn(
 }
 
 fn purge(inner: &Inner) {
+    // Reservations nobody countersigned in time go back to the offer.
+    match inner.store.release_expired(now()) {
+        Ok(released) => {
+            for r in released {
+                tracing::debug!("released reservation {} of {}", r.id, r.offer_id);
+            }
+        }
+        Err(e) => inner.store_failed(e),
+    }
     match inner.store.book_purge_expired(now()) {
         Ok(removed) => {
             for id in removed {
@@ -80,6 +91,9 @@ async fn on_net_event(inner: &Arc<Inner>, event: NetEvent) {
             request,
             token,
         } => sync::serve(inner.clone(), peer, request, token),
+        NetEvent::TradeRequest { peer, request, token } => {
+            tokio::spawn(crate::trades::serve(inner.clone(), peer, request, token));
+        }
         NetEvent::PeerSubscribed { peer, topic } => {
             let Some(market) = market_of_topic(&topic) else {
                 return;

@@ -14,6 +14,7 @@
 //! | `reservations`  | reservation id                              | [`own::Reservation`] |
 //! | `trades`        | trade id                                    | [`trades::TradeRecord`] |
 //! | `trade_log`     | trade id · index                            | one signed trade message, append-only |
+//! | `negotiations`  | take request id                             | [`trades::Negotiation`]: countersigned, awaiting the maker |
 //! | `peers`         | peer id                                     | [`peers::PeerRecord`] |
 //!
 //! Values are encoded with `peerfx_core::codec`, the workspace's one encoding.
@@ -128,6 +129,7 @@ pub struct Store {
     pub(crate) reservations: sled::Tree,
     pub(crate) trades: sled::Tree,
     pub(crate) trade_log: sled::Tree,
+    pub(crate) negotiations: sled::Tree,
     pub(crate) peers: sled::Tree,
 }
 
@@ -171,6 +173,7 @@ impl Store {
             reservations: tree("reservations")?,
             trades: tree("trades")?,
             trade_log: tree("trade_log")?,
+            negotiations: tree("negotiations")?,
             peers: tree("peers")?,
             db,
             path: dir,

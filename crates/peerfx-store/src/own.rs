@@ -12,7 +12,7 @@
 //! returns, because it is acknowledged to a peer or to the user.
 
 use peerfx_core::{
-    fill_range, Amount, Hash, Offer, OfferCancel, OfferId, OfferUpdate, PublicKey, Signed,
+    fill_range, Amount, Contract, Hash, Offer, OfferCancel, OfferId, OfferUpdate, PublicKey, Signed,
     Timestamp, TradeId, Verified,
 };
 use serde::{Deserialize, Serialize};
@@ -77,6 +77,8 @@ pub struct Reservation {
     pub taker: PublicKey,
     /// Released if not committed by then.
     pub expires_at: Timestamp,
+    /// The contract the maker signed for this take, awaiting the taker's signature.
+    pub contract: Option<Signed<Contract>>,
 }
 
 /// Why a reservation was refused. Maps one to one onto the reject reasons a maker
@@ -303,6 +305,14 @@ impl Store {
             out.extend(self.release(&id)?);
         }
         Ok(out)
+    }
+
+    /// One open reservation.
+    pub fn reservation_get(&self, id: &Hash) -> Result<Option<Reservation>> {
+        match self.reservations.get(id.as_bytes()).map_err(|e| self.err(e))? {
+            Some(raw) => Ok(Some(decode("reservations", &raw)?)),
+            None => Ok(None),
+        }
     }
 
     /// Open reservations.

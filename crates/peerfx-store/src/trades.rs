@@ -28,6 +28,21 @@ pub struct TradeRecord {
     pub role: Role,
     /// When this node stored it.
     pub stored_at: Timestamp,
+    /// The highest seq of this node's own messages the peer has acknowledged;
+    /// later ones are resent until acknowledged.
+    pub acked: u32,
+}
+
+/// A take this node (the taker) countersigned but the maker has not yet
+/// confirmed storing. Kept until confirmed or expired, so a crash between
+/// countersigning and the maker's answer cannot leave the maker with a trade the
+/// taker forgot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Negotiation {
+    /// The contract, signed by both.
+    pub contract: SignedContract,
+    /// Given up (the maker's reservation is gone) after this.
+    pub expires_at: Timestamp,
 }
 
 /// What appending to a trade's log did.
@@ -114,6 +129,49 @@ impl Store {
             .map_err(|e| tx_err(self, e))?;
         self.flush()?;
         Ok(out)
+    }
+
+    /// Records that the peer acknowledged this node's messages up to `seq`.
+    pub fn trade_set_acked(&self, trade: &TradeId, seq: u32) -> Result<()> {
+        self.trades
+            .transaction(|trades| {
+                let Some(raw) = trades.get(trade.as_bytes())? else {
+                    return Ok(());
+                };
+                let mut rec: TradeRecord =
+                    decode("trades", &raw).map_err(sled::transaction::ConflictableTransactionError::Abort)?;
+                if seq > rec.acked {
+                    rec.acked = seq;
+                    trades.insert(trade.as_bytes(), peerfx_core::codec::encode(&rec))?;
+                }
+                Ok(())
+            })
+            .map_err(|e| tx_err(self, e))?;
+        self.flush()
+    }
+
+    /// Keeps a countersigned take until the maker confirms it (flushed).
+    pub fn negotiation_put(&self, n: &Negotiation) -> Result<()> {
+        let key = n.contract.contract.body.request_id;
+        self.negotiations
+            .insert(key.as_bytes(), peerfx_core::codec::encode(n))
+            .map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    /// Forgets a negotiation (confirmed and stored as a trade, or expired).
+    pub fn negotiation_remove(&self, request_id: &Hash) -> Result<()> {
+        self.negotiations.remove(request_id.as_bytes()).map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    /// Pending negotiations.
+    pub fn negotiation_list(&self) -> Result<Vec<Negotiation>> {
+        self.negotiations
+            .iter()
+            .values()
+            .map(|v| decode("negotiations", &v.map_err(|e| self.err(e))?))
+            .collect()
     }
 
     /// A trade's log, in order.

@@ -15,6 +15,7 @@ fn res(offer: OfferId, n: u64, amount: u64) -> Reservation {
         amount: Amount(amount),
         taker: PublicKey([n as u8; 32]),
         expires_at: NOW.plus(60),
+        contract: None,
     }
 }
 
@@ -38,6 +39,7 @@ fn trade_for(maker: &Keypair, offer: &Verified<Offer>, amount: u64, n: u64) -> T
         contract: SignedContract::countersign(Signed::sign(c, maker), &taker),
         role: Role::Maker,
         stored_at: NOW,
+        acked: 0,
     }
 }
 

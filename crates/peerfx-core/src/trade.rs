@@ -1,0 +1,363 @@
+//! Trades: building and checking contracts, and the trade lifecycle.
+//!
+//! A trade's state is never stored: it is derived by replaying the trade's log of
+//! signed messages over its contract ([`TradeState::replay`]). Both parties hold
+//! the same log, so they derive the same state, and there is no second copy of
+//! the state to disagree with the log after a crash.
+//!
+//! Lifecycle:
+//!
+//! ```text
+//! Agreed ──(each side: Paid, Received)──► Completed   (both sides received)
+//!   │  └─(Cancel, nobody paid yet)──────► Cancelled
+//!   │  └─(Cancel by both, after payment)► Cancelled
+//!   │  └─(Dispute)──────────────────────► Disputed ──(both received)──► Completed
+//!   └──(deadline passes, nobody paid)───► Expired
+//! ```
+//!
+//! Chat lines are allowed in every state. Each author numbers its messages in a
+//! trade 1, 2, 3, ... without gaps, so a replayed or reordered message is
+//! recognised and refused.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::keys::PublicKey;
+use crate::message::{Contract, Offer, RejectReason, TakeRequest, Timestamp, TradeAction, TradeMessage, Verified};
+use crate::money::{want_for_give, Rate};
+
+/// Which party.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Side {
+    /// Made the offer; gives `give_amount` of `give`.
+    Maker,
+    /// Took it; gives `want_amount` of `want`.
+    Taker,
+}
+
+impl Side {
+    /// The other party.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Maker => Side::Taker,
+            Side::Taker => Side::Maker,
+        }
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Maker => "maker",
+            Side::Taker => "taker",
+        })
+    }
+}
+
+/// Where a trade stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Both signed; settlement in progress.
+    Agreed,
+    /// Both sides received what they were owed.
+    Completed,
+    /// Withdrawn.
+    Cancelled,
+    /// Nobody paid before the deadline.
+    Expired,
+    /// A party raised a dispute.
+    Disputed,
+}
+
+impl Phase {
+    /// Whether no further step (other than chat) can change it.
+    pub fn is_final(self) -> bool {
+        matches!(self, Phase::Completed | Phase::Cancelled | Phase::Expired)
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Agreed => "agreed",
+            Phase::Completed => "completed",
+            Phase::Cancelled => "cancelled",
+            Phase::Expired => "expired",
+            Phase::Disputed => "disputed",
+        })
+    }
+}
+
+/// Per-party progress.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Said it sent its side.
+    pub paid: bool,
+    /// Said it got the other side.
+    pub received: bool,
+    /// Asked to cancel.
+    pub cancel: bool,
+    /// Messages it has authored (its next seq is this + 1).
+    pub last_seq: u32,
+}
+
+/// Why a trade message cannot be applied.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// Author is neither maker nor taker.
+    #[error("the author is not a party to this trade")]
+    NotAParty,
+    /// Wrong trade id.
+    #[error("message is for another trade")]
+    WrongTrade,
+    /// seq already used: a replay (or a conflicting message).
+    #[error("seq {seq} already used (next is {expected})")]
+    Replay {
+        /// Seq of the message.
+        seq: u32,
+        /// Expected seq.
+        expected: u32,
+    },
+    /// seq skips ahead: an earlier message is missing.
+    #[error("seq {seq} skips ahead (next is {expected})")]
+    Gap {
+        /// Seq of the message.
+        seq: u32,
+        /// Expected seq.
+        expected: u32,
+    },
+    /// The trade is over.
+    #[error("the trade is {0}")]
+    Final(Phase),
+    /// The step was already taken by this party.
+    #[error("already marked {0}")]
+    Repeated(&'static str),
+}
+
+/// A trade's state, derived from its contract and log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradeState {
+    /// The phase, not counting expiry (see [`TradeState::phase_at`]).
+    pub phase: Phase,
+    /// The maker's progress.
+    pub maker: Progress,
+    /// The taker's progress.
+    pub taker: Progress,
+    /// The deadline of the contract.
+    pub deadline: Timestamp,
+}
+
+impl TradeState {
+    /// The state right after both signed.
+    pub fn new(contract: &Contract) -> TradeState {
+        TradeState {
+            phase: Phase::Agreed,
+            maker: Progress::default(),
+            taker: Progress::default(),
+            deadline: contract.deadline,
+        }
+    }
+
+    /// Replays a log; every message must apply.
+    pub fn replay<'a>(
+        contract: &Contract,
+        trade_id: &crate::TradeId,
+        log: impl IntoIterator<Item = &'a TradeMessage>,
+    ) -> Result<TradeState, StepError> {
+        let mut s = TradeState::new(contract);
+        for m in log {
+            s.apply(contract, trade_id, m)?;
+        }
+        Ok(s)
+    }
+
+    /// Which side `key` is, if any.
+    pub fn side_of(contract: &Contract, key: &PublicKey) -> Option<Side> {
+        if *key == contract.maker {
+            Some(Side::Maker)
+        } else if *key == contract.taker {
+            Some(Side::Taker)
+        } else {
+            None
+        }
+    }
+
+    /// A party's progress.
+    pub fn progress(&self, side: Side) -> &Progress {
+        match side {
+            Side::Maker => &self.maker,
+            Side::Taker => &self.taker,
+        }
+    }
+
+    fn progress_mut(&mut self, side: Side) -> &mut Progress {
+        match side {
+            Side::Maker => &mut self.maker,
+            Side::Taker => &mut self.taker,
+        }
+    }
+
+    /// The seq `side` must use next.
+    pub fn next_seq(&self, side: Side) -> u32 {
+        self.progress(side).last_seq + 1
+    }
+
+    /// The phase at time `now`: an agreed trade in which nobody paid expires at
+    /// its deadline.
+    pub fn phase_at(&self, now: Timestamp) -> Phase {
+        if self.phase == Phase::Agreed && now >= self.deadline && !self.maker.paid && !self.taker.paid {
+            Phase::Expired
+        } else {
+            self.phase
+        }
+    }
+
+    /// Checks a message against the current state without changing it.
+    pub fn check(&self, contract: &Contract, trade_id: &crate::TradeId, msg: &TradeMessage) -> Result<Side, StepError> {
+        if msg.trade_id != *trade_id {
+            return Err(StepError::WrongTrade);
+        }
+        let side = Self::side_of(contract, &msg.author).ok_or(StepError::NotAParty)?;
+        let expected = self.next_seq(side);
+        if msg.seq < expected {
+            return Err(StepError::Replay { seq: msg.seq, expected });
+        }
+        if msg.seq > expected {
+            return Err(StepError::Gap { seq: msg.seq, expected });
+        }
+        // Expiry is judged by the message's own time, so that replaying a log later
+        // gives the same answer.
+        let phase = self.phase_at(msg.created_at);
+        let me = self.progress(side);
+        match &msg.action {
+            TradeAction::Chat { .. } => {}
+            _ if phase.is_final() => return Err(StepError::Final(phase)),
+            TradeAction::Paid if me.paid => return Err(StepError::Repeated("paid")),
+            TradeAction::Received if me.received => return Err(StepError::Repeated("received")),
+            TradeAction::Cancel if me.cancel => return Err(StepError::Repeated("cancel")),
+            TradeAction::Dispute { .. } if phase == Phase::Disputed => return Err(StepError::Repeated("disputed")),
+            _ => {}
+        }
+        Ok(side)
+    }
+
+    /// Applies one message.
+    pub fn apply(&mut self, contract: &Contract, trade_id: &crate::TradeId, msg: &TradeMessage) -> Result<(), StepError> {
+        let side = self.check(contract, trade_id, msg)?;
+        if self.phase_at(msg.created_at) == Phase::Expired {
+            self.phase = Phase::Expired;
+        }
+        let p = self.progress_mut(side);
+        p.last_seq = msg.seq;
+        match &msg.action {
+            TradeAction::Chat { .. } => {}
+            TradeAction::Paid => p.paid = true,
+            TradeAction::Received => p.received = true,
+            TradeAction::Cancel => p.cancel = true,
+            TradeAction::Dispute { .. } => self.phase = Phase::Disputed,
+        }
+        if self.maker.received && self.taker.received {
+            self.phase = Phase::Completed;
+        } else if self.maker.cancel && self.taker.cancel
+            || (matches!(msg.action, TradeAction::Cancel) && !self.maker.paid && !self.taker.paid)
+        {
+            self.phase = Phase::Cancelled;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a counter rate is acceptable to a maker whose offer says `rate` and
+/// who tolerates `tolerance_bps` basis points below it. A counter above the
+/// offer's rate favours the maker and is always acceptable.
+pub fn counter_acceptable(rate: &Rate, counter: &Rate, tolerance_bps: u32) -> bool {
+    let floor = rate.as_decimal() * (Decimal::from(10_000u32.saturating_sub(tolerance_bps.min(10_000))));
+    counter.as_decimal() * Decimal::from(10_000u32) >= floor
+}
+
+/// The contract a maker signs for a take of its offer at `rate`. Checks what only
+/// the offer and request decide (ids, self-take, expiry, payment method, price);
+/// the caller decides rate, blocking and liquidity.
+pub fn build_contract(
+    offer: &Verified<Offer>,
+    request: &Verified<TakeRequest>,
+    rate: Rate,
+    now: Timestamp,
+    settle_secs: u64,
+) -> Result<Contract, RejectReason> {
+    if request.offer_id != offer.id() {
+        return Err(RejectReason::UnknownOffer);
+    }
+    if request.taker == offer.maker {
+        return Err(RejectReason::SelfTake);
+    }
+    if offer.expires_at <= now {
+        return Err(RejectReason::Expired);
+    }
+    if !offer.payment_methods.contains(&request.payment_method) {
+        return Err(RejectReason::PaymentMethodNotOffered);
+    }
+    let want_amount = want_for_give(request.give_amount, offer.give, offer.want, &rate)
+        .map_err(|e| RejectReason::Invalid(e.to_string()))?;
+    if want_amount == crate::Amount::ZERO {
+        return Err(RejectReason::Invalid("the amount converts to nothing".into()));
+    }
+    Ok(Contract {
+        offer_id: offer.id(),
+        request_id: request.id(),
+        maker: offer.maker,
+        taker: request.taker,
+        give: offer.give,
+        want: offer.want,
+        give_amount: request.give_amount,
+        want_amount,
+        rate,
+        payment_method: request.payment_method.clone(),
+        created_at: now,
+        deadline: now.plus(settle_secs),
+    })
+}
+
+/// Why a taker refuses a contract a maker signed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("contract does not match the offer and request: {0}")]
+pub struct ContractMismatch(pub &'static str);
+
+/// The taker's check: every term of `contract` follows from the offer and the
+/// request, and the amounts are computed exactly as [`want_for_give`] does.
+pub fn check_contract(
+    contract: &Contract,
+    offer: &Verified<Offer>,
+    request: &Verified<TakeRequest>,
+) -> Result<(), ContractMismatch> {
+    let fail = |what| Err(ContractMismatch(what));
+    if contract.offer_id != offer.id() || contract.request_id != request.id() {
+        return fail("ids");
+    }
+    if contract.maker != offer.maker || contract.taker != request.taker {
+        return fail("parties");
+    }
+    if contract.give != offer.give || contract.want != offer.want {
+        return fail("currencies");
+    }
+    if contract.give_amount != request.give_amount {
+        return fail("amount");
+    }
+    let expected_rate = request.counter_rate.unwrap_or(offer.rate);
+    if contract.rate != expected_rate {
+        return fail("rate");
+    }
+    match want_for_give(contract.give_amount, contract.give, contract.want, &contract.rate) {
+        Ok(w) if w == contract.want_amount => {}
+        _ => return fail("price"),
+    }
+    if contract.payment_method != request.payment_method {
+        return fail("payment method");
+    }
+    if contract.deadline <= contract.created_at {
+        return fail("deadline");
+    }
+    Ok(())
+}
