@@ -11,7 +11,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{Hash, Signature};
-use crate::message::{Offer, OfferCancel, OfferUpdate, Signed, TakeReply, TakeRequest, TradeId, TradeMessage};
+use crate::message::{
+    Offer, OfferCancel, OfferUpdate, Signed, TakeReply, TakeRequest, TradeId, TradeMessage,
+};
 use crate::money::Market;
 
 /// Protocol name of book sync.
@@ -109,7 +111,7 @@ pub enum TradeRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TradeResponse {
     /// The maker's reply to a take.
-    Take(TakeReply),
+    Take(Box<TakeReply>),
     /// The countersigned trade is stored (and flushed) on the maker's side.
     Stored(TradeId),
     /// The message is stored (and flushed) on the receiver's side.

@@ -25,7 +25,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::PublicKey;
-use crate::message::{Contract, Offer, RejectReason, TakeRequest, Timestamp, TradeAction, TradeMessage, Verified};
+use crate::message::{
+    Contract, Offer, RejectReason, TakeRequest, Timestamp, TradeAction, TradeMessage, Verified,
+};
 use crate::money::{want_for_give, Rate};
 
 /// Which party.
@@ -207,7 +209,11 @@ impl TradeState {
     /// The phase at time `now`: an agreed trade in which nobody paid expires at
     /// its deadline.
     pub fn phase_at(&self, now: Timestamp) -> Phase {
-        if self.phase == Phase::Agreed && now >= self.deadline && !self.maker.paid && !self.taker.paid {
+        if self.phase == Phase::Agreed
+            && now >= self.deadline
+            && !self.maker.paid
+            && !self.taker.paid
+        {
             Phase::Expired
         } else {
             self.phase
@@ -215,17 +221,28 @@ impl TradeState {
     }
 
     /// Checks a message against the current state without changing it.
-    pub fn check(&self, contract: &Contract, trade_id: &crate::TradeId, msg: &TradeMessage) -> Result<Side, StepError> {
+    pub fn check(
+        &self,
+        contract: &Contract,
+        trade_id: &crate::TradeId,
+        msg: &TradeMessage,
+    ) -> Result<Side, StepError> {
         if msg.trade_id != *trade_id {
             return Err(StepError::WrongTrade);
         }
         let side = Self::side_of(contract, &msg.author).ok_or(StepError::NotAParty)?;
         let expected = self.next_seq(side);
         if msg.seq < expected {
-            return Err(StepError::Replay { seq: msg.seq, expected });
+            return Err(StepError::Replay {
+                seq: msg.seq,
+                expected,
+            });
         }
         if msg.seq > expected {
-            return Err(StepError::Gap { seq: msg.seq, expected });
+            return Err(StepError::Gap {
+                seq: msg.seq,
+                expected,
+            });
         }
         // Expiry is judged by the message's own time, so that replaying a log later
         // gives the same answer.
@@ -237,14 +254,21 @@ impl TradeState {
             TradeAction::Paid if me.paid => return Err(StepError::Repeated("paid")),
             TradeAction::Received if me.received => return Err(StepError::Repeated("received")),
             TradeAction::Cancel if me.cancel => return Err(StepError::Repeated("cancel")),
-            TradeAction::Dispute { .. } if phase == Phase::Disputed => return Err(StepError::Repeated("disputed")),
+            TradeAction::Dispute { .. } if phase == Phase::Disputed => {
+                return Err(StepError::Repeated("disputed"))
+            }
             _ => {}
         }
         Ok(side)
     }
 
     /// Applies one message.
-    pub fn apply(&mut self, contract: &Contract, trade_id: &crate::TradeId, msg: &TradeMessage) -> Result<(), StepError> {
+    pub fn apply(
+        &mut self,
+        contract: &Contract,
+        trade_id: &crate::TradeId,
+        msg: &TradeMessage,
+    ) -> Result<(), StepError> {
         let side = self.check(contract, trade_id, msg)?;
         if self.phase_at(msg.created_at) == Phase::Expired {
             self.phase = Phase::Expired;
@@ -273,7 +297,8 @@ impl TradeState {
 /// who tolerates `tolerance_bps` basis points below it. A counter above the
 /// offer's rate favours the maker and is always acceptable.
 pub fn counter_acceptable(rate: &Rate, counter: &Rate, tolerance_bps: u32) -> bool {
-    let floor = rate.as_decimal() * (Decimal::from(10_000u32.saturating_sub(tolerance_bps.min(10_000))));
+    let floor =
+        rate.as_decimal() * (Decimal::from(10_000u32.saturating_sub(tolerance_bps.min(10_000))));
     counter.as_decimal() * Decimal::from(10_000u32) >= floor
 }
 
@@ -302,7 +327,9 @@ pub fn build_contract(
     let want_amount = want_for_give(request.give_amount, offer.give, offer.want, &rate)
         .map_err(|e| RejectReason::Invalid(e.to_string()))?;
     if want_amount == crate::Amount::ZERO {
-        return Err(RejectReason::Invalid("the amount converts to nothing".into()));
+        return Err(RejectReason::Invalid(
+            "the amount converts to nothing".into(),
+        ));
     }
     Ok(Contract {
         offer_id: offer.id(),
@@ -349,7 +376,12 @@ pub fn check_contract(
     if contract.rate != expected_rate {
         return fail("rate");
     }
-    match want_for_give(contract.give_amount, contract.give, contract.want, &contract.rate) {
+    match want_for_give(
+        contract.give_amount,
+        contract.give,
+        contract.want,
+        &contract.rate,
+    ) {
         Ok(w) if w == contract.want_amount => {}
         _ => return fail("price"),
     }

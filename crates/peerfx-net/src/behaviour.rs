@@ -187,7 +187,10 @@ pub fn build_swarm(
                     .with_max_concurrent_streams(16),
             );
             let trade = request_response::Behaviour::new(
-                [(StreamProtocol::new(TRADE_PROTOCOL), request_response::ProtocolSupport::Full)],
+                [(
+                    StreamProtocol::new(TRADE_PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
                 request_response::Config::default()
                     .with_request_timeout(config.request_timeout)
                     .with_max_concurrent_streams(32),

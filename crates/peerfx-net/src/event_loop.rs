@@ -41,7 +41,10 @@ pub(crate) struct EventLoop {
     >,
     pending_providers: HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<HashSet<PeerId>>)>,
     inbound: BTreeMap<ResponseToken, request_response::ResponseChannel<SyncResponse>>,
-    pending_trade: HashMap<request_response::OutboundRequestId, oneshot::Sender<Result<TradeResponse, NetError>>>,
+    pending_trade: HashMap<
+        request_response::OutboundRequestId,
+        oneshot::Sender<Result<TradeResponse, NetError>>,
+    >,
     inbound_trade: BTreeMap<ResponseToken, request_response::ResponseChannel<TradeResponse>>,
     next_token: u64,
     dropped_gossip: u64,
@@ -479,30 +482,53 @@ impl EventLoop {
                     }));
                 }
             }
-            BehaviourEvent::Trade(request_response::Event::Message { peer, message, .. }) => match message {
-                request_response::Message::Request { request, channel, .. } => {
-                    let token = ResponseToken(self.next_token);
-                    self.next_token += 1;
-                    if self.inbound_trade.len() >= MAX_PENDING_INBOUND {
-                        self.inbound_trade.pop_first();
+            BehaviourEvent::Trade(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => {
+                        let token = ResponseToken(self.next_token);
+                        self.next_token += 1;
+                        if self.inbound_trade.len() >= MAX_PENDING_INBOUND {
+                            self.inbound_trade.pop_first();
+                        }
+                        self.inbound_trade.insert(token, channel);
+                        if !self.emit(NetEvent::TradeRequest {
+                            peer,
+                            request,
+                            token,
+                        }) {
+                            if let Some(channel) = self.inbound_trade.remove(&token) {
+                                let busy = TradeResponse::Error("busy, try again later".into());
+                                let _ = self
+                                    .swarm
+                                    .behaviour_mut()
+                                    .trade
+                                    .send_response(channel, busy);
+                            }
+                        }
                     }
-                    self.inbound_trade.insert(token, channel);
-                    if !self.emit(NetEvent::TradeRequest { peer, request, token }) {
-                        if let Some(channel) = self.inbound_trade.remove(&token) {
-                            let busy = TradeResponse::Error("busy, try again later".into());
-                            let _ = self.swarm.behaviour_mut().trade.send_response(channel, busy);
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => {
+                        if let Some(reply) = self.pending_trade.remove(&request_id) {
+                            let _ = reply.send(Ok(response));
                         }
                     }
                 }
-                request_response::Message::Response { request_id, response } => {
-                    if let Some(reply) = self.pending_trade.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
-                    }
-                }
-            },
-            BehaviourEvent::Trade(request_response::Event::OutboundFailure { peer, request_id, error, .. }) => {
+            }
+            BehaviourEvent::Trade(request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            }) => {
                 if let Some(reply) = self.pending_trade.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Request { peer: peer.to_string(), reason: error.to_string() }));
+                    let _ = reply.send(Err(NetError::Request {
+                        peer: peer.to_string(),
+                        reason: error.to_string(),
+                    }));
                 }
             }
             BehaviourEvent::RelayClient(event) => tracing::debug!("relay client: {event:?}"),

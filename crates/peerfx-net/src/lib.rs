@@ -183,7 +183,11 @@ pub(crate) enum Command {
         oneshot::Sender<Result<SyncResponse, NetError>>,
     ),
     RespondSync(ResponseToken, SyncResponse),
-    Trade(PeerId, TradeRequest, oneshot::Sender<Result<TradeResponse, NetError>>),
+    Trade(
+        PeerId,
+        TradeRequest,
+        oneshot::Sender<Result<TradeResponse, NetError>>,
+    ),
     RespondTrade(ResponseToken, TradeResponse),
     Info(oneshot::Sender<NetInfo>),
     PeerScore(PeerId, oneshot::Sender<Option<f64>>),
@@ -307,12 +311,20 @@ impl NetHandle {
     }
 
     /// Sends a negotiation or trade message to `peer` and waits for the answer.
-    pub async fn trade(&self, peer: PeerId, request: TradeRequest) -> Result<TradeResponse, NetError> {
+    pub async fn trade(
+        &self,
+        peer: PeerId,
+        request: TradeRequest,
+    ) -> Result<TradeResponse, NetError> {
         self.call(|r| Command::Trade(peer, request, r)).await?
     }
 
     /// Answers an inbound trade request.
-    pub async fn respond_trade(&self, token: ResponseToken, response: TradeResponse) -> Result<(), NetError> {
+    pub async fn respond_trade(
+        &self,
+        token: ResponseToken,
+        response: TradeResponse,
+    ) -> Result<(), NetError> {
         self.tell(Command::RespondTrade(token, response)).await
     }
 

@@ -319,10 +319,12 @@ pub(crate) struct Inner {
     pub(crate) blocked: Mutex<HashSet<PublicKey>>,
     pub(crate) sync_state: Mutex<sync::SyncState>,
     pub(crate) shutdown: watch::Sender<bool>,
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Serialises trade-state changes: check-then-append must not interleave.
     pub(crate) trade_lock: tokio::sync::Mutex<()>,
     pub(crate) backoff: Mutex<trades::Backoff>,
+    /// Every task the node spawns, so shutdown can wait for all of them (each may
+    /// hold the store, whose lock frees the data directory only when dropped).
+    pub(crate) tracker: tokio_util::task::TaskTracker,
 }
 
 impl Inner {
@@ -383,9 +385,9 @@ impl Node {
             blocked: Mutex::new(blocked),
             sync_state: Mutex::new(sync::SyncState::default()),
             shutdown,
-            tasks: Mutex::new(Vec::new()),
             trade_lock: tokio::sync::Mutex::new(()),
             backoff: Mutex::new(trades::Backoff::default()),
+            tracker: tokio_util::task::TaskTracker::new(),
             config,
         });
         let node = Node { inner };
@@ -402,10 +404,7 @@ impl Node {
             node.follow_market(m).await?;
         }
         node.provide_own_markets().await?;
-        let handles = tasks::spawn(node.inner.clone(), net_events);
-        if let Ok(mut t) = node.inner.tasks.lock() {
-            t.extend(handles);
-        }
+        tasks::spawn(node.inner.clone(), net_events);
         tracing::info!(peer_id = %node.peer_id(), "node started");
         Ok(node)
     }
@@ -708,14 +707,12 @@ impl Node {
     pub async fn shutdown(&self) {
         let _ = self.inner.shutdown.send(true);
         let _ = self.inner.net.shutdown().await;
-        let handles: Vec<_> = self
-            .inner
-            .tasks
-            .lock()
-            .map(|mut t| t.drain(..).collect())
-            .unwrap_or_default();
-        for h in handles {
-            let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
+        self.inner.tracker.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.inner.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some node tasks did not stop within 10 s");
         }
         if let Err(e) = self.inner.store.flush() {
             tracing::error!("flush at shutdown: {e}");

@@ -57,7 +57,7 @@ impl SyncState {
 
 /// Syncs `market` from up to `sync_peers` peers that have it.
 pub(crate) fn sync_market(inner: Arc<Inner>, market: Market) {
-    tokio::spawn(async move {
+    inner.tracker.clone().spawn(async move {
         let mut peers: Vec<PeerId> = inner
             .peer_markets
             .lock()
@@ -132,7 +132,7 @@ pub(crate) async fn fetch(inner: Arc<Inner>, peer: PeerId, market: Market) {
 
 /// Answers a peer's sync request from the book, within its page budget.
 pub(crate) fn serve(inner: Arc<Inner>, peer: PeerId, request: SyncRequest, token: ResponseToken) {
-    tokio::spawn(async move {
+    inner.tracker.clone().spawn(async move {
         let allowed = inner
             .sync_state
             .lock()

@@ -7,13 +7,10 @@ use tokio::sync::mpsc;
 
 use crate::{now, sync, Inner, Metrics, Node, NodeEvent, RemovalReason};
 
-pub(crate) fn spawn(
-    inner: Arc<Inner>,
-    mut net_events: mpsc::Receiver<NetEvent>,
-) -> Vec<tokio::task::JoinHandle<()>> {
+pub(crate) fn spawn(inner: Arc<Inner>, mut net_events: mpsc::Receiver<NetEvent>) {
     let pump = inner.clone();
     let mut stop = inner.shutdown.subscribe();
-    let pump_task = tokio::spawn(async move {
+    inner.tracker.spawn(async move {
         loop {
             tokio::select! {
                 event = net_events.recv() => match event {
@@ -26,7 +23,7 @@ pub(crate) fn spawn(
     });
 
     let mut stop = inner.shutdown.subscribe();
-    let maintenance_task = tokio::spawn(async move {
+    inner.tracker.clone().spawn(async move {
         let mut maintenance = tokio::time::interval(inner.config.maintenance_interval);
         let mut reannounce = tokio::time::interval(inner.config.reannounce_interval);
         let mut retry = tokio::time::interval(inner.config.trade_retry_interval);
@@ -47,7 +44,6 @@ pub(crate) fn spawn(
             }
         }
     });
-    vec![pump_task, maintenance_task]
 }
 
 fn purge(inner: &Inner) {
@@ -91,8 +87,14 @@ async fn on_net_event(inner: &Arc<Inner>, event: NetEvent) {
             request,
             token,
         } => sync::serve(inner.clone(), peer, request, token),
-        NetEvent::TradeRequest { peer, request, token } => {
-            tokio::spawn(crate::trades::serve(inner.clone(), peer, request, token));
+        NetEvent::TradeRequest {
+            peer,
+            request,
+            token,
+        } => {
+            inner
+                .tracker
+                .spawn(crate::trades::serve(inner.clone(), peer, request, token));
         }
         NetEvent::PeerSubscribed { peer, topic } => {
             let Some(market) = market_of_topic(&topic) else {
@@ -103,7 +105,9 @@ async fn on_net_event(inner: &Arc<Inner>, event: NetEvent) {
             }
             let followed = inner.markets.lock().is_ok_and(|m| m.contains(&market));
             if followed {
-                tokio::spawn(sync::fetch(inner.clone(), peer, market));
+                inner
+                    .tracker
+                    .spawn(sync::fetch(inner.clone(), peer, market));
             }
         }
         NetEvent::PeerConnected { peer, addr } => {

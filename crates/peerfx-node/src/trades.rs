@@ -28,7 +28,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use peerfx_core::protocol::{TradeRequest, TradeResponse};
-use peerfx_core::trade::{build_contract, check_contract, counter_acceptable, Phase, Side, TradeState};
+use peerfx_core::trade::{
+    build_contract, check_contract, counter_acceptable, Phase, Side, TradeState,
+};
 use peerfx_core::validate::validate;
 use peerfx_core::{
     Amount, Hash, OfferId, PaymentMethod, Rate, RejectReason, Signature, Signed, SignedContract,
@@ -80,11 +82,16 @@ impl Backoff {
     const MAX: Duration = Duration::from_secs(60);
 
     fn due(&self, id: &Hash) -> bool {
-        self.next.get(id).is_none_or(|(at, _)| Instant::now() >= *at)
+        self.next
+            .get(id)
+            .is_none_or(|(at, _)| Instant::now() >= *at)
     }
 
     fn failed(&mut self, id: Hash) {
-        let delay = self.next.get(&id).map_or(Self::FIRST, |(_, d)| (*d * 2).min(Self::MAX));
+        let delay = self
+            .next
+            .get(&id)
+            .map_or(Self::FIRST, |(_, d)| (*d * 2).min(Self::MAX));
         self.next.insert(id, (Instant::now() + delay, delay));
     }
 
@@ -98,17 +105,33 @@ impl Inner {
         let id = record.contract.trade_id();
         let log = self.store.trade_log(&id)?;
         let contract = &record.contract.contract.body;
-        let state = TradeState::replay(contract, &id, log.iter().map(|m| &m.body))
-            .map_err(|e| NodeError::BadInput(format!("stored log of trade {id} does not replay: {e}")))?;
+        let state =
+            TradeState::replay(contract, &id, log.iter().map(|m| &m.body)).map_err(|e| {
+                NodeError::BadInput(format!("stored log of trade {id} does not replay: {e}"))
+            })?;
         let me = self.key.public();
-        let undelivered = log.iter().filter(|m| m.body.author == me && m.body.seq > record.acked).count();
+        let undelivered = log
+            .iter()
+            .filter(|m| m.body.author == me && m.body.seq > record.acked)
+            .count();
         let phase = state.phase_at(now());
-        Ok(TradeView { record, log, state, phase, undelivered })
+        Ok(TradeView {
+            record,
+            log,
+            state,
+            phase,
+            undelivered,
+        })
     }
 
     fn sign_reject(&self, request_id: Hash, reason: RejectReason) -> TakeReply {
         TakeReply::Reject(Signed::sign(
-            TakeReject { request_id, maker: self.key.public(), reason, created_at: now() },
+            TakeReject {
+                request_id,
+                maker: self.key.public(),
+                reason,
+                created_at: now(),
+            },
             &self.key,
         ))
     }
@@ -123,7 +146,10 @@ impl Inner {
         };
         // The transport authenticated the sender; it must be the key that signed.
         if request.taker.peer_id().ok() != Some(peer) {
-            return self.sign_reject(request_id, RejectReason::Invalid("the taker key is not the sender's".into()));
+            return self.sign_reject(
+                request_id,
+                RejectReason::Invalid("the taker key is not the sender's".into()),
+            );
         }
         if request.taker == self.key.public() {
             return self.sign_reject(request_id, RejectReason::SelfTake);
@@ -136,14 +162,24 @@ impl Inner {
             Ok(None) => return self.sign_reject(request_id, RejectReason::UnknownOffer),
             Err(e) => {
                 self.store_failed(e);
-                return self.sign_reject(request_id, RejectReason::Invalid("maker storage error".into()));
+                return self.sign_reject(
+                    request_id,
+                    RejectReason::Invalid("maker storage error".into()),
+                );
             }
         };
         let offer = Verified::assume_verified(own.offer);
         let rate = match request.counter_rate {
             None => offer.rate,
             Some(c) if counter_acceptable(&offer.rate, &c, self.config.counter_tolerance_bps) => c,
-            Some(_) => return self.sign_reject(request_id, RejectReason::RateRefused { maker_rate: offer.rate }),
+            Some(_) => {
+                return self.sign_reject(
+                    request_id,
+                    RejectReason::RateRefused {
+                        maker_rate: offer.rate,
+                    },
+                )
+            }
         };
         let contract = match build_contract(&offer, &request, rate, now, self.config.settle_secs) {
             Ok(c) => c,
@@ -166,8 +202,12 @@ impl Inner {
                 ReserveError::UnknownOffer => RejectReason::UnknownOffer,
                 ReserveError::Closed => RejectReason::Closed,
                 ReserveError::Expired => RejectReason::Expired,
-                ReserveError::OutOfRange { min, max } => RejectReason::AmountOutOfRange { min, max },
-                ReserveError::Insufficient { available } => RejectReason::InsufficientRemaining { available },
+                ReserveError::OutOfRange { min, max } => {
+                    RejectReason::AmountOutOfRange { min, max }
+                }
+                ReserveError::Insufficient { available } => {
+                    RejectReason::InsufficientRemaining { available }
+                }
                 ReserveError::Conflict => RejectReason::Invalid("request id reused".into()),
             },
             Err(e) => {
@@ -180,7 +220,12 @@ impl Inner {
 
     /// Maker side of a countersignature. Returns the response and, when a trade
     /// was stored now, the offer to re-announce with its new remaining amount.
-    fn on_countersign(&self, peer: PeerId, request_id: Hash, taker_signature: Signature) -> (TradeResponse, Option<OfferId>) {
+    fn on_countersign(
+        &self,
+        peer: PeerId,
+        request_id: Hash,
+        taker_signature: Signature,
+    ) -> (TradeResponse, Option<OfferId>) {
         let reservation = match self.store.reservation_get(&request_id) {
             Ok(r) => r,
             Err(e) => {
@@ -188,31 +233,60 @@ impl Inner {
                 return (TradeResponse::Error("maker storage error".into()), None);
             }
         };
-        let Some(Reservation { contract: Some(contract), offer_id, .. }) = reservation else {
+        let Some(Reservation {
+            contract: Some(contract),
+            offer_id,
+            ..
+        }) = reservation
+        else {
             // Already stored (a resend after a lost answer), or expired.
             let stored = self.store.trade_list().ok().and_then(|trades| {
-                trades.into_iter().find(|t| t.contract.contract.body.request_id == request_id)
+                trades
+                    .into_iter()
+                    .find(|t| t.contract.contract.body.request_id == request_id)
             });
             return match stored {
                 Some(t) => (TradeResponse::Stored(t.contract.trade_id()), None),
-                None => (TradeResponse::Error("no pending take with this id (it may have expired)".into()), None),
+                None => (
+                    TradeResponse::Error(
+                        "no pending take with this id (it may have expired)".into(),
+                    ),
+                    None,
+                ),
             };
         };
         if contract.body.taker.peer_id().ok() != Some(peer) {
-            return (TradeResponse::Error("not the taker of this contract".into()), None);
+            return (
+                TradeResponse::Error("not the taker of this contract".into()),
+                None,
+            );
         }
-        let signed = SignedContract { contract, taker_signature };
+        let signed = SignedContract {
+            contract,
+            taker_signature,
+        };
         if signed.verify().is_err() {
             return (TradeResponse::Error("bad countersignature".into()), None);
         }
         let trade_id = signed.trade_id();
-        let record = TradeRecord { contract: signed, role: Role::Maker, stored_at: now(), acked: 0 };
+        let record = TradeRecord {
+            contract: signed,
+            role: Role::Maker,
+            stored_at: now(),
+            acked: 0,
+        };
         match self.store.commit_reservation(&request_id, &record) {
             Ok(Ok(_remaining)) => {
-                self.emit(NodeEvent::TradeUpdated { id: trade_id, phase: Phase::Agreed });
+                self.emit(NodeEvent::TradeUpdated {
+                    id: trade_id,
+                    phase: Phase::Agreed,
+                });
                 (TradeResponse::Stored(trade_id), Some(offer_id))
             }
-            Ok(Err(_)) => (TradeResponse::Error("no pending take with this id (it may have expired)".into()), None),
+            Ok(Err(_)) => (
+                TradeResponse::Error("no pending take with this id (it may have expired)".into()),
+                None,
+            ),
             Err(e) => {
                 self.store_failed(e);
                 (TradeResponse::Error("maker storage error".into()), None)
@@ -254,7 +328,10 @@ impl Inner {
             // A resend of what is already stored is acknowledged again, changing
             // nothing; anything else that reuses a seq is refused.
             if log.iter().any(|m| m.id() == msg.id()) {
-                return TradeResponse::Ack { trade_id, seq: msg.seq };
+                return TradeResponse::Ack {
+                    trade_id,
+                    seq: msg.seq,
+                };
             }
             return TradeResponse::Error(e.to_string());
         }
@@ -267,23 +344,46 @@ impl Inner {
             }
         }
         if let TradeAction::Chat { text } = &msg.action {
-            self.emit(NodeEvent::Chat { id: trade_id, from: msg.author, text: text.clone() });
+            self.emit(NodeEvent::Chat {
+                id: trade_id,
+                from: msg.author,
+                text: text.clone(),
+            });
         }
         let mut after = state;
         if after.apply(contract, &trade_id, &msg).is_ok() {
-            self.emit(NodeEvent::TradeUpdated { id: trade_id, phase: after.phase_at(now()) });
+            self.emit(NodeEvent::TradeUpdated {
+                id: trade_id,
+                phase: after.phase_at(now()),
+            });
         }
-        TradeResponse::Ack { trade_id, seq: msg.seq }
+        TradeResponse::Ack {
+            trade_id,
+            seq: msg.seq,
+        }
     }
 }
 
 /// Handles one inbound trade request and answers it.
-pub(crate) async fn serve(inner: Arc<Inner>, peer: PeerId, request: TradeRequest, token: peerfx_net::ResponseToken) {
-    let node = Node { inner: inner.clone() };
+pub(crate) async fn serve(
+    inner: Arc<Inner>,
+    peer: PeerId,
+    request: TradeRequest,
+    token: peerfx_net::ResponseToken,
+) {
+    let node = Node {
+        inner: inner.clone(),
+    };
     let _guard = inner.trade_lock.lock().await;
     let (response, reannounce) = match request {
-        TradeRequest::Take(req) => (TradeResponse::Take(inner.on_take(peer, req)), None),
-        TradeRequest::Countersign { request_id, taker_signature } => inner.on_countersign(peer, request_id, taker_signature),
+        TradeRequest::Take(req) => (
+            TradeResponse::Take(Box::new(inner.on_take(peer, req))),
+            None,
+        ),
+        TradeRequest::Countersign {
+            request_id,
+            taker_signature,
+        } => inner.on_countersign(peer, request_id, taker_signature),
         TradeRequest::Message(msg) => (inner.on_message(peer, msg), None),
     };
     drop(_guard);
@@ -314,16 +414,28 @@ impl Node {
         payment_method: Option<PaymentMethod>,
     ) -> Result<TradeView, NodeError> {
         let inner = &self.inner;
-        let entry = inner.store.book_get(&offer_id)?.ok_or(NodeError::NotInBook(offer_id))?;
+        let entry = inner
+            .store
+            .book_get(&offer_id)?
+            .ok_or(NodeError::NotInBook(offer_id))?;
         let offer = entry.offer;
         if offer.maker == inner.key.public() {
             return Err(NodeError::Take(RejectReason::SelfTake));
         }
-        let maker_peer = offer.maker.peer_id().map_err(|_| NodeError::BadInput("maker key is not a peer id".into()))?;
+        let maker_peer = offer
+            .maker
+            .peer_id()
+            .map_err(|_| NodeError::BadInput("maker key is not a peer id".into()))?;
         let payment_method = match payment_method {
-            Some(p) if !offer.payment_methods.contains(&p) => return Err(NodeError::Take(RejectReason::PaymentMethodNotOffered)),
+            Some(p) if !offer.payment_methods.contains(&p) => {
+                return Err(NodeError::Take(RejectReason::PaymentMethodNotOffered))
+            }
             Some(p) => p,
-            None => offer.payment_methods.first().cloned().ok_or(NodeError::BadInput("offer has no payment method".into()))?,
+            None => offer
+                .payment_methods
+                .first()
+                .cloned()
+                .ok_or(NodeError::BadInput("offer has no payment method".into()))?,
         };
         let now = now();
         let request = Signed::sign(
@@ -339,29 +451,50 @@ impl Node {
             &inner.key,
         );
         let request = validate(request, now, &inner.limits)?;
-        let contract = match inner.net.trade(maker_peer, TradeRequest::Take(request.signed().clone())).await? {
-            TradeResponse::Take(TakeReply::Accept(c)) => c,
-            TradeResponse::Take(TakeReply::Reject(r)) => {
-                if r.verify().is_err() || r.body.maker != offer.maker || r.body.request_id != request.id() {
-                    return Err(NodeError::TradeRefused("the maker's reject is not signed by the maker".into()));
+        let reply = inner
+            .net
+            .trade(maker_peer, TradeRequest::Take(request.signed().clone()))
+            .await?;
+        let contract = match reply {
+            TradeResponse::Take(reply) => match *reply {
+                TakeReply::Accept(c) => c,
+                TakeReply::Reject(r) => {
+                    if r.verify().is_err()
+                        || r.body.maker != offer.maker
+                        || r.body.request_id != request.id()
+                    {
+                        return Err(NodeError::TradeRefused(
+                            "the maker's reject is not signed by the maker".into(),
+                        ));
+                    }
+                    return Err(NodeError::Take(r.body.reason));
                 }
-                return Err(NodeError::Take(r.body.reason));
-            }
+            },
             TradeResponse::Error(e) => return Err(NodeError::TradeRefused(e)),
-            other => return Err(NodeError::TradeRefused(format!("unexpected answer {other:?}"))),
+            other => {
+                return Err(NodeError::TradeRefused(format!(
+                    "unexpected answer {other:?}"
+                )))
+            }
         };
         let contract = validate(contract, now, &inner.limits)?;
         if contract.maker != offer.maker {
-            return Err(NodeError::TradeRefused("contract not signed by the maker".into()));
+            return Err(NodeError::TradeRefused(
+                "contract not signed by the maker".into(),
+            ));
         }
-        check_contract(&contract, &offer, &request).map_err(|e| NodeError::TradeRefused(e.to_string()))?;
+        check_contract(&contract, &offer, &request)
+            .map_err(|e| NodeError::TradeRefused(e.to_string()))?;
         let signed = SignedContract::countersign(contract.into_signed(), &inner.key);
         inner.store.negotiation_put(&Negotiation {
             contract: signed.clone(),
             expires_at: now.plus(inner.config.take_timeout.as_secs().max(1)),
         })?;
         self.confirm(&signed).await?;
-        let record = inner.store.trade_get(&signed.trade_id())?.ok_or(NodeError::UnknownTrade(signed.trade_id()))?;
+        let record = inner
+            .store
+            .trade_get(&signed.trade_id())?
+            .ok_or(NodeError::UnknownTrade(signed.trade_id()))?;
         inner.view(record)
     }
 
@@ -370,32 +503,55 @@ impl Node {
     async fn confirm(&self, signed: &SignedContract) -> Result<(), NodeError> {
         let inner = &self.inner;
         let contract = &signed.contract.body;
-        let maker_peer = contract.maker.peer_id().map_err(|_| NodeError::BadInput("maker key".into()))?;
-        let request = TradeRequest::Countersign { request_id: contract.request_id, taker_signature: signed.taker_signature };
+        let maker_peer = contract
+            .maker
+            .peer_id()
+            .map_err(|_| NodeError::BadInput("maker key".into()))?;
+        let request = TradeRequest::Countersign {
+            request_id: contract.request_id,
+            taker_signature: signed.taker_signature,
+        };
         match inner.net.trade(maker_peer, request).await? {
             TradeResponse::Stored(id) if id == signed.trade_id() => {
-                let record = TradeRecord { contract: signed.clone(), role: Role::Taker, stored_at: now(), acked: 0 };
+                let record = TradeRecord {
+                    contract: signed.clone(),
+                    role: Role::Taker,
+                    stored_at: now(),
+                    acked: 0,
+                };
                 inner.store.trade_insert(&record)?;
                 inner.store.negotiation_remove(&contract.request_id)?;
-                inner.emit(NodeEvent::TradeUpdated { id, phase: Phase::Agreed });
+                inner.emit(NodeEvent::TradeUpdated {
+                    id,
+                    phase: Phase::Agreed,
+                });
                 Ok(())
             }
             TradeResponse::Error(e) => {
                 inner.store.negotiation_remove(&contract.request_id)?;
                 Err(NodeError::TradeRefused(e))
             }
-            other => Err(NodeError::TradeRefused(format!("unexpected answer {other:?}"))),
+            other => Err(NodeError::TradeRefused(format!(
+                "unexpected answer {other:?}"
+            ))),
         }
     }
 
     /// Signs and records a step (paid, received, cancel, dispute) or chat line,
     /// then delivers it. Returns the trade; its `undelivered` count says whether
     /// the peer has it yet (if not, it is resent until it does).
-    pub async fn trade_step(&self, id: TradeId, action: TradeAction) -> Result<TradeView, NodeError> {
+    pub async fn trade_step(
+        &self,
+        id: TradeId,
+        action: TradeAction,
+    ) -> Result<TradeView, NodeError> {
         let inner = &self.inner;
         {
             let _guard = inner.trade_lock.lock().await;
-            let record = inner.store.trade_get(&id)?.ok_or(NodeError::UnknownTrade(id))?;
+            let record = inner
+                .store
+                .trade_get(&id)?
+                .ok_or(NodeError::UnknownTrade(id))?;
             let view = inner.view(record)?;
             let contract = &view.record.contract.contract.body;
             let msg = TradeMessage {
@@ -406,11 +562,16 @@ impl Node {
                 action,
             };
             let signed = validate(Signed::sign(msg, &inner.key), now(), &inner.limits)?;
-            view.state.check(contract, &id, &signed).map_err(NodeError::Step)?;
+            view.state
+                .check(contract, &id, &signed)
+                .map_err(NodeError::Step)?;
             inner.store.trade_append(&id, signed.signed())?;
             let mut state = view.state;
             if state.apply(contract, &id, &signed).is_ok() {
-                inner.emit(NodeEvent::TradeUpdated { id, phase: state.phase_at(now()) });
+                inner.emit(NodeEvent::TradeUpdated {
+                    id,
+                    phase: state.phase_at(now()),
+                });
             }
         }
         if let Err(e) = self.deliver(&id).await {
@@ -422,21 +583,33 @@ impl Node {
     /// Sends this node's unacknowledged messages of a trade, in order.
     pub(crate) async fn deliver(&self, id: &TradeId) -> Result<(), NodeError> {
         let inner = &self.inner;
-        let Some(record) = inner.store.trade_get(id)? else { return Ok(()) };
+        let Some(record) = inner.store.trade_get(id)? else {
+            return Ok(());
+        };
         let me = inner.key.public();
         let c = &record.contract.contract.body;
         let peer_key = if c.maker == me { c.taker } else { c.maker };
-        let peer = peer_key.peer_id().map_err(|_| NodeError::BadInput("peer key".into()))?;
+        let peer = peer_key
+            .peer_id()
+            .map_err(|_| NodeError::BadInput("peer key".into()))?;
         for m in inner.store.trade_log(id)? {
             if m.body.author != me || m.body.seq <= record.acked {
                 continue;
             }
-            match inner.net.trade(peer, TradeRequest::Message(m.clone())).await? {
+            match inner
+                .net
+                .trade(peer, TradeRequest::Message(m.clone()))
+                .await?
+            {
                 TradeResponse::Ack { trade_id, seq } if trade_id == *id && seq == m.body.seq => {
                     inner.store.trade_set_acked(id, seq)?;
                 }
                 TradeResponse::Error(e) => return Err(NodeError::TradeRefused(e)),
-                other => return Err(NodeError::TradeRefused(format!("unexpected answer {other:?}"))),
+                other => {
+                    return Err(NodeError::TradeRefused(format!(
+                        "unexpected answer {other:?}"
+                    )))
+                }
             }
         }
         Ok(())
@@ -444,7 +617,11 @@ impl Node {
 
     /// One trade with its log and state.
     pub fn trade(&self, id: &TradeId) -> Result<TradeView, NodeError> {
-        let record = self.inner.store.trade_get(id)?.ok_or(NodeError::UnknownTrade(*id))?;
+        let record = self
+            .inner
+            .store
+            .trade_get(id)?
+            .ok_or(NodeError::UnknownTrade(*id))?;
         self.inner.view(record)
     }
 
@@ -470,7 +647,9 @@ impl Node {
             for n in negotiations {
                 let id = n.contract.trade_id();
                 if n.expires_at <= now_ts {
-                    let _ = inner.store.negotiation_remove(&n.contract.contract.body.request_id);
+                    let _ = inner
+                        .store
+                        .negotiation_remove(&n.contract.contract.body.request_id);
                     continue;
                 }
                 if !inner.backoff.lock().is_ok_and(|b| b.due(&id)) {
@@ -478,7 +657,11 @@ impl Node {
                 }
                 let ok = self.confirm(&n.contract).await.is_ok();
                 if let Ok(mut b) = inner.backoff.lock() {
-                    if ok { b.succeeded(&id) } else { b.failed(id) }
+                    if ok {
+                        b.succeeded(&id)
+                    } else {
+                        b.failed(id)
+                    }
                 }
             }
         }
@@ -490,7 +673,11 @@ impl Node {
             }
             let ok = self.deliver(&id).await.is_ok();
             if let Ok(mut b) = inner.backoff.lock() {
-                if ok { b.succeeded(&id) } else { b.failed(id) }
+                if ok {
+                    b.succeeded(&id)
+                } else {
+                    b.failed(id)
+                }
             }
         }
     }

@@ -12,8 +12,8 @@
 //! returns, because it is acknowledged to a peer or to the user.
 
 use peerfx_core::{
-    fill_range, Amount, Contract, Hash, Offer, OfferCancel, OfferId, OfferUpdate, PublicKey, Signed,
-    Timestamp, TradeId, Verified,
+    fill_range, Amount, Contract, Hash, Offer, OfferCancel, OfferId, OfferUpdate, PublicKey,
+    Signed, Timestamp, TradeId, Verified,
 };
 use serde::{Deserialize, Serialize};
 use sled::transaction::ConflictableTransactionError;
@@ -240,8 +240,15 @@ impl Store {
                     return Ok(Err(ReserveError::UnknownOffer));
                 };
                 let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
-                if rec.status != OwnStatus::Open {
-                    return Ok(Err(ReserveError::Closed));
+                match rec.status {
+                    OwnStatus::Open => {}
+                    // Sold out: to a taker that is "nothing left", not "withdrawn".
+                    OwnStatus::Filled => {
+                        return Ok(Err(ReserveError::Insufficient {
+                            available: Amount::ZERO,
+                        }))
+                    }
+                    OwnStatus::Cancelled => return Ok(Err(ReserveError::Closed)),
                 }
                 if rec.offer.body.expires_at <= now {
                     return Ok(Err(ReserveError::Expired));
@@ -309,7 +316,11 @@ impl Store {
 
     /// One open reservation.
     pub fn reservation_get(&self, id: &Hash) -> Result<Option<Reservation>> {
-        match self.reservations.get(id.as_bytes()).map_err(|e| self.err(e))? {
+        match self
+            .reservations
+            .get(id.as_bytes())
+            .map_err(|e| self.err(e))?
+        {
             Some(raw) => Ok(Some(decode("reservations", &raw)?)),
             None => Ok(None),
         }

@@ -138,8 +138,8 @@ impl Store {
                 let Some(raw) = trades.get(trade.as_bytes())? else {
                     return Ok(());
                 };
-                let mut rec: TradeRecord =
-                    decode("trades", &raw).map_err(sled::transaction::ConflictableTransactionError::Abort)?;
+                let mut rec: TradeRecord = decode("trades", &raw)
+                    .map_err(sled::transaction::ConflictableTransactionError::Abort)?;
                 if seq > rec.acked {
                     rec.acked = seq;
                     trades.insert(trade.as_bytes(), peerfx_core::codec::encode(&rec))?;
@@ -161,7 +161,9 @@ impl Store {
 
     /// Forgets a negotiation (confirmed and stored as a trade, or expired).
     pub fn negotiation_remove(&self, request_id: &Hash) -> Result<()> {
-        self.negotiations.remove(request_id.as_bytes()).map_err(|e| self.err(e))?;
+        self.negotiations
+            .remove(request_id.as_bytes())
+            .map_err(|e| self.err(e))?;
         self.flush()
     }
 

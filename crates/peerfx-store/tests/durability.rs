@@ -36,7 +36,7 @@ fn durability_child_writer() {
             amount: Amount(10_000),
             taker: key.public(),
             expires_at: NOW.plus(3600),
-        contract: None,
+            contract: None,
         };
         store.reserve(&r, NOW).unwrap().unwrap();
         writeln!(out, "ack {} {}", offer.id(), r.id).unwrap();

@@ -151,7 +151,9 @@ fn reserve_commit_release_accounting() {
     assert_eq!(s.own_get(&id).unwrap().unwrap().status, OwnStatus::Filled);
     assert_eq!(
         s.reserve(&res(id, 4, 10_000), NOW).unwrap(),
-        Err(ReserveError::Closed)
+        Err(ReserveError::Insufficient {
+            available: Amount::ZERO
+        })
     );
     assert_eq!(s.trade_list().unwrap().len(), 2);
 }

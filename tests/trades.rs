@@ -1,0 +1,440 @@
+//! Negotiation and trades between in-process nodes on 127.0.0.1.
+
+mod common;
+
+use common::*;
+use peerfx::core::protocol::{TradeRequest, TradeResponse};
+use peerfx::core::trade::Phase;
+use peerfx::core::{
+    Amount, Hash, RejectReason, Signed, TakeReply, TakeRequest, TradeAction, TradeMessage,
+};
+use peerfx::node::{Node, NodeError, TradeView};
+
+async fn pair() -> (TestNode, TestNode) {
+    let maker = start(vec![]).await;
+    let taker = start(vec![maker.addr.clone()]).await;
+    (maker, taker)
+}
+
+async fn phase_is(node: &Node, id: &Hash, phase: Phase) {
+    wait_until("the trade's phase", || async {
+        node.trade(id).is_ok_and(|t| t.phase == phase)
+    })
+    .await;
+}
+
+async fn take(taker: &Node, offer: Hash, minor: u64) -> Result<TradeView, NodeError> {
+    wait_until("the offer in the taker's book", || async {
+        has_offer(taker, &offer)
+    })
+    .await;
+    taker.take(offer, Amount(minor), None, None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_trade_to_completion() {
+    init_logs();
+    let (maker, taker) = pair().await;
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    let trade = take(&taker.node, offer.id(), 30_000).await.unwrap();
+    let id = trade.id();
+    assert_eq!(
+        trade.record.contract.contract.body.want_amount,
+        Amount(32_400)
+    );
+
+    // Both hold the same contract, with both signatures valid.
+    let on_maker = maker.node.trade(&id).unwrap();
+    assert_eq!(on_maker.record.contract, trade.record.contract);
+    on_maker.record.contract.verify().unwrap();
+    assert_eq!(
+        maker.node.own_offers().unwrap()[0].remaining,
+        Amount(20_000)
+    );
+
+    for (node, action) in [
+        (&taker.node, TradeAction::Paid),
+        (
+            &maker.node,
+            TradeAction::Chat {
+                text: "got it, sending now".into(),
+            },
+        ),
+        (&maker.node, TradeAction::Received),
+        (&maker.node, TradeAction::Paid),
+        (&taker.node, TradeAction::Received),
+    ] {
+        let view = node.trade_step(id, action).await.unwrap();
+        assert_eq!(view.undelivered, 0, "the step was not acknowledged");
+    }
+    phase_is(&maker.node, &id, Phase::Completed).await;
+    phase_is(&taker.node, &id, Phase::Completed).await;
+    let (a, b) = (
+        maker.node.trade(&id).unwrap(),
+        taker.node.trade(&id).unwrap(),
+    );
+    assert_eq!(a.log, b.log);
+    for m in &a.log {
+        m.verify().unwrap();
+    }
+    // The other side of the fill: every book learns what remains.
+    wait_until("the fill announced", || async {
+        taker
+            .node
+            .book_get(&offer.id())
+            .unwrap()
+            .is_some_and(|e| e.remaining == Amount(20_000))
+    })
+    .await;
+    for t in [&maker, &taker] {
+        t.node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_takers_race_for_three_fills() {
+    init_logs();
+    let maker = start(vec![]).await;
+    let offer = maker
+        .node
+        .post_offer(peerfx::node::OfferSpec::parse("EUR", "100", "300", "USD", "1.08").unwrap())
+        .await
+        .unwrap();
+    let mut takers = Vec::new();
+    for _ in 0..10 {
+        takers.push(start(vec![maker.addr.clone()]).await);
+    }
+    for t in &takers {
+        wait_until("the offer everywhere", || async {
+            has_offer(&t.node, &offer.id())
+        })
+        .await;
+    }
+    let results = futures::future::join_all(
+        takers
+            .iter()
+            .map(|t| t.node.take(offer.id(), Amount(10_000), None, None)),
+    )
+    .await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(won, 3, "{results:?}");
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(
+            matches!(
+                r,
+                NodeError::Take(RejectReason::InsufficientRemaining { .. })
+            ),
+            "unexpected refusal: {r}"
+        );
+    }
+    let own = &maker.node.own_offers().unwrap()[0];
+    assert_eq!((own.remaining, own.reserved), (Amount::ZERO, Amount::ZERO));
+    assert_eq!(maker.node.trades().unwrap().len(), 3);
+    for t in &takers {
+        wait_until("the offer closed everywhere", || async {
+            !has_offer(&t.node, &offer.id())
+        })
+        .await;
+    }
+    maker.node.shutdown().await;
+    for t in &takers {
+        t.node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_replayed_messages_change_nothing() {
+    init_logs();
+    let (maker, taker) = pair().await;
+    let mallory = start(vec![maker.addr.clone()]).await;
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    let id = take(&taker.node, offer.id(), 10_000).await.unwrap().id();
+    taker.node.trade_step(id, TradeAction::Paid).await.unwrap();
+    let log_len = || maker.node.trade(&id).unwrap().log.len();
+    assert_eq!(log_len(), 1);
+
+    let (tk, mk) = (key_of(&taker), key_of(&mallory));
+    let msg = |key: &peerfx::core::Keypair, author, seq, action| {
+        Signed::sign(
+            TradeMessage {
+                trade_id: id,
+                author,
+                seq,
+                created_at: peerfx::node::now(),
+                action,
+            },
+            key,
+        )
+    };
+    let send = |from: &TestNode, m: Signed<TradeMessage>| {
+        let (net, to) = (from.node.net().clone(), maker.node.peer_id());
+        async move { net.trade(to, TradeRequest::Message(m)).await.unwrap() }
+    };
+    // Wrong signer: mallory's own message for someone else's trade.
+    let r = send(&mallory, msg(&mk, mk.public(), 1, TradeAction::Received)).await;
+    assert!(matches!(r, TradeResponse::Error(_)), "{r:?}");
+    // Mallory signing as the taker: the signature does not verify.
+    let r = send(&mallory, msg(&mk, tk.public(), 2, TradeAction::Received)).await;
+    assert!(matches!(r, TradeResponse::Error(_)), "{r:?}");
+    // The taker replaying seq 1 with other content.
+    let r = send(&taker, msg(&tk, tk.public(), 1, TradeAction::Received)).await;
+    assert!(
+        matches!(&r, TradeResponse::Error(e) if e.contains("already used")),
+        "{r:?}"
+    );
+    // Skipping ahead.
+    let r = send(&taker, msg(&tk, tk.public(), 5, TradeAction::Received)).await;
+    assert!(
+        matches!(&r, TradeResponse::Error(e) if e.contains("skips")),
+        "{r:?}"
+    );
+    // An exact resend of what was stored is acknowledged again, changing nothing.
+    let original = taker.node.trade(&id).unwrap().log[0].clone();
+    let r = send(&taker, original).await;
+    assert!(matches!(r, TradeResponse::Ack { seq: 1, .. }), "{r:?}");
+    // A step for a trade that does not exist.
+    let unknown = Signed::sign(
+        TradeMessage {
+            trade_id: Hash([7; 32]),
+            author: tk.public(),
+            seq: 1,
+            created_at: peerfx::node::now(),
+            action: TradeAction::Paid,
+        },
+        &tk,
+    );
+    let r = send(&taker, unknown).await;
+    assert!(
+        matches!(&r, TradeResponse::Error(e) if e.contains("unknown trade")),
+        "{r:?}"
+    );
+    assert_eq!(log_len(), 1);
+
+    // An altered contract is refused by the taker's check.
+    let req = Signed::sign(
+        TakeRequest {
+            offer_id: offer.id(),
+            taker: tk.public(),
+            give_amount: Amount(10_000),
+            counter_rate: None,
+            payment_method: "cash".parse().unwrap(),
+            created_at: peerfx::node::now(),
+            nonce: 1,
+        },
+        &tk,
+    );
+    let reply = taker
+        .node
+        .net()
+        .trade(maker.node.peer_id(), TradeRequest::Take(req.clone()))
+        .await
+        .unwrap();
+    let TradeResponse::Take(reply) = reply else {
+        panic!("not a take reply")
+    };
+    let TakeReply::Accept(mut contract) = *reply else {
+        panic!("{reply:?}")
+    };
+    contract.body.want_amount = Amount(1);
+    let req = peerfx::core::validate(req, peerfx::node::now(), &Default::default()).unwrap();
+    assert!(contract.verify().is_err());
+    assert!(peerfx::core::trade::check_contract(&contract.body, &offer, &req).is_err());
+    for t in [&maker, &taker, &mallory] {
+        t.node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trades_complete_across_restarts() {
+    init_logs();
+    let (maker, taker) = pair().await;
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    wait_until("offer at taker", || async {
+        has_offer(&taker.node, &offer.id())
+    })
+    .await;
+
+    // Mid-negotiation: the maker has reserved and signed, then restarts.
+    let tk = key_of(&taker);
+    let req = Signed::sign(
+        TakeRequest {
+            offer_id: offer.id(),
+            taker: tk.public(),
+            give_amount: Amount(20_000),
+            counter_rate: None,
+            payment_method: "cash".parse().unwrap(),
+            created_at: peerfx::node::now(),
+            nonce: 42,
+        },
+        &tk,
+    );
+    let reply = taker
+        .node
+        .net()
+        .trade(maker.node.peer_id(), TradeRequest::Take(req.clone()))
+        .await
+        .unwrap();
+    let TradeResponse::Take(reply) = reply else {
+        panic!("not a take reply")
+    };
+    let TakeReply::Accept(contract) = *reply else {
+        panic!("{reply:?}")
+    };
+    maker.node.shutdown().await;
+    let (maker_dir, maker_node) = (maker.dir, maker.node);
+    drop(maker_node);
+    let maker = start_with(config(maker_dir.path(), vec![]), maker_dir).await;
+    assert_eq!(maker.node.own_offers().unwrap()[0].reserved, Amount(20_000));
+    taker.node.net().dial(maker.addr.clone()).await.unwrap();
+    let signed = peerfx::core::SignedContract::countersign(contract, &tk);
+    let r = wait_for("the countersignature accepted", || async {
+        let req = TradeRequest::Countersign {
+            request_id: req.id(),
+            taker_signature: signed.taker_signature,
+        };
+        match taker.node.net().trade(maker.node.peer_id(), req).await {
+            Ok(TradeResponse::Stored(id)) => Some(id),
+            _ => None,
+        }
+    })
+    .await;
+    assert_eq!(r, signed.trade_id());
+    assert!(maker.node.trade(&r).is_ok());
+
+    // A normal trade, then the taker pays while the maker is down, restarts with
+    // the step pending, and the step is delivered once both are back.
+    let id = taker
+        .node
+        .take(offer.id(), Amount(10_000), None, None)
+        .await
+        .unwrap()
+        .id();
+    maker.node.shutdown().await;
+    let (maker_dir, maker_node) = (maker.dir, maker.node);
+    drop(maker_node);
+    let view = taker.node.trade_step(id, TradeAction::Paid).await.unwrap();
+    assert_eq!(view.undelivered, 1);
+    taker.node.shutdown().await;
+    let (taker_dir, taker_node) = (taker.dir, taker.node);
+    drop(taker_node);
+
+    let maker = start_with(config(maker_dir.path(), vec![]), maker_dir).await;
+    let taker = start_with(
+        config(taker_dir.path(), vec![maker.addr.clone()]),
+        taker_dir,
+    )
+    .await;
+    wait_until("the pending step delivered", || async {
+        maker.node.trade(&id).is_ok_and(|t| t.state.taker.paid)
+    })
+    .await;
+    maker
+        .node
+        .trade_step(id, TradeAction::Received)
+        .await
+        .unwrap();
+    maker.node.trade_step(id, TradeAction::Paid).await.unwrap();
+    taker
+        .node
+        .trade_step(id, TradeAction::Received)
+        .await
+        .unwrap();
+    phase_is(&maker.node, &id, Phase::Completed).await;
+    phase_is(&taker.node, &id, Phase::Completed).await;
+    for t in [&maker, &taker] {
+        t.node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_rates_self_takes_and_blocked_peers() {
+    init_logs();
+    let (maker, taker) = pair().await;
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    wait_until("offer at taker", || async {
+        has_offer(&taker.node, &offer.id())
+    })
+    .await;
+
+    // Inside the default 0.5 % tolerance: 1.075 is 0.46 % below 1.08.
+    let t = taker
+        .node
+        .take(
+            offer.id(),
+            Amount(10_000),
+            Some("1.075".parse().unwrap()),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(t.record.contract.contract.body.rate.to_string(), "1.075");
+    assert_eq!(t.record.contract.contract.body.want_amount, Amount(10_750));
+    // Outside: refused with the maker's rate.
+    let err = taker
+        .node
+        .take(
+            offer.id(),
+            Amount(10_000),
+            Some("1.07".parse().unwrap()),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, NodeError::Take(RejectReason::RateRefused { maker_rate }) if maker_rate.to_string() == "1.08"),
+        "{err}"
+    );
+    // A payment method the offer does not list.
+    let err = taker
+        .node
+        .take(
+            offer.id(),
+            Amount(10_000),
+            None,
+            Some("wise".parse().unwrap()),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, NodeError::Take(RejectReason::PaymentMethodNotOffered)),
+        "{err}"
+    );
+    // Self-take.
+    let err = maker
+        .node
+        .take(offer.id(), Amount(10_000), None, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, NodeError::Take(RejectReason::SelfTake)),
+        "{err}"
+    );
+
+    // The maker blocks the taker: its takes fail and reserve nothing.
+    maker
+        .node
+        .set_blocked(taker.node.peer_id(), true)
+        .await
+        .unwrap();
+    assert!(taker
+        .node
+        .take(offer.id(), Amount(10_000), None, None)
+        .await
+        .is_err());
+    assert_eq!(maker.node.own_offers().unwrap()[0].reserved, Amount::ZERO);
+    // The taker blocks the maker: the maker's offers vanish from its book queries.
+    taker
+        .node
+        .set_blocked(maker.node.peer_id(), true)
+        .await
+        .unwrap();
+    assert!(taker
+        .node
+        .book_list(None, 100)
+        .unwrap()
+        .iter()
+        .all(|e| e.offer.maker != maker.node.public_key()));
+    for t in [&maker, &taker] {
+        t.node.shutdown().await;
+    }
+}
