@@ -1,0 +1,71 @@
+//! `--metrics ADDR`: Prometheus text exposition of the node's counters.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use axum::routing::get;
+use axum::Router;
+use peerfx_node::Node;
+
+/// The `/metrics` router.
+pub fn router(node: Node) -> Router {
+    Router::new().route("/metrics", get(move || render(node.clone())))
+}
+
+async fn render(node: Node) -> String {
+    let m = node.metrics();
+    let mut out = String::new();
+    let mut counter = |name: &str, help: &str, v: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
+    };
+    counter(
+        "peerfx_gossip_accepted_total",
+        "Gossip messages accepted.",
+        m.gossip_accepted.load(Ordering::Relaxed),
+    );
+    counter(
+        "peerfx_gossip_ignored_total",
+        "Gossip messages ignored (stale, duplicate, blocked).",
+        m.gossip_ignored.load(Ordering::Relaxed),
+    );
+    counter(
+        "peerfx_synced_offers_total",
+        "Offers new or changed through sync.",
+        m.synced_offers.load(Ordering::Relaxed),
+    );
+    counter(
+        "peerfx_sync_pages_served_total",
+        "Sync pages served.",
+        m.sync_pages_served.load(Ordering::Relaxed),
+    );
+    counter(
+        "peerfx_sync_refused_total",
+        "Sync requests refused by rate limit.",
+        m.sync_refused.load(Ordering::Relaxed),
+    );
+    let _ = writeln!(out, "# HELP peerfx_rejected_total Messages rejected, by reason.\n# TYPE peerfx_rejected_total counter");
+    for (reason, n) in m.rejected_by_reason() {
+        let _ = writeln!(out, "peerfx_rejected_total{{reason=\"{reason}\"}} {n}");
+    }
+    let _ = writeln!(out, "# HELP peerfx_book_offers Offers in the book.\n# TYPE peerfx_book_offers gauge\npeerfx_book_offers {}", node.store().book_len());
+    let peers = node.peers().await.map(|p| p.len()).unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "# HELP peerfx_peers Connected peers.\n# TYPE peerfx_peers gauge\npeerfx_peers {peers}"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP peerfx_trades Trades by state.\n# TYPE peerfx_trades gauge"
+    );
+    let mut by_state = std::collections::BTreeMap::<String, u64>::new();
+    for t in node.trades().unwrap_or_default() {
+        *by_state.entry(t.phase.to_string()).or_default() += 1;
+    }
+    for (state, n) in by_state {
+        let _ = writeln!(out, "peerfx_trades{{state=\"{state}\"}} {n}");
+    }
+    out
+}
