@@ -19,6 +19,7 @@
 //! | POST | /v1/trades/{id}/{paid,received,cancel,dispute,chat} | a trade step |
 //! | POST, DELETE | /v1/block/{peer} | block, unblock a peer |
 //! | GET | /v1/events | server-sent events |
+//! | GET | /v1/backup | identity, own offers, trades (binary; contains the secret key) |
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -332,6 +333,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/trades/{id}/{step}", post(step))
         .route("/v1/block/{peer}", post(block).delete(unblock))
         .route("/v1/events", get(events))
+        .route("/v1/backup", get(backup))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
@@ -639,6 +641,11 @@ async fn unblock(State(s): State<Arc<ApiState>>, Path(peer): Path<String>) -> Ap
     let peer: PeerId = parse("peer id", &peer)?;
     s.node.set_blocked(peer, false).await?;
     Ok(Json(json!({ "unblocked": peer.to_string() })))
+}
+
+async fn backup(State(s): State<Arc<ApiState>>) -> Result<Response, ApiError> {
+    let bytes = s.node.export_backup()?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
 fn event_json(e: &NodeEvent) -> Value {

@@ -80,6 +80,15 @@ pub enum TradeCmd {
     Chat { id: String, message: Option<String> },
 }
 
+/// `peerfx backup ...`
+#[derive(Subcommand, Debug)]
+pub enum BackupCmd {
+    /// Write identity, own offers and trades to FILE (mode 0600; it holds your key).
+    Export { file: PathBuf },
+    /// Restore FILE into the data directory (its daemon must be stopped).
+    Import { file: PathBuf },
+}
+
 /// A command that talks to the daemon.
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -142,6 +151,9 @@ pub enum Command {
     Unblock { peer: String },
     /// Print live events until Ctrl-C.
     Watch,
+    /// Back up or restore identity, own offers and trades.
+    #[command(subcommand)]
+    Backup(BackupCmd),
 }
 
 /// A connection to the daemon.
@@ -402,6 +414,9 @@ fn print<T: serde::de::DeserializeOwned>(
 
 /// Runs one command against the daemon of `data_dir`.
 pub fn run(data_dir: PathBuf, json_out: bool, cmd: Command) -> anyhow::Result<()> {
+    if let Command::Backup(BackupCmd::Import { file }) = &cmd {
+        return import(&data_dir, file, json_out);
+    }
     let c = Client::connect(&data_dir)?;
     match cmd {
         Command::Id => print(c.get("/v1/id")?, json_out, |v: Value| {
@@ -564,6 +579,38 @@ pub fn run(data_dir: PathBuf, json_out: bool, cmd: Command) -> anyhow::Result<()
             |_: Value| println!("unblocked {peer}"),
         ),
         Command::Watch => watch(&c),
+        Command::Backup(BackupCmd::Export { file }) => {
+            let r = c
+                .agent
+                .get(format!("{}/v1/backup", c.base))
+                .header("Authorization", format!("Bearer {}", c.token))
+                .call();
+            let mut resp =
+                r.map_err(|e| anyhow!("cannot reach the peerfx daemon at {}: {e}", c.base))?;
+            if resp.status().as_u16() != 200 {
+                return c.handle(Ok(resp)).map(|_| ());
+            }
+            let bytes = resp
+                .body_mut()
+                .with_config()
+                .limit(peerfx_store::backup::MAX_BACKUP_BYTES as u64)
+                .read_to_vec()?;
+            crate::daemon::write_private(&file, &bytes)?;
+            if json_out {
+                println!(
+                    "{}",
+                    json!({ "file": file.display().to_string(), "bytes": bytes.len() })
+                );
+            } else {
+                println!(
+                    "backup written to {} ({} bytes); it contains your secret key",
+                    file.display(),
+                    bytes.len()
+                );
+            }
+            Ok(())
+        }
+        Command::Backup(BackupCmd::Import { .. }) => unreachable!("handled above"),
     }
 }
 
@@ -597,6 +644,49 @@ fn watch(c: &Client) -> anyhow::Result<()> {
         if let Some(data) = line.strip_prefix("data:") {
             println!("{}", data.trim());
         }
+    }
+    Ok(())
+}
+
+fn import(data_dir: &Path, file: &Path, json_out: bool) -> anyhow::Result<()> {
+    use peerfx_store::backup::Backup;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let (backup, key) = Backup::from_bytes(&bytes)?;
+    std::fs::create_dir_all(data_dir)?;
+    let id_path = data_dir.join(peerfx_node::IDENTITY_FILE);
+    match std::fs::read(&id_path) {
+        Ok(existing) if existing.as_slice() != key.secret_bytes().as_slice() => {
+            bail!(
+                "{} already has a different identity; import into a new data directory",
+                data_dir.display()
+            )
+        }
+        Ok(_) => {}
+        Err(_) => crate::daemon::write_private(&id_path, &key.secret_bytes())?,
+    }
+    let store =
+        match peerfx_store::Store::open(data_dir.join("db"), &peerfx_store::StoreConfig::default())
+        {
+            Err(peerfx_store::StoreError::Locked(_)) => bail!(
+                "a daemon is running on {}; stop it before importing",
+                data_dir.display()
+            ),
+            other => other?,
+        };
+    let stats = store.import_backup(&backup)?;
+    if json_out {
+        println!(
+            "{}",
+            json!({ "offers": stats.offers, "trades": stats.trades, "messages": stats.messages })
+        );
+    } else {
+        println!(
+            "restored {} offers, {} trades, {} trade messages into {}",
+            stats.offers,
+            stats.trades,
+            stats.messages,
+            data_dir.display()
+        );
     }
     Ok(())
 }

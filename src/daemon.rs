@@ -129,7 +129,7 @@ fn init_logs(level: &str, format: &str) -> anyhow::Result<()> {
 }
 
 /// Writes `contents` to `path` readable by the owner only.
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let _ = std::fs::remove_file(path);
     let mut options = std::fs::OpenOptions::new();
@@ -142,7 +142,7 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     let mut f = options
         .open(path)
         .with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(contents.as_bytes())?;
+    f.write_all(contents)?;
     Ok(())
 }
 
@@ -239,8 +239,8 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
         .with_context(|| format!("control API address {api_addr} (is another daemon using it? pass --api 127.0.0.1:0)"))?;
     let bound = listener.local_addr()?;
     let token = hex::encode(rand::random::<[u8; 32]>());
-    write_private(&data_dir.join(COOKIE_FILE), &token)?;
-    write_private(&data_dir.join(API_ADDR_FILE), &bound.to_string())?;
+    write_private(&data_dir.join(COOKIE_FILE), token.as_bytes())?;
+    write_private(&data_dir.join(API_ADDR_FILE), bound.to_string().as_bytes())?;
     let state = Arc::new(ApiState {
         node: node.clone(),
         token,

@@ -206,6 +206,37 @@ fn three_daemons_trade_and_survive_kill_9() {
         ])
         .unwrap();
 
+    // Backup: export through the running daemon, import offline elsewhere.
+    let backup_dir = tempfile::tempdir().unwrap();
+    let file = backup_dir.path().join("c.backup");
+    let file_s = file.to_str().unwrap();
+    c.cli(&["backup", "export", file_s]).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let restored = tempfile::tempdir().unwrap();
+    let stats = cli(restored.path(), &["backup", "import", file_s]).unwrap();
+    assert_eq!(
+        (
+            stats["offers"].as_u64(),
+            stats["trades"].as_u64(),
+            stats["messages"].as_u64()
+        ),
+        (Some(1), Some(1), Some(4))
+    );
+    let again = cli(restored.path(), &["backup", "import", file_s]).unwrap();
+    assert_eq!(
+        (again["offers"].as_u64(), again["trades"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let err = c.cli(&["backup", "import", file_s]).unwrap_err();
+    assert!(err.contains("stop it before importing"), "{err}");
+
     // kill -9 c, restart it on the same data dir with the same flags.
     c.child.kill().unwrap(); // SIGKILL
     c.child.wait().unwrap();

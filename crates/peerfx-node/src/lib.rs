@@ -719,6 +719,16 @@ impl Node {
         }
     }
 
+    /// A backup of this node (identity, own offers, trades) as file bytes. It
+    /// contains the secret key: write it somewhere only the user can read.
+    pub fn export_backup(&self) -> Result<Vec<u8>, NodeError> {
+        Ok(self
+            .inner
+            .store
+            .export_backup(&self.inner.key, now())?
+            .to_bytes())
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.inner.config.data_dir

@@ -29,6 +29,7 @@
 //! Exclusivity: opening takes an exclusive lock on `<dir>/LOCK`, so a second
 //! process (or a second `Store` in the same process) gets [`StoreError::Locked`].
 
+pub mod backup;
 pub mod book;
 pub mod own;
 pub mod peers;
