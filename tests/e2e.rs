@@ -13,7 +13,6 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 struct Daemon {
     dir: tempfile::TempDir,
     child: Child,
-    bootstrap: Option<String>,
 }
 
 fn spawn(dir: &Path, bootstrap: Option<&str>) -> Child {
@@ -240,7 +239,8 @@ fn three_daemons_trade_and_survive_kill_9() {
     // kill -9 c, restart it on the same data dir with the same flags.
     c.child.kill().unwrap(); // SIGKILL
     c.child.wait().unwrap();
-    c.child = spawn(c.dir.path(), c.bootstrap.as_deref());
+    // No --bootstrap this time: it redials the peers it knew.
+    c.child = spawn(c.dir.path(), None);
     c.wait_up();
     assert_eq!(c.trade_state(&tid).as_deref(), Some("completed"));
     let offers = c.cli(&["offer", "list"]).unwrap();

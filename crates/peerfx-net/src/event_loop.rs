@@ -334,6 +334,7 @@ impl EventLoop {
                     self.emit(NetEvent::PeerConnected {
                         peer: peer_id,
                         addr,
+                        dialed: endpoint.is_dialer(),
                     });
                 }
             }

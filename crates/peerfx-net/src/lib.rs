@@ -141,6 +141,9 @@ pub enum NetEvent {
         peer: PeerId,
         /// The remote address of the connection.
         addr: Multiaddr,
+        /// Whether this node dialed it (then `addr` is one the peer listens on;
+        /// for inbound connections it is only the peer's source port).
+        dialed: bool,
     },
     /// Last connection to a peer closed.
     PeerDisconnected {

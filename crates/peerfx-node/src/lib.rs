@@ -404,6 +404,7 @@ impl Node {
             node.follow_market(m).await?;
         }
         node.provide_own_markets().await?;
+        node.redial_known_peers().await?;
         tasks::spawn(node.inner.clone(), net_events);
         tracing::info!(peer_id = %node.peer_id(), "node started");
         Ok(node)
@@ -465,6 +466,32 @@ impl Node {
             .unwrap_or_default();
         v.sort();
         v
+    }
+
+    /// Most known peers redialed at start.
+    const REDIAL_AT_START: usize = 16;
+
+    /// Dials the most recently seen peers this node once dialed, so a restarted
+    /// node rejoins without being told where the network is. Unreachable ones
+    /// just fail in the background.
+    async fn redial_known_peers(&self) -> Result<(), NodeError> {
+        let mut peers = self.inner.store.peer_list()?;
+        peers.retain(|(_, r)| !r.blocked && !r.addrs.is_empty());
+        peers.sort_by_key(|(_, r)| std::cmp::Reverse(r.last_seen));
+        for (peer, rec) in peers.into_iter().take(Self::REDIAL_AT_START) {
+            let Ok(peer) = peer.parse::<PeerId>() else {
+                continue;
+            };
+            for addr in &rec.addrs {
+                if let Ok(addr) = addr.parse::<peerfx_net::Multiaddr>() {
+                    let addr = addr.with_p2p(peer).unwrap_or_else(|a| a);
+                    if let Err(e) = self.inner.net.dial(addr).await {
+                        tracing::debug!("redial {peer}: {e}");
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn provide_own_markets(&self) -> Result<(), NodeError> {

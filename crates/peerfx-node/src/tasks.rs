@@ -110,11 +110,14 @@ async fn on_net_event(inner: &Arc<Inner>, event: NetEvent) {
                     .spawn(sync::fetch(inner.clone(), peer, market));
             }
         }
-        NetEvent::PeerConnected { peer, addr } => {
-            if let Err(e) = inner
-                .store
-                .peer_seen(&peer.to_string(), &[addr.to_string()], now())
-            {
+        NetEvent::PeerConnected { peer, addr, dialed } => {
+            // Only a dialed address is one the peer listens on, worth redialing.
+            let addrs: Vec<String> = if dialed {
+                vec![addr.to_string()]
+            } else {
+                Vec::new()
+            };
+            if let Err(e) = inner.store.peer_seen(&peer.to_string(), &addrs, now()) {
                 inner.store_failed(e);
             }
             inner.emit(NodeEvent::PeerConnected { peer });
