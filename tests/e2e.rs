@@ -69,11 +69,7 @@ impl Daemon {
     fn start(bootstrap: Option<String>) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let child = spawn(dir.path(), bootstrap.as_deref());
-        let d = Daemon {
-            dir,
-            child,
-            bootstrap,
-        };
+        let d = Daemon { dir, child };
         d.wait_up();
         d
     }
