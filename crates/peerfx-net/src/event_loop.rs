@@ -30,22 +30,84 @@ use crate::{
 /// make the loop hold channels without bound.
 const MAX_PENDING_INBOUND: usize = 1024;
 
+/// What an overloaded node answers instead of queueing without bound.
+const BUSY: &str = "busy, try again later";
+
+/// Request-response bookkeeping of one protocol: answers owed to local callers,
+/// and inbound requests whose response the node still owes.
+struct Rpc<Resp> {
+    pending: HashMap<request_response::OutboundRequestId, oneshot::Sender<Result<Resp, NetError>>>,
+    inbound: BTreeMap<ResponseToken, request_response::ResponseChannel<Resp>>,
+}
+
+impl<Resp> Default for Rpc<Resp> {
+    fn default() -> Self {
+        Rpc {
+            pending: HashMap::new(),
+            inbound: BTreeMap::new(),
+        }
+    }
+}
+
+impl<Resp> Rpc<Resp> {
+    /// Settles answers and failures; returns an inbound request, with the token
+    /// its response must carry, for the node to handle.
+    fn on_event<Req>(
+        &mut self,
+        event: request_response::Event<Req, Resp>,
+        next_token: &mut u64,
+    ) -> Option<(PeerId, Req, ResponseToken)> {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let token = ResponseToken(*next_token);
+                    *next_token += 1;
+                    if self.inbound.len() >= MAX_PENDING_INBOUND {
+                        self.inbound.pop_first();
+                    }
+                    self.inbound.insert(token, channel);
+                    Some((peer, request, token))
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.pending.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                    None
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.pending.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request {
+                        peer: peer.to_string(),
+                        reason: error.to_string(),
+                    }));
+                }
+                None
+            }
+            request_response::Event::InboundFailure { .. }
+            | request_response::Event::ResponseSent { .. } => None,
+        }
+    }
+}
+
 pub(crate) struct EventLoop {
     swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetEvent>,
     config: NetConfig,
-    pending_sync: HashMap<
-        request_response::OutboundRequestId,
-        oneshot::Sender<Result<SyncResponse, NetError>>,
-    >,
+    sync: Rpc<SyncResponse>,
+    trade: Rpc<TradeResponse>,
     pending_providers: HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<HashSet<PeerId>>)>,
-    inbound: BTreeMap<ResponseToken, request_response::ResponseChannel<SyncResponse>>,
-    pending_trade: HashMap<
-        request_response::OutboundRequestId,
-        oneshot::Sender<Result<TradeResponse, NetError>>,
-    >,
-    inbound_trade: BTreeMap<ResponseToken, request_response::ResponseChannel<TradeResponse>>,
     next_token: u64,
     dropped_gossip: u64,
     /// Circuit addresses to listen on once connected to their relay, by relay.
@@ -91,11 +153,9 @@ impl EventLoop {
             commands,
             events,
             config,
-            pending_sync: HashMap::new(),
+            sync: Rpc::default(),
+            trade: Rpc::default(),
             pending_providers: HashMap::new(),
-            inbound: BTreeMap::new(),
-            pending_trade: HashMap::new(),
-            inbound_trade: BTreeMap::new(),
             next_token: 0,
             dropped_gossip: 0,
             circuits_waiting: HashMap::new(),
@@ -218,20 +278,20 @@ impl EventLoop {
             }
             Command::Sync(peer, request, reply) => {
                 let id = b.sync.send_request(&peer, request);
-                self.pending_sync.insert(id, reply);
+                self.sync.pending.insert(id, reply);
             }
             Command::RespondSync(token, response) => {
-                if let Some(channel) = self.inbound.remove(&token) {
+                if let Some(channel) = self.sync.inbound.remove(&token) {
                     // Fails only if the requester went away or timed out.
                     let _ = b.sync.send_response(channel, response);
                 }
             }
             Command::Trade(peer, request, reply) => {
                 let id = b.trade.send_request(&peer, request);
-                self.pending_trade.insert(id, reply);
+                self.trade.pending.insert(id, reply);
             }
             Command::RespondTrade(token, response) => {
-                if let Some(channel) = self.inbound_trade.remove(&token) {
+                if let Some(channel) = self.trade.inbound.remove(&token) {
                     let _ = b.trade.send_response(channel, response);
                 }
             }
@@ -437,99 +497,40 @@ impl EventLoop {
                     }
                 }
             }
-            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
-                match message {
-                    request_response::Message::Request {
-                        request, channel, ..
-                    } => {
-                        let token = ResponseToken(self.next_token);
-                        self.next_token += 1;
-                        if self.inbound.len() >= MAX_PENDING_INBOUND {
-                            self.inbound.pop_first();
-                        }
-                        self.inbound.insert(token, channel);
-                        if !self.emit(NetEvent::SyncRequest {
-                            peer,
-                            request,
-                            token,
-                        }) {
-                            if let Some(channel) = self.inbound.remove(&token) {
-                                let busy = SyncResponse::Refused("busy, try again later".into());
-                                let _ =
-                                    self.swarm.behaviour_mut().sync.send_response(channel, busy);
-                            }
-                        }
-                    }
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    } => {
-                        if let Some(reply) = self.pending_sync.remove(&request_id) {
-                            let _ = reply.send(Ok(response));
+            BehaviourEvent::Sync(event) => {
+                if let Some((peer, request, token)) =
+                    self.sync.on_event(event, &mut self.next_token)
+                {
+                    if !self.emit(NetEvent::SyncRequest {
+                        peer,
+                        request,
+                        token,
+                    }) {
+                        if let Some(channel) = self.sync.inbound.remove(&token) {
+                            let busy = SyncResponse::Refused(BUSY.into());
+                            let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
                         }
                     }
                 }
             }
-            BehaviourEvent::Sync(request_response::Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            }) => {
-                if let Some(reply) = self.pending_sync.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Request {
-                        peer: peer.to_string(),
-                        reason: error.to_string(),
-                    }));
-                }
-            }
-            BehaviourEvent::Trade(request_response::Event::Message { peer, message, .. }) => {
-                match message {
-                    request_response::Message::Request {
-                        request, channel, ..
-                    } => {
-                        let token = ResponseToken(self.next_token);
-                        self.next_token += 1;
-                        if self.inbound_trade.len() >= MAX_PENDING_INBOUND {
-                            self.inbound_trade.pop_first();
-                        }
-                        self.inbound_trade.insert(token, channel);
-                        if !self.emit(NetEvent::TradeRequest {
-                            peer,
-                            request,
-                            token,
-                        }) {
-                            if let Some(channel) = self.inbound_trade.remove(&token) {
-                                let busy = TradeResponse::Error("busy, try again later".into());
-                                let _ = self
-                                    .swarm
-                                    .behaviour_mut()
-                                    .trade
-                                    .send_response(channel, busy);
-                            }
+            BehaviourEvent::Trade(event) => {
+                if let Some((peer, request, token)) =
+                    self.trade.on_event(event, &mut self.next_token)
+                {
+                    if !self.emit(NetEvent::TradeRequest {
+                        peer,
+                        request,
+                        token,
+                    }) {
+                        if let Some(channel) = self.trade.inbound.remove(&token) {
+                            let busy = TradeResponse::Error(BUSY.into());
+                            let _ = self
+                                .swarm
+                                .behaviour_mut()
+                                .trade
+                                .send_response(channel, busy);
                         }
                     }
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    } => {
-                        if let Some(reply) = self.pending_trade.remove(&request_id) {
-                            let _ = reply.send(Ok(response));
-                        }
-                    }
-                }
-            }
-            BehaviourEvent::Trade(request_response::Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            }) => {
-                if let Some(reply) = self.pending_trade.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Request {
-                        peer: peer.to_string(),
-                        reason: error.to_string(),
-                    }));
                 }
             }
             BehaviourEvent::RelayClient(event) => tracing::debug!("relay client: {event:?}"),
