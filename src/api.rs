@@ -659,6 +659,9 @@ fn event_json(e: &NodeEvent) -> Value {
         NodeEvent::OfferRemoved { id, reason } => {
             json!({"type": "offer_removed", "id": id.to_hex(), "reason": format!("{reason:?}").to_lowercase()})
         }
+        NodeEvent::OfferExpiringSoon { id, expires_at } => {
+            json!({"type": "offer_expiring_soon", "id": id.to_hex(), "expires_at": expires_at.0})
+        }
         NodeEvent::PeerConnected { peer } => {
             json!({"type": "peer_connected", "peer": peer.to_string()})
         }

@@ -56,3 +56,24 @@ async fn own_offers_survive_a_restart_and_are_reannounced() {
     restarted.shutdown().await;
     watcher.node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_own_offer_about_to_expire_is_announced() {
+    init_logs();
+    let maker = start(vec![]).await;
+    let mut events = maker.node.events();
+    let mut short = spec("1.08");
+    short.lifetime = std::time::Duration::from_secs(600);
+    let offer = maker.node.post_offer(short).await.unwrap();
+    let got = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            if let Ok(peerfx::node::NodeEvent::OfferExpiringSoon { id, .. }) = events.recv().await {
+                break id;
+            }
+        }
+    })
+    .await
+    .expect("an expiring-soon event");
+    assert_eq!(got, offer.id());
+    maker.node.shutdown().await;
+}

@@ -225,6 +225,14 @@ pub enum NodeEvent {
         /// The peer.
         peer: PeerId,
     },
+    /// One of this node's own open offers expires within
+    /// [`EXPIRING_SOON_SECS`] (sent once per offer): time to republish it.
+    OfferExpiringSoon {
+        /// The offer.
+        id: OfferId,
+        /// When it expires.
+        expires_at: Timestamp,
+    },
     /// A trade was created or changed phase.
     TradeUpdated {
         /// The trade.
@@ -242,6 +250,9 @@ pub enum NodeEvent {
         text: String,
     },
 }
+
+/// How long before expiry an own offer is announced as expiring soon.
+pub const EXPIRING_SOON_SECS: u64 = 15 * 60;
 
 /// What a user wants to offer, before it is signed.
 #[derive(Clone, Debug)]
@@ -325,6 +336,8 @@ pub(crate) struct Inner {
     /// Every task the node spawns, so shutdown can wait for all of them (each may
     /// hold the store, whose lock frees the data directory only when dropped).
     pub(crate) tracker: tokio_util::task::TaskTracker,
+    /// Own offers already announced as expiring soon.
+    pub(crate) expiring_notified: Mutex<HashSet<OfferId>>,
 }
 
 impl Inner {
@@ -388,6 +401,7 @@ impl Node {
             trade_lock: tokio::sync::Mutex::new(()),
             backoff: Mutex::new(trades::Backoff::default()),
             tracker: tokio_util::task::TaskTracker::new(),
+            expiring_notified: Mutex::new(HashSet::new()),
             config,
         });
         let node = Node { inner };

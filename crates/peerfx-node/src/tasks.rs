@@ -47,6 +47,28 @@ pub(crate) fn spawn(inner: Arc<Inner>, mut net_events: mpsc::Receiver<NetEvent>)
 }
 
 fn purge(inner: &Inner) {
+    let now_ts = now();
+    match inner.store.own_list() {
+        Ok(own) => {
+            for o in own
+                .iter()
+                .filter(|o| o.status == peerfx_store::own::OwnStatus::Open)
+            {
+                let expires_at = o.offer.body.expires_at;
+                if expires_at > now_ts && expires_at.since(now_ts) <= crate::EXPIRING_SOON_SECS {
+                    let id = peerfx_core::Verified::assume_verified(o.offer.clone()).id();
+                    let first = inner
+                        .expiring_notified
+                        .lock()
+                        .is_ok_and(|mut n| n.insert(id));
+                    if first {
+                        inner.emit(NodeEvent::OfferExpiringSoon { id, expires_at });
+                    }
+                }
+            }
+        }
+        Err(e) => inner.store_failed(e),
+    }
     // Reservations nobody countersigned in time go back to the offer.
     match inner.store.release_expired(now()) {
         Ok(released) => {
