@@ -1,4 +1,5 @@
-//! `--metrics ADDR`: Prometheus text exposition of the node's counters.
+//! `--metrics ADDR`: the node's counters and libp2p's metrics, in the
+//! OpenMetrics text format Prometheus scrapes.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -18,35 +19,38 @@ async fn render(node: Node) -> String {
     let mut counter = |name: &str, help: &str, v: u64| {
         let _ = writeln!(
             out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name}_total {v}"
         );
     };
     counter(
-        "peerfx_gossip_accepted_total",
+        "peerfx_gossip_accepted",
         "Gossip messages accepted.",
         m.gossip_accepted.load(Ordering::Relaxed),
     );
     counter(
-        "peerfx_gossip_ignored_total",
+        "peerfx_gossip_ignored",
         "Gossip messages ignored (stale, duplicate, blocked).",
         m.gossip_ignored.load(Ordering::Relaxed),
     );
     counter(
-        "peerfx_synced_offers_total",
+        "peerfx_synced_offers",
         "Offers new or changed through sync.",
         m.synced_offers.load(Ordering::Relaxed),
     );
     counter(
-        "peerfx_sync_pages_served_total",
+        "peerfx_sync_pages_served",
         "Sync pages served.",
         m.sync_pages_served.load(Ordering::Relaxed),
     );
     counter(
-        "peerfx_sync_refused_total",
+        "peerfx_sync_refused",
         "Sync requests refused by rate limit.",
         m.sync_refused.load(Ordering::Relaxed),
     );
-    let _ = writeln!(out, "# HELP peerfx_rejected_total Messages rejected, by reason.\n# TYPE peerfx_rejected_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP peerfx_rejected Messages rejected, by reason.\n# TYPE peerfx_rejected counter"
+    );
     for (reason, n) in m.rejected_by_reason() {
         let _ = writeln!(out, "peerfx_rejected_total{{reason=\"{reason}\"}} {n}");
     }
@@ -67,5 +71,7 @@ async fn render(node: Node) -> String {
     for (state, n) in by_state {
         let _ = writeln!(out, "peerfx_trades{{state=\"{state}\"}} {n}");
     }
+    out.push_str(&node.net().metrics_text().await.unwrap_or_default());
+    out.push_str("# EOF\n");
     out
 }

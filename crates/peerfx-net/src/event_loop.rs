@@ -110,6 +110,8 @@ pub(crate) struct EventLoop {
     pending_providers: HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<HashSet<PeerId>>)>,
     next_token: u64,
     dropped_gossip: u64,
+    metrics: libp2p::metrics::Metrics,
+    registry: libp2p::metrics::Registry,
     /// Circuit addresses to listen on once connected to their relay, by relay.
     circuits_waiting: HashMap<PeerId, Vec<Multiaddr>>,
     /// Circuit listeners, to re-arm if the relay drops them.
@@ -148,6 +150,8 @@ impl EventLoop {
         events: mpsc::Sender<NetEvent>,
         config: NetConfig,
     ) -> EventLoop {
+        let mut registry = libp2p::metrics::Registry::default();
+        let metrics = libp2p::metrics::Metrics::new(&mut registry);
         EventLoop {
             swarm,
             commands,
@@ -158,6 +162,8 @@ impl EventLoop {
             pending_providers: HashMap::new(),
             next_token: 0,
             dropped_gossip: 0,
+            metrics,
+            registry,
             circuits_waiting: HashMap::new(),
             circuit_listeners: HashMap::new(),
         }
@@ -318,6 +324,15 @@ impl EventLoop {
                     dropped_gossip: self.dropped_gossip,
                 });
             }
+            Command::Metrics(reply) => {
+                let mut text = String::new();
+                if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_ok() {
+                    if let Some(stripped) = text.strip_suffix("# EOF\n") {
+                        text.truncate(stripped.len());
+                    }
+                }
+                let _ = reply.send(text);
+            }
             Command::PeerScore(peer, reply) => {
                 let _ = reply.send(b.gossipsub.peer_score(&peer));
             }
@@ -357,6 +372,8 @@ impl EventLoop {
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        use libp2p::metrics::Recorder;
+        self.metrics.record(&event);
         match event {
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -427,6 +444,16 @@ impl EventLoop {
     }
 
     fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        use libp2p::metrics::Recorder;
+        match &event {
+            BehaviourEvent::Gossipsub(e) => self.metrics.record(e),
+            BehaviourEvent::Identify(e) => self.metrics.record(e),
+            BehaviourEvent::Kad(e) => self.metrics.record(e),
+            BehaviourEvent::Ping(e) => self.metrics.record(e),
+            BehaviourEvent::RelayServer(e) => self.metrics.record(e),
+            BehaviourEvent::Dcutr(e) => self.metrics.record(e),
+            _ => {}
+        }
         match event {
             BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,

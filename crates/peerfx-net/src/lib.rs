@@ -193,6 +193,7 @@ pub(crate) enum Command {
     ),
     RespondTrade(ResponseToken, TradeResponse),
     Info(oneshot::Sender<NetInfo>),
+    Metrics(oneshot::Sender<String>),
     PeerScore(PeerId, oneshot::Sender<Option<f64>>),
     Block(PeerId, bool),
     Shutdown(oneshot::Sender<()>),
@@ -334,6 +335,13 @@ impl NetHandle {
     /// The network's state.
     pub async fn info(&self) -> Result<NetInfo, NetError> {
         self.call(Command::Info).await
+    }
+
+    /// libp2p's metrics (swarm, gossipsub, kad, identify, ping, relay, dcutr) in
+    /// the OpenMetrics text format, without the final `# EOF` line so that the
+    /// caller can append its own.
+    pub async fn metrics_text(&self) -> Result<String, NetError> {
+        self.call(Command::Metrics).await
     }
 
     /// A peer's gossipsub score (`None` if unknown).
