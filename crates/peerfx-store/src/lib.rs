@@ -238,6 +238,33 @@ fn db_err(e: sled::Error, path: &Path) -> StoreError {
     }
 }
 
+impl Store {
+    /// Reads and decodes one value of `tree` (named `name` in errors).
+    pub(crate) fn get_record<T: Serialize + DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        name: &'static str,
+        key: &[u8],
+    ) -> Result<Option<T>> {
+        match tree.get(key).map_err(|e| self.err(e))? {
+            Some(raw) => Ok(Some(decode(name, &raw)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads and decodes every value of `tree`, in key order.
+    pub(crate) fn list_records<T: Serialize + DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        name: &'static str,
+    ) -> Result<Vec<T>> {
+        tree.iter()
+            .values()
+            .map(|v| decode(name, &v.map_err(|e| self.err(e))?))
+            .collect()
+    }
+}
+
 /// Decodes a stored value, naming the tree if it is corrupt.
 pub(crate) fn decode<T: Serialize + DeserializeOwned>(
     tree: &'static str,

@@ -150,23 +150,12 @@ impl Store {
 
     /// One own offer.
     pub fn own_get(&self, id: &OfferId) -> Result<Option<OwnOffer>> {
-        match self
-            .own_offers
-            .get(id.as_bytes())
-            .map_err(|e| self.err(e))?
-        {
-            Some(raw) => Ok(Some(decode("own_offers", &raw)?)),
-            None => Ok(None),
-        }
+        self.get_record(&self.own_offers, "own_offers", id.as_bytes())
     }
 
     /// All own offers.
     pub fn own_list(&self) -> Result<Vec<OwnOffer>> {
-        self.own_offers
-            .iter()
-            .values()
-            .map(|v| decode("own_offers", &v.map_err(|e| self.err(e))?))
-            .collect()
+        self.list_records(&self.own_offers, "own_offers")
     }
 
     /// Marks an own offer cancelled and keeps the signed cancel (to re-announce it).
@@ -316,23 +305,12 @@ impl Store {
 
     /// One open reservation.
     pub fn reservation_get(&self, id: &Hash) -> Result<Option<Reservation>> {
-        match self
-            .reservations
-            .get(id.as_bytes())
-            .map_err(|e| self.err(e))?
-        {
-            Some(raw) => Ok(Some(decode("reservations", &raw)?)),
-            None => Ok(None),
-        }
+        self.get_record(&self.reservations, "reservations", id.as_bytes())
     }
 
     /// Open reservations.
     pub fn reservations(&self) -> Result<Vec<Reservation>> {
-        self.reservations
-            .iter()
-            .values()
-            .map(|v| decode("reservations", &v.map_err(|e| self.err(e))?))
-            .collect()
+        self.list_records(&self.reservations, "reservations")
     }
 
     /// Turns a reservation into a sale and stores the trade, in one transaction:

@@ -38,10 +38,7 @@ impl Store {
 
     /// One peer.
     pub fn peer_get(&self, peer: &str) -> Result<Option<PeerRecord>> {
-        match self.peers.get(peer.as_bytes()).map_err(|e| self.err(e))? {
-            Some(raw) => Ok(Some(decode("peers", &raw)?)),
-            None => Ok(None),
-        }
+        self.get_record(&self.peers, "peers", peer.as_bytes())
     }
 
     /// Every known peer.

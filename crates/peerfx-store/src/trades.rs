@@ -83,19 +83,12 @@ impl Store {
 
     /// One trade.
     pub fn trade_get(&self, id: &TradeId) -> Result<Option<TradeRecord>> {
-        match self.trades.get(id.as_bytes()).map_err(|e| self.err(e))? {
-            Some(raw) => Ok(Some(decode("trades", &raw)?)),
-            None => Ok(None),
-        }
+        self.get_record(&self.trades, "trades", id.as_bytes())
     }
 
     /// Every trade.
     pub fn trade_list(&self) -> Result<Vec<TradeRecord>> {
-        self.trades
-            .iter()
-            .values()
-            .map(|v| decode("trades", &v.map_err(|e| self.err(e))?))
-            .collect()
+        self.list_records(&self.trades, "trades")
     }
 
     /// Appends a signed message to a trade's log (validated by the caller), flushed
@@ -169,11 +162,7 @@ impl Store {
 
     /// Pending negotiations.
     pub fn negotiation_list(&self) -> Result<Vec<Negotiation>> {
-        self.negotiations
-            .iter()
-            .values()
-            .map(|v| decode("negotiations", &v.map_err(|e| self.err(e))?))
-            .collect()
+        self.list_records(&self.negotiations, "negotiations")
     }
 
     /// A trade's log, in order.
