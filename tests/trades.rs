@@ -10,6 +10,25 @@ use peerfx::core::{
 };
 use peerfx::node::{Node, NodeError, TradeView};
 
+/// A take request signed by `key`, for sending by hand.
+fn signed_take(
+    key: &peerfx::core::Keypair,
+    offer_id: Hash,
+    minor: u64,
+    nonce: u64,
+) -> Signed<TakeRequest> {
+    let request = TakeRequest {
+        offer_id,
+        taker: key.public(),
+        give_amount: Amount(minor),
+        counter_rate: None,
+        payment_method: "cash".parse().unwrap(),
+        created_at: peerfx::node::now(),
+        nonce,
+    };
+    Signed::sign(request, key)
+}
+
 async fn pair() -> (TestNode, TestNode) {
     let maker = start(vec![]).await;
     let taker = start(vec![maker.addr.clone()]).await;
@@ -211,18 +230,7 @@ async fn forged_and_replayed_messages_change_nothing() {
     assert_eq!(log_len(), 1);
 
     // An altered contract is refused by the taker's check.
-    let req = Signed::sign(
-        TakeRequest {
-            offer_id: offer.id(),
-            taker: tk.public(),
-            give_amount: Amount(10_000),
-            counter_rate: None,
-            payment_method: "cash".parse().unwrap(),
-            created_at: peerfx::node::now(),
-            nonce: 1,
-        },
-        &tk,
-    );
+    let req = signed_take(&tk, offer.id(), 10_000, 1);
     let reply = taker
         .node
         .net()
@@ -256,18 +264,7 @@ async fn trades_complete_across_restarts() {
 
     // Mid-negotiation: the maker has reserved and signed, then restarts.
     let tk = key_of(&taker);
-    let req = Signed::sign(
-        TakeRequest {
-            offer_id: offer.id(),
-            taker: tk.public(),
-            give_amount: Amount(20_000),
-            counter_rate: None,
-            payment_method: "cash".parse().unwrap(),
-            created_at: peerfx::node::now(),
-            nonce: 42,
-        },
-        &tk,
-    );
+    let req = signed_take(&tk, offer.id(), 20_000, 42);
     let reply = taker
         .node
         .net()

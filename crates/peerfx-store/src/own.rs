@@ -158,10 +158,9 @@ impl Store {
         self.list_records(&self.own_offers, "own_offers")
     }
 
-    /// Marks an own offer cancelled and keeps the signed cancel (to re-announce it).
-    /// Returns false if there is no such offer or it was already closed.
-    pub fn own_cancel(&self, cancel: &Signed<OfferCancel>) -> Result<bool> {
-        let id = cancel.body.offer_id;
+    /// Applies `change` to own offer `id` in one transaction and flushes. `change`
+    /// returns false to leave the record as it is. Returns whether it changed.
+    fn own_modify(&self, id: &OfferId, change: impl Fn(&mut OwnOffer) -> bool) -> Result<bool> {
         let done = self
             .own_offers
             .transaction(|own| {
@@ -169,11 +168,9 @@ impl Store {
                     return Ok(false);
                 };
                 let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
-                if rec.status != OwnStatus::Open {
+                if !change(&mut rec) {
                     return Ok(false);
                 }
-                rec.status = OwnStatus::Cancelled;
-                rec.cancel = Some(cancel.clone());
                 own.insert(id.as_bytes(), enc(&rec))?;
                 Ok(true)
             })
@@ -182,27 +179,29 @@ impl Store {
         Ok(done)
     }
 
+    /// Marks an own offer cancelled and keeps the signed cancel (to re-announce it).
+    /// Returns false if there is no such offer or it was already closed.
+    pub fn own_cancel(&self, cancel: &Signed<OfferCancel>) -> Result<bool> {
+        self.own_modify(&cancel.body.offer_id, |rec| {
+            if rec.status != OwnStatus::Open {
+                return false;
+            }
+            rec.status = OwnStatus::Cancelled;
+            rec.cancel = Some(cancel.clone());
+            true
+        })
+    }
+
     /// Keeps the latest update this node signed for an own offer. Refuses (returns
     /// false) an update whose seq is not above the current one.
     pub fn own_record_update(&self, update: &Signed<OfferUpdate>) -> Result<bool> {
-        let id = update.body.offer_id;
-        let done = self
-            .own_offers
-            .transaction(|own| {
-                let Some(raw) = own.get(id.as_bytes())? else {
-                    return Ok(false);
-                };
-                let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
-                if update.body.seq <= rec.seq() {
-                    return Ok(false);
-                }
-                rec.last_update = Some(update.clone());
-                own.insert(id.as_bytes(), enc(&rec))?;
-                Ok(true)
-            })
-            .map_err(|e| tx_err(self, e))?;
-        self.flush()?;
-        Ok(done)
+        self.own_modify(&update.body.offer_id, |rec| {
+            if update.body.seq <= rec.seq() {
+                return false;
+            }
+            rec.last_update = Some(update.clone());
+            true
+        })
     }
 
     /// Sets `amount` of an own offer aside for take `reservation.id`, atomically.
