@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use peerfx::core::{Keypair, Market, OfferId, Signed};
-use peerfx::net::{Acceptance, Multiaddr, NetConfig, NetEvent};
+use peerfx::net::{Acceptance, Multiaddr, NetConfig, NetEvent, NetHandle};
 use peerfx::node::{Node, NodeConfig, NodeEvent, OfferSpec};
 use rand::{Rng, SeedableRng};
 
@@ -32,17 +32,15 @@ fn market() -> Market {
     "EUR-USD".parse().expect("market")
 }
 
-async fn first_addr(
-    info: impl std::future::Future<Output = Vec<Multiaddr>>,
-    peer: peerfx::net::PeerId,
-) -> Multiaddr {
-    let addrs = info.await;
-    addrs
-        .first()
-        .expect("listening")
-        .clone()
-        .with_p2p(peer)
-        .expect("p2p")
+/// The first address `net` listens on, with `/p2p/<id>`, once it has one.
+async fn listen_addr(net: &NetHandle) -> Multiaddr {
+    loop {
+        let addrs = net.info().await.expect("info").listen_addrs;
+        if let Some(a) = addrs.first() {
+            return a.clone().with_p2p(net.peer_id()).expect("p2p");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 fn percentiles(mut v: Vec<Duration>) -> [Duration; 4] {
@@ -86,23 +84,7 @@ async fn run_peerfx(n: usize, seed: u64) -> (Vec<Duration>, f64) {
         });
         c.markets = vec![market()];
         let node = Node::start(c).await.expect("node");
-        let peer = node.peer_id();
-        let net = node.net().clone();
-        addrs.push(
-            first_addr(
-                async move {
-                    loop {
-                        let a = net.info().await.expect("info").listen_addrs;
-                        if !a.is_empty() {
-                            break a;
-                        }
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                },
-                peer,
-            )
-            .await,
-        );
+        addrs.push(listen_addr(node.net()).await);
         nodes.push(node);
         dirs.push(dir);
     }
@@ -224,23 +206,7 @@ async fn run_raw(n: usize, seed: u64) -> Vec<Duration> {
                 }
             }
         });
-        let peer = net.peer_id();
-        let n2 = net.clone();
-        addrs.push(
-            first_addr(
-                async move {
-                    loop {
-                        let a = n2.info().await.expect("info").listen_addrs;
-                        if !a.is_empty() {
-                            break a;
-                        }
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                },
-                peer,
-            )
-            .await,
-        );
+        addrs.push(listen_addr(&net).await);
         handles.push(net);
     }
     // Warm-up until a message reaches all n-1 others.
@@ -317,11 +283,7 @@ async fn run_sync(count: usize) -> Duration {
     for chunk in offers.chunks(256) {
         a.store().book_insert_many(chunk, now).expect("insert");
     }
-    let addr = first_addr(
-        async { a.net().info().await.expect("info").listen_addrs },
-        a.peer_id(),
-    )
-    .await;
+    let addr = listen_addr(a.net()).await;
     let dir_b = tempfile::tempdir().expect("tempdir");
     let mut c = NodeConfig::new(dir_b.path());
     c.net = net_config(vec![addr]);
