@@ -274,7 +274,14 @@ impl EventLoop {
                 );
             }
             Command::Provide(market) => {
-                if let Err(e) = b.kad.start_providing(kad::RecordKey::new(&market.topic())) {
+                // Kademlia republishes what it provides by itself; a new provide
+                // query per offer would cost ~20 peers a round trip each time.
+                use kad::store::RecordStore;
+                let key = kad::RecordKey::new(&market.topic());
+                if b.kad.store_mut().provided().any(|r| r.key == key) {
+                    return;
+                }
+                if let Err(e) = b.kad.start_providing(key) {
                     tracing::warn!("cannot provide {market}: {e}");
                 }
             }

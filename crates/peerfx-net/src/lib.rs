@@ -290,7 +290,8 @@ impl NetHandle {
         self.tell(Command::Report(token, acceptance)).await
     }
 
-    /// Announces in the DHT that this node has offers in `market`.
+    /// Announces in the DHT that this node has offers in `market` (once: the DHT
+    /// republishes provider records by itself).
     pub async fn provide(&self, market: Market) -> Result<(), NetError> {
         self.tell(Command::Provide(market)).await
     }
