@@ -8,9 +8,9 @@
 
 use peerfx_core::protocol::{GossipMessage, OfferState};
 use peerfx_core::validate::{validate, validate_batch, ValidationError};
-use peerfx_core::{codec, Market, Offer, OfferUpdate, Signed, Timestamp, Verified};
+use peerfx_core::{codec, Market, Offer, OfferId, OfferUpdate, Signed, Timestamp, Verified};
 use peerfx_net::Acceptance;
-use peerfx_store::book::{CancelOutcome, InsertOutcome, UpdateOutcome};
+use peerfx_store::book::{CancelOutcome, InsertOutcome, MergeOutcome, UpdateOutcome};
 
 use crate::{Inner, NodeEvent, RemovalReason};
 
@@ -105,8 +105,7 @@ impl Inner {
         }
     }
 
-    /// Stores a verified offer and its optional update; the shared tail of gossip
-    /// and sync.
+    /// Stores a verified offer and its optional update (gossip's path).
     pub(crate) fn ingest_offer(
         &self,
         market: Market,
@@ -114,6 +113,30 @@ impl Inner {
         update: Option<Verified<OfferUpdate>>,
         now: Timestamp,
     ) -> Result<Acceptance, IngestError> {
+        if !self.admissible(market, &offer, update.as_ref())? {
+            return Ok(Acceptance::Ignore);
+        }
+        let id = offer.id();
+        match self.store.book_merge_many(&[(offer, update)], now) {
+            Ok(outcomes) => match outcomes.first() {
+                Some(outcome) => self.merged(market, id, *outcome),
+                None => Ok(Acceptance::Ignore),
+            },
+            Err(e) => {
+                self.store_failed(e);
+                Ok(Acceptance::Ignore)
+            }
+        }
+    }
+
+    /// Checks that do not need the book. `Ok(false)`: valid but not for the book
+    /// (our own offer, or a blocked maker's).
+    fn admissible(
+        &self,
+        market: Market,
+        offer: &Verified<Offer>,
+        update: Option<&Verified<OfferUpdate>>,
+    ) -> Result<bool, IngestError> {
         let offer_market = offer
             .market()
             .map_err(|e| IngestError::Topic(e.to_string()))?;
@@ -123,69 +146,61 @@ impl Inner {
                 topic: market.to_string(),
             });
         }
-        if let Some(u) = &update {
+        if let Some(u) = update {
             if u.offer_id != offer.id() || u.maker != offer.maker {
                 return Err(IngestError::WrongMaker);
             }
+            // Judged before anything is stored, so a bad update cannot smuggle
+            // its offer into the book.
+            if u.remaining > offer.max_give {
+                return Err(IngestError::AboveMax);
+            }
         }
-        if offer.maker == self.key.public() || self.is_blocked(&offer.maker) {
-            return Ok(Acceptance::Ignore);
-        }
-        let inserted = match self.store.book_insert(&offer, now) {
-            Ok(InsertOutcome::Inserted) => {
-                self.emit(NodeEvent::OfferAdded {
-                    id: offer.id(),
-                    market,
+        Ok(offer.maker != self.key.public() && !self.is_blocked(&offer.maker))
+    }
+
+    /// Announces what a merge changed; the verdict is `Accept` only if something
+    /// did, so gossip forwards news and drops repeats.
+    fn merged(
+        &self,
+        market: Market,
+        id: OfferId,
+        outcome: MergeOutcome,
+    ) -> Result<Acceptance, IngestError> {
+        let inserted = match outcome.offer {
+            InsertOutcome::Inserted => {
+                self.emit(NodeEvent::OfferAdded { id, market });
+                true
+            }
+            InsertOutcome::Duplicate => false,
+            InsertOutcome::Tombstoned | InsertOutcome::Expired => return Ok(Acceptance::Ignore),
+        };
+        let news = match outcome.update {
+            Some(UpdateOutcome::Applied(remaining)) => {
+                self.emit(NodeEvent::OfferUpdated { id, remaining });
+                true
+            }
+            Some(UpdateOutcome::Closed) => {
+                self.emit(NodeEvent::OfferRemoved {
+                    id,
+                    reason: RemovalReason::Filled,
                 });
                 true
             }
-            Ok(InsertOutcome::Duplicate) => false,
-            Ok(InsertOutcome::Tombstoned | InsertOutcome::Expired) => {
-                return Ok(Acceptance::Ignore)
-            }
-            Err(e) => {
-                self.store_failed(e);
-                return Ok(Acceptance::Ignore);
-            }
+            Some(UpdateOutcome::WrongMaker) => return Err(IngestError::WrongMaker),
+            Some(UpdateOutcome::AboveMax) => return Err(IngestError::AboveMax),
+            Some(UpdateOutcome::Stale | UpdateOutcome::UnknownOffer) | None => false,
         };
-        let Some(update) = update else {
-            return Ok(if inserted {
-                Acceptance::Accept
-            } else {
-                Acceptance::Ignore
-            });
-        };
-        match self.store.book_apply_update(&update) {
-            Ok(UpdateOutcome::Applied(remaining)) => {
-                self.emit(NodeEvent::OfferUpdated {
-                    id: offer.id(),
-                    remaining,
-                });
-                Ok(Acceptance::Accept)
-            }
-            Ok(UpdateOutcome::Closed) => {
-                self.emit(NodeEvent::OfferRemoved {
-                    id: offer.id(),
-                    reason: RemovalReason::Filled,
-                });
-                Ok(Acceptance::Accept)
-            }
-            Ok(UpdateOutcome::Stale | UpdateOutcome::UnknownOffer) => Ok(if inserted {
-                Acceptance::Accept
-            } else {
-                Acceptance::Ignore
-            }),
-            Ok(UpdateOutcome::WrongMaker) => Err(IngestError::WrongMaker),
-            Ok(UpdateOutcome::AboveMax) => Err(IngestError::AboveMax),
-            Err(e) => {
-                self.store_failed(e);
-                Ok(Acceptance::Ignore)
-            }
-        }
+        Ok(if inserted || news {
+            Acceptance::Accept
+        } else {
+            Acceptance::Ignore
+        })
     }
 
     /// Merges a sync page: every offer is verified as if gossiped, with one batch
-    /// signature check for the page. Returns how many offers were new or changed.
+    /// signature check and one store transaction for the page. Returns how many
+    /// offers were new or changed.
     pub(crate) fn ingest_page(
         &self,
         market: Market,
@@ -194,24 +209,49 @@ impl Inner {
     ) -> usize {
         let (offers, updates): (Vec<Signed<Offer>>, Vec<Option<Signed<OfferUpdate>>>) =
             states.into_iter().map(|s| (s.offer, s.update)).unzip();
-        let mut changed = 0;
-        for (offer, update) in validate_batch(offers, now, &self.limits)
+        // Updates are checked in one batch too: after a re-announcement every
+        // offer carries one.
+        let has_update: Vec<bool> = updates.iter().map(Option::is_some).collect();
+        let mut updates =
+            validate_batch(updates.into_iter().flatten().collect(), now, &self.limits).into_iter();
+        let mut admitted = Vec::with_capacity(offers.len());
+        for (offer, has_update) in validate_batch(offers, now, &self.limits)
             .into_iter()
-            .zip(updates)
+            .zip(has_update)
         {
-            let result = offer.map_err(IngestError::from).and_then(|offer| {
-                let update = update.map(|u| validate(u, now, &self.limits)).transpose()?;
-                self.ingest_offer(market, offer, update, now)
+            let update = if has_update { updates.next() } else { None };
+            let checked = offer.map_err(IngestError::from).and_then(|offer| {
+                let update = update.transpose()?;
+                Ok(self
+                    .admissible(market, &offer, update.as_ref())?
+                    .then_some((offer, update)))
             });
-            match result {
+            match checked {
+                Ok(Some(state)) => admitted.push(state),
+                Ok(None) => {}
+                Err(e) => self.rejected_synced(&e),
+            }
+        }
+        let outcomes = match self.store.book_merge_many(&admitted, now) {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                self.store_failed(e);
+                return 0;
+            }
+        };
+        let mut changed = 0;
+        for ((offer, _), outcome) in admitted.iter().zip(outcomes) {
+            match self.merged(market, offer.id(), outcome) {
                 Ok(Acceptance::Accept) => changed += 1,
                 Ok(_) => {}
-                Err(e) => {
-                    tracing::debug!("rejected synced offer: {e}");
-                    self.metrics.rejected(&e);
-                }
+                Err(e) => self.rejected_synced(&e),
             }
         }
         changed
+    }
+
+    fn rejected_synced(&self, e: &IngestError) {
+        tracing::debug!("rejected synced offer: {e}");
+        self.metrics.rejected(e);
     }
 }

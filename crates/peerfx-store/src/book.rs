@@ -104,6 +104,16 @@ pub enum CancelOutcome {
     WrongMaker,
 }
 
+/// What merging an offer and its latest update did (see [`Store::book_merge_many`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MergeOutcome {
+    /// What happened to the offer.
+    pub offer: InsertOutcome,
+    /// What happened to the update: `None` if there was none, or the offer is
+    /// not in the book (tombstoned or expired).
+    pub update: Option<UpdateOutcome>,
+}
+
 type Tx = ConflictableTransactionError<StoreError>;
 
 fn abort<T>(r: Result<T>) -> std::result::Result<T, Tx> {
@@ -140,6 +150,44 @@ fn remove_entry(
     Ok(())
 }
 
+/// The update rules, inside a transaction: only the maker, only a higher seq,
+/// never above the offer's maximum; nothing remaining closes the offer.
+fn apply_update(
+    book: &TransactionalTree,
+    index: &TransactionalTree,
+    expiry: &TransactionalTree,
+    tombs: &TransactionalTree,
+    update: &Verified<OfferUpdate>,
+) -> std::result::Result<UpdateOutcome, Tx> {
+    let id = update.offer_id;
+    let Some(raw) = book.get(id.as_bytes())? else {
+        return Ok(UpdateOutcome::UnknownOffer);
+    };
+    let mut rec: BookRecord = abort(decode("book", &raw))?;
+    if rec.offer.body.maker != update.maker {
+        return Ok(UpdateOutcome::WrongMaker);
+    }
+    if update.seq <= rec.seq() {
+        return Ok(UpdateOutcome::Stale);
+    }
+    if update.remaining > rec.offer.body.max_give {
+        return Ok(UpdateOutcome::AboveMax);
+    }
+    if update.remaining == Amount::ZERO {
+        let offer = Verified::assume_verified(rec.offer);
+        remove_entry(book, index, expiry, &offer)?;
+        let t = Tombstone {
+            maker: offer.maker,
+            until: offer.expires_at,
+        };
+        tombs.insert(id.as_bytes(), peerfx_core::codec::encode(&t))?;
+        return Ok(UpdateOutcome::Closed);
+    }
+    rec.update = Some(update.signed().clone());
+    book.insert(id.as_bytes(), peerfx_core::codec::encode(&rec))?;
+    Ok(UpdateOutcome::Applied(update.remaining))
+}
+
 fn entry(rec: BookRecord) -> BookEntry {
     let (remaining, seq) = (rec.remaining(), rec.seq());
     BookEntry {
@@ -167,6 +215,32 @@ impl Store {
         offers: &[Verified<Offer>],
         now: Timestamp,
     ) -> Result<Vec<InsertOutcome>> {
+        let items: Vec<_> = offers.iter().map(|o| (o, None)).collect();
+        Ok(self
+            .merge(&items, now)?
+            .into_iter()
+            .map(|m| m.offer)
+            .collect())
+    }
+
+    /// Merges offers, each with the latest update its sender had, in one
+    /// transaction: what gossip and sync deliver. Each offer is inserted under
+    /// the rules of [`Store::book_insert`], then its update applied under those of
+    /// [`Store::book_apply_update`]. One outcome per entry, in order.
+    pub fn book_merge_many(
+        &self,
+        states: &[(Verified<Offer>, Option<Verified<OfferUpdate>>)],
+        now: Timestamp,
+    ) -> Result<Vec<MergeOutcome>> {
+        let items: Vec<_> = states.iter().map(|(o, u)| (o, u.as_ref())).collect();
+        self.merge(&items, now)
+    }
+
+    fn merge(
+        &self,
+        items: &[(&Verified<Offer>, Option<&Verified<OfferUpdate>>)],
+        now: Timestamp,
+    ) -> Result<Vec<MergeOutcome>> {
         struct Prepared {
             id: OfferId,
             maker: PublicKey,
@@ -174,36 +248,39 @@ impl Store {
             ikey: Vec<u8>,
             ekey: Vec<u8>,
         }
-        let mut outcomes = vec![InsertOutcome::Expired; offers.len()];
-        let prepared: Vec<(usize, Prepared)> = offers
+        // Encoding happens outside the transaction, which sled may retry.
+        let prepared: Vec<Option<Prepared>> = items
             .iter()
-            .enumerate()
-            .filter(|(_, o)| o.expires_at > now)
-            .map(|(i, o)| {
-                let record = peerfx_core::codec::encode(&BookRecord {
-                    offer: o.signed().clone(),
-                    update: None,
-                });
-                let p = Prepared {
+            .map(|(o, _)| {
+                (o.expires_at > now).then(|| Prepared {
                     id: o.id(),
                     maker: o.maker,
-                    record,
+                    record: peerfx_core::codec::encode(&BookRecord {
+                        offer: o.signed().clone(),
+                        update: None,
+                    }),
                     ikey: index_key(o),
                     ekey: expiry_key(o.expires_at, &o.id()),
-                };
-                (i, p)
+                })
             })
             .collect();
-        let results = (
+        (
             &self.book,
             &self.book_index,
             &self.book_expiry,
             &self.tombstones,
         )
             .transaction(|(book, index, expiry, tombs)| {
-                let mut results = Vec::with_capacity(prepared.len());
-                for (i, p) in &prepared {
-                    let outcome = match tombs.get(p.id.as_bytes())? {
+                let mut results = Vec::with_capacity(items.len());
+                for ((_, update), p) in items.iter().zip(&prepared) {
+                    let Some(p) = p else {
+                        results.push(MergeOutcome {
+                            offer: InsertOutcome::Expired,
+                            update: None,
+                        });
+                        continue;
+                    };
+                    let offer = match tombs.get(p.id.as_bytes())? {
                         Some(t)
                             if abort(decode::<Tombstone>("tombstones", &t))?.maker == p.maker =>
                         {
@@ -217,20 +294,21 @@ impl Store {
                             InsertOutcome::Inserted
                         }
                     };
-                    results.push((*i, outcome));
+                    let update = match (offer, update) {
+                        (InsertOutcome::Inserted | InsertOutcome::Duplicate, Some(u)) => {
+                            Some(apply_update(book, index, expiry, tombs, u)?)
+                        }
+                        _ => None,
+                    };
+                    results.push(MergeOutcome { offer, update });
                 }
                 Ok(results)
             })
-            .map_err(|e| tx_err(self, e))?;
-        for (i, outcome) in results {
-            outcomes[i] = outcome;
-        }
-        Ok(outcomes)
+            .map_err(|e| tx_err(self, e))
     }
 
     /// Applies a maker's update (remaining after fills).
     pub fn book_apply_update(&self, update: &Verified<OfferUpdate>) -> Result<UpdateOutcome> {
-        let id = update.offer_id;
         (
             &self.book,
             &self.book_index,
@@ -238,32 +316,7 @@ impl Store {
             &self.tombstones,
         )
             .transaction(|(book, index, expiry, tombs)| {
-                let Some(raw) = book.get(id.as_bytes())? else {
-                    return Ok(UpdateOutcome::UnknownOffer);
-                };
-                let mut rec: BookRecord = abort(decode("book", &raw))?;
-                if rec.offer.body.maker != update.maker {
-                    return Ok(UpdateOutcome::WrongMaker);
-                }
-                if update.seq <= rec.seq() {
-                    return Ok(UpdateOutcome::Stale);
-                }
-                if update.remaining > rec.offer.body.max_give {
-                    return Ok(UpdateOutcome::AboveMax);
-                }
-                if update.remaining == Amount::ZERO {
-                    let offer = Verified::assume_verified(rec.offer);
-                    remove_entry(book, index, expiry, &offer)?;
-                    let t = Tombstone {
-                        maker: offer.maker,
-                        until: offer.expires_at,
-                    };
-                    tombs.insert(id.as_bytes(), peerfx_core::codec::encode(&t))?;
-                    return Ok(UpdateOutcome::Closed);
-                }
-                rec.update = Some(update.signed().clone());
-                book.insert(id.as_bytes(), peerfx_core::codec::encode(&rec))?;
-                Ok(UpdateOutcome::Applied(update.remaining))
+                apply_update(book, index, expiry, tombs, update)
             })
             .map_err(|e| tx_err(self, e))
     }

@@ -3,7 +3,7 @@
 
 use peerfx_core::testing::{cur, offer, verified_offer, NOW};
 use peerfx_core::*;
-use peerfx_store::book::{CancelOutcome, InsertOutcome, UpdateOutcome};
+use peerfx_store::book::{CancelOutcome, InsertOutcome, MergeOutcome, UpdateOutcome};
 use peerfx_store::{Store, StoreConfig};
 
 fn store() -> (tempfile::TempDir, Store) {
@@ -91,6 +91,65 @@ fn updates_need_a_higher_seq_and_the_makers_key() {
     );
     assert!(s.book_get(&o.id()).unwrap().is_none());
     assert_eq!(s.book_insert(&o, NOW).unwrap(), InsertOutcome::Tombstoned);
+}
+
+#[test]
+fn merging_applies_each_offer_then_its_update_in_one_batch() {
+    let (_d, s) = store();
+    let k = Keypair::generate();
+    let fresh = verified_offer(&k, "EUR", "USD", "1.08", 1);
+    let known = verified_offer(&k, "EUR", "USD", "1.09", 2);
+    let filled = verified_offer(&k, "EUR", "USD", "1.10", 3);
+    let gone = verified_offer(&k, "EUR", "USD", "1.11", 4);
+    s.book_insert(&known, NOW).unwrap();
+    s.book_apply_update(&update(&k, known.id(), 30_000, 5))
+        .unwrap();
+    s.book_apply_cancel(&cancel(&k, gone.id()), &Limits::default())
+        .unwrap();
+
+    let outcomes = s
+        .book_merge_many(
+            &[
+                (fresh.clone(), Some(update(&k, fresh.id(), 40_000, 1))),
+                // Older than what the book has: the offer is known, the update stale.
+                (known.clone(), Some(update(&k, known.id(), 35_000, 4))),
+                (filled.clone(), Some(update(&k, filled.id(), 0, 1))),
+                (gone.clone(), Some(update(&k, gone.id(), 1, 1))),
+                (verified_offer(&k, "EUR", "USD", "1.12", 5), None),
+            ],
+            NOW,
+        )
+        .unwrap();
+    let expect = |offer, update| MergeOutcome { offer, update };
+    assert_eq!(
+        outcomes,
+        vec![
+            expect(
+                InsertOutcome::Inserted,
+                Some(UpdateOutcome::Applied(Amount(40_000)))
+            ),
+            expect(InsertOutcome::Duplicate, Some(UpdateOutcome::Stale)),
+            expect(InsertOutcome::Inserted, Some(UpdateOutcome::Closed)),
+            expect(InsertOutcome::Tombstoned, None),
+            expect(InsertOutcome::Inserted, None),
+        ]
+    );
+    assert_eq!(
+        s.book_get(&fresh.id()).unwrap().unwrap().remaining,
+        Amount(40_000)
+    );
+    assert_eq!(
+        s.book_get(&known.id()).unwrap().unwrap().remaining,
+        Amount(30_000)
+    );
+    // Filled on arrival: never listed, and a later copy stays out.
+    assert!(s.book_get(&filled.id()).unwrap().is_none());
+    assert_eq!(
+        s.book_insert(&filled, NOW).unwrap(),
+        InsertOutcome::Tombstoned
+    );
+    assert!(s.book_get(&gone.id()).unwrap().is_none());
+    assert_eq!(s.book_len(), 3);
 }
 
 #[test]
