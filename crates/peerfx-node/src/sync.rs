@@ -17,6 +17,9 @@ use peerfx_net::{PeerId, ResponseToken};
 
 use crate::{now, Inner, Metrics};
 
+/// Sync pages being verified and merged at once, per fetch.
+const MERGES_IN_FLIGHT: usize = 2;
+
 /// Bookkeeping that keeps syncs from repeating or flooding.
 #[derive(Default)]
 pub(crate) struct SyncState {
@@ -85,6 +88,13 @@ pub(crate) fn sync_market(inner: Arc<Inner>, market: Market) {
 }
 
 /// Fetches every page of `market` from `peer` (unless it was done recently).
+///
+/// Pipelined: while pages are verified and merged on blocking threads, the
+/// next is already being requested, so a large market costs about the larger of
+/// transfer and verification time rather than their sum. Up to
+/// [`MERGES_IN_FLIGHT`] pages merge at once (signature checks use every core;
+/// the store serializes the writes), which bounds memory to that many pages
+/// plus one.
 pub(crate) async fn fetch(inner: Arc<Inner>, peer: PeerId, market: Market) {
     let allowed = inner
         .sync_state
@@ -93,6 +103,7 @@ pub(crate) async fn fetch(inner: Arc<Inner>, peer: PeerId, market: Market) {
     if !allowed {
         return;
     }
+    let mut merging = std::collections::VecDeque::new();
     let mut cursor = None;
     for _ in 0..inner.config.sync_max_pages {
         let request = SyncRequest {
@@ -100,34 +111,48 @@ pub(crate) async fn fetch(inner: Arc<Inner>, peer: PeerId, market: Market) {
             cursor: cursor.take(),
             limit: MAX_SYNC_PAGE,
         };
-        match inner.net.sync(peer, request).await {
+        let response = inner.net.sync(peer, request).await;
+        // Earlier pages merged while this one was in flight.
+        while merging.len() >= MERGES_IN_FLIGHT {
+            if let Some(oldest) = merging.pop_front() {
+                record_merge(&inner, oldest).await;
+            }
+        }
+        match response {
             Ok(SyncResponse::Page { offers, next }) => {
                 let count = offers.len();
+                tracing::debug!(%peer, %market, count, "sync page");
                 let worker = inner.clone();
-                let changed =
-                    tokio::task::spawn_blocking(move || worker.ingest_page(market, offers, now()))
-                        .await
-                        .unwrap_or(0);
-                inner
-                    .metrics
-                    .synced_offers
-                    .fetch_add(changed as u64, std::sync::atomic::Ordering::Relaxed);
-                tracing::debug!(%peer, %market, count, changed, "sync page");
+                merging.push_back(tokio::task::spawn_blocking(move || {
+                    worker.ingest_page(market, offers, now())
+                }));
                 match next {
                     Some(c) if c.len() <= MAX_CURSOR_BYTES && count > 0 => cursor = Some(c),
-                    _ => return,
+                    _ => break,
                 }
             }
             Ok(SyncResponse::Refused(reason)) => {
                 tracing::debug!(%peer, %market, "sync refused: {reason}");
-                return;
+                break;
             }
             Err(e) => {
                 tracing::debug!(%peer, %market, "sync failed: {e}");
-                return;
+                break;
             }
         }
     }
+    for merge in merging {
+        record_merge(&inner, merge).await;
+    }
+}
+
+/// Waits for a page merge and counts what it changed.
+async fn record_merge(inner: &Inner, merge: tokio::task::JoinHandle<usize>) {
+    let changed = merge.await.unwrap_or(0);
+    inner
+        .metrics
+        .synced_offers
+        .fetch_add(changed as u64, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Answers a peer's sync request from the book, within its page budget.
