@@ -4,18 +4,27 @@
 //!
 //! Run: `cargo run --release --example net_bench [-- N1 N2 ... ]` (default 10 25 50).
 //! Prints tables; docs/BENCHMARKS.md records a run.
+//!
+//! All N nodes share this process and the machine's cores, so starting them is
+//! a storm: N·(N-1) connections, each with a Noise handshake, identify, Kademlia
+//! and gossipsub set-up, keeps every core busy for seconds at N = 50. Latency
+//! measured during the storm measures the storm. Each run therefore waits until
+//! the process is nearly idle ([`settle`]) before it posts, and reports how long
+//! that took; the raw-gossipsub baseline gets the same treatment.
+//!
+//! Linux only: CPU time comes from `/proc/self/stat`.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use peerfx::core::{Keypair, Market, OfferId, Signed};
+use peerfx::core::{Keypair, Market, OfferId, OfferUpdate, Signed};
 use peerfx::net::{Acceptance, Multiaddr, NetConfig, NetEvent, NetHandle};
 use peerfx::node::{Node, NodeConfig, NodeEvent, OfferSpec};
 use rand::{Rng, SeedableRng};
 
-const OFFERS_PER_RUN: usize = 40;
+const OFFERS_PER_RUN: usize = 100;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn net_config(bootstrap: Vec<Multiaddr>) -> NetConfig {
@@ -43,6 +52,47 @@ async fn listen_addr(net: &NetHandle) -> Multiaddr {
     }
 }
 
+/// CPU time this process has used (user + system), from `/proc/self/stat`,
+/// whose fields 14 and 15 count it in clock ticks of 1/100 s (Linux's USER_HZ).
+fn cpu_used() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name, field 2, may contain spaces; it ends at the last ')'.
+    let fields: Vec<u64> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// Waits until the process uses less than a tenth of one core over half a
+/// second (or a minute passes); returns how long that took.
+async fn settle() -> Duration {
+    const WINDOW: Duration = Duration::from_millis(500);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        let before = cpu_used();
+        tokio::time::sleep(WINDOW).await;
+        if cpu_used().saturating_sub(before) < WINDOW / 10 {
+            break;
+        }
+    }
+    start.elapsed()
+}
+
+/// What one propagation run measured.
+struct Run {
+    /// Post to last arrival, per offer.
+    latencies: Vec<Duration>,
+    /// CPU time of the whole process per offer, while offers were posted.
+    cpu_per_offer: Duration,
+    /// Time from the warm-up message's arrival until the process was idle.
+    settled_in: Duration,
+}
+
 fn percentiles(mut v: Vec<Duration>) -> [Duration; 4] {
     v.sort();
     let at = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
@@ -68,8 +118,9 @@ async fn wait_mesh(check: impl Fn() -> bool) {
     }
 }
 
-/// peerfx nodes: returns (latencies, gossip messages received per node per offer).
-async fn run_peerfx(n: usize, seed: u64) -> (Vec<Duration>, f64) {
+/// peerfx nodes: returns the run and the gossip messages received per node per
+/// offer.
+async fn run_peerfx(n: usize, seed: u64) -> (Run, f64) {
     let parents = topology(n, seed);
     let mut nodes: Vec<Node> = Vec::new();
     let mut addrs: Vec<Multiaddr> = Vec::new();
@@ -119,6 +170,8 @@ async fn run_peerfx(n: usize, seed: u64) -> (Vec<Duration>, f64) {
             .is_some_and(|v| v.len() >= n)
     })
     .await;
+    let settled_in = settle().await;
+    let cpu_before = cpu_used();
     let before: u64 = nodes
         .iter()
         .map(|n| {
@@ -131,7 +184,7 @@ async fn run_peerfx(n: usize, seed: u64) -> (Vec<Duration>, f64) {
     let mut latencies = Vec::new();
     for k in 0..OFFERS_PER_RUN {
         let from = rng.gen_range(0..n);
-        let rate = format!("1.{:03}", k + 1);
+        let rate = format!("1.{:04}", k + 1);
         let t0 = Instant::now();
         let offer = nodes[from]
             .post_offer(OfferSpec::parse("EUR", "100", "500", "USD", &rate).expect("spec"))
@@ -165,15 +218,21 @@ async fn run_peerfx(n: usize, seed: u64) -> (Vec<Duration>, f64) {
         })
         .sum();
     let per_node_per_offer = (after - before) as f64 / (n as f64 * OFFERS_PER_RUN as f64);
+    let cpu_per_offer = cpu_used().saturating_sub(cpu_before) / OFFERS_PER_RUN as u32;
     for node in &nodes {
         node.shutdown().await;
     }
-    (latencies, per_node_per_offer)
+    let run = Run {
+        latencies,
+        cpu_per_offer,
+        settled_in,
+    };
+    (run, per_node_per_offer)
 }
 
 /// Raw gossipsub through peerfx-net alone: same topology, trivial payload,
 /// every message accepted at once.
-async fn run_raw(n: usize, seed: u64) -> Vec<Duration> {
+async fn run_raw(n: usize, seed: u64) -> Run {
     let parents = topology(n, seed);
     let arrivals: Arc<Mutex<HashMap<Vec<u8>, Vec<Instant>>>> = Arc::default();
     let mut handles = Vec::new();
@@ -229,6 +288,8 @@ async fn run_raw(n: usize, seed: u64) -> Vec<Duration> {
             break;
         }
     }
+    let settled_in = settle().await;
+    let cpu_before = cpu_used();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 1);
     let mut latencies = Vec::new();
     for k in 0..OFFERS_PER_RUN {
@@ -255,14 +316,21 @@ async fn run_raw(n: usize, seed: u64) -> Vec<Duration> {
             latencies.push(t.saturating_duration_since(t0));
         }
     }
+    let cpu_per_offer = cpu_used().saturating_sub(cpu_before) / OFFERS_PER_RUN as u32;
     for h in &handles {
         let _ = h.shutdown().await;
     }
-    latencies
+    Run {
+        latencies,
+        cpu_per_offer,
+        settled_in,
+    }
 }
 
-/// Time for a new node to sync a market of `count` offers from one peer.
-async fn run_sync(count: usize) -> Duration {
+/// Time for a new node to sync a market of `count` offers from one peer. With
+/// `updates`, every offer carries its maker's latest update (as after a
+/// re-announcement), so each entry costs two signature checks.
+async fn run_sync(count: usize, updates: bool) -> Duration {
     let dir_a = tempfile::tempdir().expect("tempdir");
     let mut c = NodeConfig::new(dir_a.path());
     c.net = net_config(vec![]);
@@ -270,18 +338,31 @@ async fn run_sync(count: usize) -> Duration {
     let a = Node::start(c).await.expect("node");
     // Fill a's book directly with offers from other makers.
     let now = peerfx::node::now();
+    let limits = Default::default();
     let makers: Vec<Keypair> = (0..64).map(|_| Keypair::generate()).collect();
-    let offers: Vec<_> = (0..count)
+    let states: Vec<_> = (0..count)
         .map(|i| {
             let k = &makers[i % makers.len()];
             let mut o = peerfx::core::testing::offer(k, "EUR", "USD", "1.08", i as u64);
             o.created_at = now;
             o.expires_at = now.plus(3600);
-            peerfx::core::validate(Signed::sign(o, k), now, &Default::default()).expect("valid")
+            let max_give = o.max_give;
+            let offer = peerfx::core::validate(Signed::sign(o, k), now, &limits).expect("valid");
+            let update = updates.then(|| {
+                let u = OfferUpdate {
+                    offer_id: offer.id(),
+                    maker: k.public(),
+                    remaining: max_give,
+                    seq: 1,
+                    created_at: now,
+                };
+                peerfx::core::validate(Signed::sign(u, k), now, &limits).expect("valid")
+            });
+            (offer, update)
         })
         .collect();
-    for chunk in offers.chunks(256) {
-        a.store().book_insert_many(chunk, now).expect("insert");
+    for chunk in states.chunks(256) {
+        a.store().book_merge_many(chunk, now).expect("insert");
     }
     let addr = listen_addr(a.net()).await;
     let dir_b = tempfile::tempdir().expect("tempdir");
@@ -316,29 +397,47 @@ async fn main() {
     } else {
         sizes
     };
-    println!("propagation: {OFFERS_PER_RUN} offers from random nodes; time from post until in every node's book (ms)\n");
-    println!("| N | p50 | p95 | p99 | max | msgs/node/offer | raw p50 | raw p99 | overhead p50 | overhead p99 |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "propagation: {OFFERS_PER_RUN} offers from random nodes; time from post until in \
+         every node's book (ms); CPU is the whole process's, per offer (ms)\n"
+    );
+    println!(
+        "| N | p50 | p95 | p99 | max | msgs/node/offer | CPU/offer | raw p50 | raw p99 \
+         | raw CPU/offer | overhead p50 | overhead p99 | settled in (s) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for n in sizes {
         let (ours, per_node) = run_peerfx(n, n as u64).await;
         let raw = run_raw(n, n as u64).await;
-        let [p50, p95, p99, max] = percentiles(ours);
-        let [r50, _, r99, _] = percentiles(raw);
+        let [p50, p95, p99, max] = percentiles(ours.latencies);
+        let [r50, _, r99, _] = percentiles(raw.latencies);
         println!(
-            "| {n} | {} | {} | {} | {} | {per_node:.2} | {} | {} | {:.2}x | {:.2}x |",
+            "| {n} | {} | {} | {} | {} | {per_node:.2} | {} | {} | {} | {} | {:.2}x | {:.2}x \
+             | {:.1} / {:.1} |",
             ms(p50),
             ms(p95),
             ms(p99),
             ms(max),
+            ms(ours.cpu_per_offer),
             ms(r50),
             ms(r99),
+            ms(raw.cpu_per_offer),
             p50.as_secs_f64() / r50.as_secs_f64().max(1e-9),
             p99.as_secs_f64() / r99.as_secs_f64().max(1e-9),
+            ours.settled_in.as_secs_f64(),
+            raw.settled_in.as_secs_f64(),
         );
     }
-    let took = run_sync(10_000).await;
-    println!(
-        "\nsync of a 10 000-offer market to a new node (start to complete book): {} ms",
-        ms(took)
-    );
+    for updates in [false, true] {
+        let took = run_sync(10_000, updates).await;
+        let what = if updates {
+            "offers, each with an update,"
+        } else {
+            "offers"
+        };
+        println!(
+            "\nsync of a market of 10 000 {what} to a new node (start to complete book): {} ms",
+            ms(took)
+        );
+    }
 }
