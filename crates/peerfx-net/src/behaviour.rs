@@ -101,16 +101,10 @@ fn gossipsub_config(config: &NetConfig) -> Result<gossipsub::Config, NetError> {
         .mesh_n_high(12)
         .mesh_outbound_min(1)
         .max_transmit_size(config.max_gossip_bytes)
-        // Every payload is a message its author signed, and the application
-        // verifies it before anything is forwarded. A gossipsub envelope signature
-        // on top would cost a signing per publish and a verification per received
-        // copy (several per message) and prove nothing more, so envelopes carry no
-        // author, sequence number or signature: anonymous mode, as Ethereum's
-        // consensus networks run gossipsub for the same reason.
-        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .validation_mode(gossipsub::ValidationMode::Strict)
         .validate_messages()
         // Content-addressed ids: identical bytes are one message wherever they come
-        // from. With anonymous envelopes nothing else could tell messages apart.
+        // from, which is what makes IHAVE/IWANT work across implementations.
         .message_id_fn(|m: &gossipsub::Message| {
             gossipsub::MessageId::from(&Sha256::digest(&m.data)[..20])
         })
@@ -140,7 +134,7 @@ pub fn build_swarm(
         .with_behaviour(|key, relay_client| {
             let peer_id = key.public().to_peer_id();
             let mut gossipsub = gossipsub::Behaviour::new(
-                gossipsub::MessageAuthenticity::Anonymous,
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
                 gossipsub_config(config)?,
             )?;
             gossipsub.with_peer_score(score_params(), score_thresholds())?;
