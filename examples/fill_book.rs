@@ -35,7 +35,7 @@ fn main() -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     for chunk in offers.chunks(256) {
-        store.book_insert_many(chunk, now)?;
+        store.book_insert_many(chunk, now, &Default::default())?;
     }
     store.flush()?;
     println!("{} offers in the book of {dir}", store.book_len());

@@ -362,7 +362,9 @@ async fn run_sync(count: usize, updates: bool) -> Duration {
         })
         .collect();
     for chunk in states.chunks(256) {
-        a.store().book_merge_many(chunk, now).expect("insert");
+        a.store()
+            .book_merge_many(chunk, now, &limits)
+            .expect("insert");
     }
     let addr = listen_addr(a.net()).await;
     let dir_b = tempfile::tempdir().expect("tempdir");

@@ -97,6 +97,9 @@ impl From<NodeError> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_trade", msg)
             }
             NodeError::NotOpen(_) => ApiError::new(StatusCode::CONFLICT, "not_open", msg),
+            NodeError::TooManyOffers { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "too_many_offers", msg)
+            }
             NodeError::Step(_) => ApiError::new(StatusCode::CONFLICT, "step_not_allowed", msg),
             NodeError::Take(reason) => {
                 let code = match reason {

@@ -174,6 +174,7 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
             NetConfig::mobile(),
             StoreConfig {
                 cache_capacity_bytes: StoreConfig::MOBILE_CACHE_CAPACITY_BYTES,
+                max_book_offers: StoreConfig::MOBILE_MAX_BOOK_OFFERS,
             },
         ),
         other => bail!("profile {other:?}: use default or mobile"),

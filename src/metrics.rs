@@ -47,6 +47,16 @@ async fn render(node: Node) -> String {
         "Sync requests refused by rate limit.",
         m.sync_refused.load(Ordering::Relaxed),
     );
+    counter(
+        "peerfx_offers_over_quota",
+        "Valid offers left out: their maker has the most open offers allowed.",
+        m.offers_over_quota.load(Ordering::Relaxed),
+    );
+    counter(
+        "peerfx_offers_book_full",
+        "Valid offers left out: the book is full.",
+        m.offers_book_full.load(Ordering::Relaxed),
+    );
     let _ = writeln!(
         out,
         "# HELP peerfx_rejected Messages rejected, by reason.\n# TYPE peerfx_rejected counter"

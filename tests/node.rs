@@ -77,3 +77,49 @@ async fn an_own_offer_about_to_expire_is_announced() {
     assert_eq!(got, offer.id());
     maker.node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_maker_cannot_pass_the_open_offer_quota() {
+    init_logs();
+    // This maker's node would let it post 4 offers; its peer keeps 2 per maker.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![]);
+    c.limits.max_open_offers_per_maker = 4;
+    let maker = start_with(c, dir).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![maker.addr.clone()]);
+    c.limits.max_open_offers_per_maker = 2;
+    let peer = start_with(c, dir).await;
+    wait_until("the peer in the maker's mesh", || async {
+        maker.node.peers().await.is_ok_and(|p| !p.is_empty())
+    })
+    .await;
+
+    let mut posted = Vec::new();
+    for rate in ["1.01", "1.02", "1.03", "1.04"] {
+        posted.push(maker.node.post_offer(spec(rate)).await.unwrap().id());
+    }
+    // Its own node says no, plainly, past its quota.
+    let err = maker.node.post_offer(spec("1.05")).await.unwrap_err();
+    assert!(matches!(err, NodeError::TooManyOffers { open: 4 }), "{err}");
+    assert!(err.to_string().contains("cancel one"), "{err}");
+
+    // The peer keeps two, counts the rest as over quota, and keeps that up
+    // whether they came by gossip or by sync.
+    wait_until("two offers at the peer, two refused", || async {
+        peer.node
+            .metrics()
+            .offers_over_quota
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 2
+    })
+    .await;
+    let kept = posted.iter().filter(|id| has_offer(&peer.node, id)).count();
+    assert_eq!(kept, 2);
+
+    // A cancel makes room on both sides.
+    maker.node.cancel_offer(posted[0]).await.unwrap();
+    maker.node.post_offer(spec("1.05")).await.unwrap();
+    maker.node.shutdown().await;
+    peer.node.shutdown().await;
+}

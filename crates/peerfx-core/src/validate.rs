@@ -33,6 +33,10 @@ pub struct Limits {
     pub max_offer_lifetime_secs: u64,
     /// How far in the future a `created_at` may be (clock skew between peers).
     pub max_clock_skew_secs: u64,
+    /// Most open offers one maker may have in a book. Offers past it are not
+    /// stored or forwarded, so one key cannot flood every book; a maker's own
+    /// node refuses to post past it.
+    pub max_open_offers_per_maker: usize,
 }
 
 impl Limits {
@@ -48,6 +52,9 @@ impl Limits {
     pub const DEFAULT_MAX_OFFER_LIFETIME_SECS: u64 = 30 * 24 * 3600;
     /// Default clock skew: 5 minutes.
     pub const DEFAULT_MAX_CLOCK_SKEW_SECS: u64 = 300;
+    /// Default open offers per maker: plenty for a person or a small exchange
+    /// office (one offer per market and direction, a few price levels each).
+    pub const DEFAULT_MAX_OPEN_OFFERS_PER_MAKER: usize = 64;
 }
 
 impl Default for Limits {
@@ -59,6 +66,7 @@ impl Default for Limits {
             max_payment_methods: Self::DEFAULT_MAX_PAYMENT_METHODS,
             max_offer_lifetime_secs: Self::DEFAULT_MAX_OFFER_LIFETIME_SECS,
             max_clock_skew_secs: Self::DEFAULT_MAX_CLOCK_SKEW_SECS,
+            max_open_offers_per_maker: Self::DEFAULT_MAX_OPEN_OFFERS_PER_MAKER,
         }
     }
 }

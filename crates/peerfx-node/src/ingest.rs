@@ -12,7 +12,7 @@ use peerfx_core::{codec, Market, Offer, OfferId, OfferUpdate, Signed, Timestamp,
 use peerfx_net::Acceptance;
 use peerfx_store::book::{CancelOutcome, InsertOutcome, MergeOutcome, UpdateOutcome};
 
-use crate::{Inner, NodeEvent, RemovalReason};
+use crate::{Inner, Metrics, NodeEvent, RemovalReason};
 
 /// Largest gossip message: an offer and an update, each at the message limit.
 const MAX_GOSSIP_BYTES: usize = 2 * peerfx_core::Limits::DEFAULT_MAX_MESSAGE_BYTES + 64;
@@ -117,7 +117,10 @@ impl Inner {
             return Ok(Acceptance::Ignore);
         }
         let id = offer.id();
-        match self.store.book_merge_many(&[(offer, update)], now) {
+        match self
+            .store
+            .book_merge_many(&[(offer, update)], now, &self.limits)
+        {
             Ok(outcomes) => match outcomes.first() {
                 Some(outcome) => self.merged(market, id, *outcome),
                 None => Ok(Acceptance::Ignore),
@@ -174,6 +177,16 @@ impl Inner {
             }
             InsertOutcome::Duplicate => false,
             InsertOutcome::Tombstoned | InsertOutcome::Expired => return Ok(Acceptance::Ignore),
+            // Ignored, not rejected: books differ a little (expiry, sync timing),
+            // so the peer that forwarded it may have had room for it.
+            InsertOutcome::OverQuota => {
+                Metrics::inc(&self.metrics.offers_over_quota);
+                return Ok(Acceptance::Ignore);
+            }
+            InsertOutcome::BookFull => {
+                Metrics::inc(&self.metrics.offers_book_full);
+                return Ok(Acceptance::Ignore);
+            }
         };
         let news = match outcome.update {
             Some(UpdateOutcome::Applied(remaining)) => {
@@ -232,7 +245,7 @@ impl Inner {
                 Err(e) => self.rejected_synced(&e),
             }
         }
-        let outcomes = match self.store.book_merge_many(&admitted, now) {
+        let outcomes = match self.store.book_merge_many(&admitted, now, &self.limits) {
             Ok(outcomes) => outcomes,
             Err(e) => {
                 self.store_failed(e);

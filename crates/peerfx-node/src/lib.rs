@@ -178,6 +178,15 @@ pub enum NodeError {
     /// The step is not allowed now.
     #[error("step not allowed: {0}")]
     Step(peerfx_core::trade::StepError),
+    /// Posting would pass the network's open-offer quota per maker.
+    #[error(
+        "you have {open} open offers, the most peers accept from one maker; \
+         cancel one (or let one expire) first"
+    )]
+    TooManyOffers {
+        /// Open offers now.
+        open: usize,
+    },
 }
 
 /// Why an offer left the book.
@@ -332,6 +341,8 @@ pub(crate) struct Inner {
     pub(crate) shutdown: watch::Sender<bool>,
     /// Serialises trade-state changes: check-then-append must not interleave.
     pub(crate) trade_lock: tokio::sync::Mutex<()>,
+    /// Serialises posting: the quota check and the insert must not interleave.
+    pub(crate) post_lock: tokio::sync::Mutex<()>,
     pub(crate) backoff: Mutex<trades::Backoff>,
     /// Every task the node spawns, so shutdown can wait for all of them (each may
     /// hold the store, whose lock frees the data directory only when dropped).
@@ -399,6 +410,7 @@ impl Node {
             sync_state: Mutex::new(sync::SyncState::default()),
             shutdown,
             trade_lock: tokio::sync::Mutex::new(()),
+            post_lock: tokio::sync::Mutex::new(()),
             backoff: Mutex::new(trades::Backoff::default()),
             tracker: tokio_util::task::TaskTracker::new(),
             expiring_notified: Mutex::new(HashSet::new()),
@@ -554,10 +566,24 @@ impl Node {
             &self.inner.limits,
         )?;
         let market = offer.market()?;
+        let _posting = self.inner.post_lock.lock().await;
+        // Peers would drop an offer past the quota; say so instead.
+        let open = self
+            .inner
+            .store
+            .own_list()?
+            .iter()
+            .filter(|o| o.status == OwnStatus::Open && o.offer.body.expires_at > now)
+            .count();
+        if open >= self.inner.limits.max_open_offers_per_maker {
+            return Err(NodeError::TooManyOffers { open });
+        }
         // Stored before it is published: an offer the network knows is never one
         // this node forgot.
         self.inner.store.own_insert(&offer)?;
-        self.inner.store.book_insert(&offer, now)?;
+        self.inner
+            .store
+            .book_insert(&offer, now, &self.inner.limits)?;
         self.follow_market(market).await?;
         self.inner.net.provide(market).await?;
         self.publish(market, GossipMessage::offer(offer.signed().clone(), None))

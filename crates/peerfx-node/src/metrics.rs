@@ -21,6 +21,11 @@ pub struct Metrics {
     pub sync_pages_served: AtomicU64,
     /// Sync requests refused for asking too often.
     pub sync_refused: AtomicU64,
+    /// Valid offers left out because their maker has the most open offers
+    /// allowed.
+    pub offers_over_quota: AtomicU64,
+    /// Valid offers left out because the book is full.
+    pub offers_book_full: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 

@@ -56,7 +56,9 @@ fn bench(c: &mut Criterion) {
                                 .into_iter()
                                 .map(|v| v.unwrap())
                                 .collect();
-                            store.book_insert_many(&verified, NOW).unwrap();
+                            store
+                                .book_insert_many(&verified, NOW, &Default::default())
+                                .unwrap();
                         }
                     },
                     BatchSize::PerIteration,
@@ -70,7 +72,7 @@ fn bench(c: &mut Criterion) {
     let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
     for b in wire_offers(10_000, 99) {
         let v = decode_and_validate::<Offer>(&b, NOW, &limits).unwrap();
-        store.book_insert(&v, NOW).unwrap();
+        store.book_insert(&v, NOW, &Default::default()).unwrap();
     }
     let q = MatchQuery {
         pay: cur("EUR"),

@@ -11,6 +11,10 @@
 //! - Updates apply only with a `seq` strictly above the last one applied, and
 //!   only from the offer's maker.
 //! - Expired offers are purged through an expiry index, not a full scan.
+//! - A maker has at most [`Limits::max_open_offers_per_maker`] offers in the
+//!   book, and the book at most [`crate::StoreConfig::max_book_offers`]; the
+//!   counts live in `book_makers` and change in the same transactions as the
+//!   book, so they cannot drift.
 //!
 //! Queries walk `book_index`, whose keys sort by give currency, want currency,
 //! rate, age and id: a taker's matches come out best first, and a rate bound
@@ -72,6 +76,10 @@ pub enum InsertOutcome {
     Tombstoned,
     /// Already expired; refused.
     Expired,
+    /// Its maker already has the most open offers allowed; refused.
+    OverQuota,
+    /// The book holds the most offers allowed; refused.
+    BookFull,
 }
 
 /// What applying an update did.
@@ -137,55 +145,92 @@ fn expiry_key(expires_at: Timestamp, id: &OfferId) -> Vec<u8> {
     k
 }
 
-/// Removes an offer's book, index and expiry entries (inside a transaction).
-fn remove_entry(
-    book: &TransactionalTree,
-    index: &TransactionalTree,
-    expiry: &TransactionalTree,
-    offer: &Verified<Offer>,
-) -> std::result::Result<(), Tx> {
-    book.remove(offer.id().as_bytes())?;
-    index.remove(index_key(offer))?;
-    expiry.remove(expiry_key(offer.expires_at, &offer.id()))?;
+/// Key of the book's total in `book_makers`; maker keys are 32 bytes.
+const TOTAL_KEY: &[u8] = b"total";
+
+fn count(makers: &TransactionalTree, key: &[u8]) -> std::result::Result<u64, Tx> {
+    Ok(makers
+        .get(key)?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map_or(0, u64::from_be_bytes))
+}
+
+fn set_count(makers: &TransactionalTree, key: &[u8], n: u64) -> std::result::Result<(), Tx> {
+    if n == 0 {
+        makers.remove(key)?;
+    } else {
+        makers.insert(key, &n.to_be_bytes())?;
+    }
     Ok(())
 }
 
-/// The update rules, inside a transaction: only the maker, only a higher seq,
-/// never above the offer's maximum; nothing remaining closes the offer.
-fn apply_update(
-    book: &TransactionalTree,
-    index: &TransactionalTree,
-    expiry: &TransactionalTree,
-    tombs: &TransactionalTree,
-    update: &Verified<OfferUpdate>,
-) -> std::result::Result<UpdateOutcome, Tx> {
-    let id = update.offer_id;
-    let Some(raw) = book.get(id.as_bytes())? else {
-        return Ok(UpdateOutcome::UnknownOffer);
-    };
-    let mut rec: BookRecord = abort(decode("book", &raw))?;
-    if rec.offer.body.maker != update.maker {
-        return Ok(UpdateOutcome::WrongMaker);
+/// The book's trees, as one transaction sees them.
+struct BookTx<'a> {
+    book: &'a TransactionalTree,
+    index: &'a TransactionalTree,
+    expiry: &'a TransactionalTree,
+    tombs: &'a TransactionalTree,
+    makers: &'a TransactionalTree,
+}
+
+impl BookTx<'_> {
+    /// Removes an offer's book, index and expiry entries and counts it out.
+    fn remove_entry(&self, offer: &Verified<Offer>) -> std::result::Result<(), Tx> {
+        if self.book.remove(offer.id().as_bytes())?.is_none() {
+            return Ok(());
+        }
+        self.index.remove(index_key(offer))?;
+        self.expiry
+            .remove(expiry_key(offer.expires_at, &offer.id()))?;
+        let maker = offer.maker.as_bytes();
+        set_count(
+            self.makers,
+            maker,
+            count(self.makers, maker)?.saturating_sub(1),
+        )?;
+        set_count(
+            self.makers,
+            TOTAL_KEY,
+            count(self.makers, TOTAL_KEY)?.saturating_sub(1),
+        )
     }
-    if update.seq <= rec.seq() {
-        return Ok(UpdateOutcome::Stale);
-    }
-    if update.remaining > rec.offer.body.max_give {
-        return Ok(UpdateOutcome::AboveMax);
-    }
-    if update.remaining == Amount::ZERO {
-        let offer = Verified::assume_verified(rec.offer);
-        remove_entry(book, index, expiry, &offer)?;
-        let t = Tombstone {
-            maker: offer.maker,
-            until: offer.expires_at,
+
+    /// The update rules: only the maker, only a higher seq, never above the
+    /// offer's maximum; nothing remaining closes the offer.
+    fn apply_update(
+        &self,
+        update: &Verified<OfferUpdate>,
+    ) -> std::result::Result<UpdateOutcome, Tx> {
+        let id = update.offer_id;
+        let Some(raw) = self.book.get(id.as_bytes())? else {
+            return Ok(UpdateOutcome::UnknownOffer);
         };
-        tombs.insert(id.as_bytes(), peerfx_core::codec::encode(&t))?;
-        return Ok(UpdateOutcome::Closed);
+        let mut rec: BookRecord = abort(decode("book", &raw))?;
+        if rec.offer.body.maker != update.maker {
+            return Ok(UpdateOutcome::WrongMaker);
+        }
+        if update.seq <= rec.seq() {
+            return Ok(UpdateOutcome::Stale);
+        }
+        if update.remaining > rec.offer.body.max_give {
+            return Ok(UpdateOutcome::AboveMax);
+        }
+        if update.remaining == Amount::ZERO {
+            let offer = Verified::assume_verified(rec.offer);
+            self.remove_entry(&offer)?;
+            let t = Tombstone {
+                maker: offer.maker,
+                until: offer.expires_at,
+            };
+            self.tombs
+                .insert(id.as_bytes(), peerfx_core::codec::encode(&t))?;
+            return Ok(UpdateOutcome::Closed);
+        }
+        rec.update = Some(update.signed().clone());
+        self.book
+            .insert(id.as_bytes(), peerfx_core::codec::encode(&rec))?;
+        Ok(UpdateOutcome::Applied(update.remaining))
     }
-    rec.update = Some(update.signed().clone());
-    book.insert(id.as_bytes(), peerfx_core::codec::encode(&rec))?;
-    Ok(UpdateOutcome::Applied(update.remaining))
 }
 
 fn entry(rec: BookRecord) -> BookEntry {
@@ -198,9 +243,54 @@ fn entry(rec: BookRecord) -> BookEntry {
 }
 
 impl Store {
+    /// Runs `f` in one transaction over every book tree.
+    fn book_tx<T>(&self, f: impl Fn(&BookTx<'_>) -> std::result::Result<T, Tx>) -> Result<T> {
+        (
+            &self.book,
+            &self.book_index,
+            &self.book_expiry,
+            &self.tombstones,
+            &self.book_makers,
+        )
+            .transaction(|(book, index, expiry, tombs, makers)| {
+                f(&BookTx {
+                    book,
+                    index,
+                    expiry,
+                    tombs,
+                    makers,
+                })
+            })
+            .map_err(|e| tx_err(self, e))
+    }
+
+    /// Counts each maker's offers and the total into `book_makers` if it is
+    /// empty while the book is not (a data directory from before the counts).
+    pub(crate) fn count_book_makers(&self) -> Result<()> {
+        if !self.book_makers.is_empty() || self.book.is_empty() {
+            return Ok(());
+        }
+        let mut counts: std::collections::HashMap<PublicKey, u64> = Default::default();
+        for item in self.book.iter().values() {
+            let rec: BookRecord = decode("book", &item.map_err(|e| self.err(e))?)?;
+            *counts.entry(rec.offer.body.maker).or_default() += 1;
+        }
+        let mut batch = sled::Batch::default();
+        batch.insert(TOTAL_KEY, &counts.values().sum::<u64>().to_be_bytes());
+        for (maker, n) in counts {
+            batch.insert(maker.as_bytes(), &n.to_be_bytes());
+        }
+        self.book_makers.apply_batch(batch).map_err(|e| self.err(e))
+    }
+
     /// Adds a verified offer to the book.
-    pub fn book_insert(&self, offer: &Verified<Offer>, now: Timestamp) -> Result<InsertOutcome> {
-        let outcomes = self.book_insert_many(std::slice::from_ref(offer), now)?;
+    pub fn book_insert(
+        &self,
+        offer: &Verified<Offer>,
+        now: Timestamp,
+        limits: &Limits,
+    ) -> Result<InsertOutcome> {
+        let outcomes = self.book_insert_many(std::slice::from_ref(offer), now, limits)?;
         Ok(outcomes
             .first()
             .copied()
@@ -214,10 +304,11 @@ impl Store {
         &self,
         offers: &[Verified<Offer>],
         now: Timestamp,
+        limits: &Limits,
     ) -> Result<Vec<InsertOutcome>> {
         let items: Vec<_> = offers.iter().map(|o| (o, None)).collect();
         Ok(self
-            .merge(&items, now)?
+            .merge(&items, now, limits)?
             .into_iter()
             .map(|m| m.offer)
             .collect())
@@ -231,16 +322,19 @@ impl Store {
         &self,
         states: &[(Verified<Offer>, Option<Verified<OfferUpdate>>)],
         now: Timestamp,
+        limits: &Limits,
     ) -> Result<Vec<MergeOutcome>> {
         let items: Vec<_> = states.iter().map(|(o, u)| (o, u.as_ref())).collect();
-        self.merge(&items, now)
+        self.merge(&items, now, limits)
     }
 
     fn merge(
         &self,
         items: &[(&Verified<Offer>, Option<&Verified<OfferUpdate>>)],
         now: Timestamp,
+        limits: &Limits,
     ) -> Result<Vec<MergeOutcome>> {
+        let quota = u64::try_from(limits.max_open_offers_per_maker).unwrap_or(u64::MAX);
         struct Prepared {
             id: OfferId,
             maker: PublicKey,
@@ -264,61 +358,53 @@ impl Store {
                 })
             })
             .collect();
-        (
-            &self.book,
-            &self.book_index,
-            &self.book_expiry,
-            &self.tombstones,
-        )
-            .transaction(|(book, index, expiry, tombs)| {
-                let mut results = Vec::with_capacity(items.len());
-                for ((_, update), p) in items.iter().zip(&prepared) {
-                    let Some(p) = p else {
-                        results.push(MergeOutcome {
-                            offer: InsertOutcome::Expired,
-                            update: None,
-                        });
-                        continue;
-                    };
-                    let offer = match tombs.get(p.id.as_bytes())? {
-                        Some(t)
-                            if abort(decode::<Tombstone>("tombstones", &t))?.maker == p.maker =>
-                        {
-                            InsertOutcome::Tombstoned
-                        }
-                        _ if book.get(p.id.as_bytes())?.is_some() => InsertOutcome::Duplicate,
-                        _ => {
-                            book.insert(p.id.as_bytes(), p.record.as_slice())?;
-                            index.insert(p.ikey.as_slice(), &[])?;
-                            expiry.insert(p.ekey.as_slice(), &[])?;
+        self.book_tx(|tx| {
+            let mut results = Vec::with_capacity(items.len());
+            for ((_, update), p) in items.iter().zip(&prepared) {
+                let Some(p) = p else {
+                    results.push(MergeOutcome {
+                        offer: InsertOutcome::Expired,
+                        update: None,
+                    });
+                    continue;
+                };
+                let offer = match tx.tombs.get(p.id.as_bytes())? {
+                    Some(t) if abort(decode::<Tombstone>("tombstones", &t))?.maker == p.maker => {
+                        InsertOutcome::Tombstoned
+                    }
+                    _ if tx.book.get(p.id.as_bytes())?.is_some() => InsertOutcome::Duplicate,
+                    _ => {
+                        let mine = count(tx.makers, p.maker.as_bytes())?;
+                        let total = count(tx.makers, TOTAL_KEY)?;
+                        if mine >= quota {
+                            InsertOutcome::OverQuota
+                        } else if total >= self.max_book_offers {
+                            InsertOutcome::BookFull
+                        } else {
+                            tx.book.insert(p.id.as_bytes(), p.record.as_slice())?;
+                            tx.index.insert(p.ikey.as_slice(), &[])?;
+                            tx.expiry.insert(p.ekey.as_slice(), &[])?;
+                            set_count(tx.makers, p.maker.as_bytes(), mine + 1)?;
+                            set_count(tx.makers, TOTAL_KEY, total + 1)?;
                             InsertOutcome::Inserted
                         }
-                    };
-                    let update = match (offer, update) {
-                        (InsertOutcome::Inserted | InsertOutcome::Duplicate, Some(u)) => {
-                            Some(apply_update(book, index, expiry, tombs, u)?)
-                        }
-                        _ => None,
-                    };
-                    results.push(MergeOutcome { offer, update });
-                }
-                Ok(results)
-            })
-            .map_err(|e| tx_err(self, e))
+                    }
+                };
+                let update = match (offer, update) {
+                    (InsertOutcome::Inserted | InsertOutcome::Duplicate, Some(u)) => {
+                        Some(tx.apply_update(u)?)
+                    }
+                    _ => None,
+                };
+                results.push(MergeOutcome { offer, update });
+            }
+            Ok(results)
+        })
     }
 
     /// Applies a maker's update (remaining after fills).
     pub fn book_apply_update(&self, update: &Verified<OfferUpdate>) -> Result<UpdateOutcome> {
-        (
-            &self.book,
-            &self.book_index,
-            &self.book_expiry,
-            &self.tombstones,
-        )
-            .transaction(|(book, index, expiry, tombs)| {
-                apply_update(book, index, expiry, tombs, update)
-            })
-            .map_err(|e| tx_err(self, e))
+        self.book_tx(|tx| tx.apply_update(update))
     }
 
     /// Applies a maker's cancel. `limits` bounds how long a cancel for an offer not
@@ -329,48 +415,42 @@ impl Store {
         limits: &Limits,
     ) -> Result<CancelOutcome> {
         let id = cancel.offer_id;
-        (
-            &self.book,
-            &self.book_index,
-            &self.book_expiry,
-            &self.tombstones,
-        )
-            .transaction(|(book, index, expiry, tombs)| {
-                if tombs.get(id.as_bytes())?.is_some() {
-                    return Ok(CancelOutcome::AlreadyGone);
-                }
-                let (tomb, outcome) = match book.get(id.as_bytes())? {
-                    Some(raw) => {
-                        let rec: BookRecord = abort(decode("book", &raw))?;
-                        if rec.offer.body.maker != cancel.maker {
-                            return Ok(CancelOutcome::WrongMaker);
-                        }
-                        let offer = Verified::assume_verified(rec.offer);
-                        remove_entry(book, index, expiry, &offer)?;
-                        (
-                            Tombstone {
-                                maker: offer.maker,
-                                until: offer.expires_at,
-                            },
-                            CancelOutcome::Cancelled,
-                        )
+        self.book_tx(|tx| {
+            if tx.tombs.get(id.as_bytes())?.is_some() {
+                return Ok(CancelOutcome::AlreadyGone);
+            }
+            let (tomb, outcome) = match tx.book.get(id.as_bytes())? {
+                Some(raw) => {
+                    let rec: BookRecord = abort(decode("book", &raw))?;
+                    if rec.offer.body.maker != cancel.maker {
+                        return Ok(CancelOutcome::WrongMaker);
                     }
-                    // The offer can be at most this old and live at most this long.
-                    None => (
+                    let offer = Verified::assume_verified(rec.offer);
+                    tx.remove_entry(&offer)?;
+                    (
                         Tombstone {
-                            maker: cancel.maker,
-                            until: cancel
-                                .created_at
-                                .plus(limits.max_clock_skew_secs)
-                                .plus(limits.max_offer_lifetime_secs),
+                            maker: offer.maker,
+                            until: offer.expires_at,
                         },
-                        CancelOutcome::Remembered,
-                    ),
-                };
-                tombs.insert(id.as_bytes(), peerfx_core::codec::encode(&tomb))?;
-                Ok(outcome)
-            })
-            .map_err(|e| tx_err(self, e))
+                        CancelOutcome::Cancelled,
+                    )
+                }
+                // The offer can be at most this old and live at most this long.
+                None => (
+                    Tombstone {
+                        maker: cancel.maker,
+                        until: cancel
+                            .created_at
+                            .plus(limits.max_clock_skew_secs)
+                            .plus(limits.max_offer_lifetime_secs),
+                    },
+                    CancelOutcome::Remembered,
+                ),
+            };
+            tx.tombs
+                .insert(id.as_bytes(), peerfx_core::codec::encode(&tomb))?;
+            Ok(outcome)
+        })
     }
 
     /// One offer of the book.
@@ -388,9 +468,26 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Number of offers in the book.
+    /// Number of offers in the book (a counter, not a scan).
     pub fn book_len(&self) -> usize {
-        self.book.len()
+        self.book_makers
+            .get(TOTAL_KEY)
+            .ok()
+            .flatten()
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, |n| {
+                usize::try_from(u64::from_be_bytes(n)).unwrap_or(usize::MAX)
+            })
+    }
+
+    /// Number of offers `maker` has in the book.
+    pub fn book_maker_offers(&self, maker: &PublicKey) -> Result<u64> {
+        Ok(self
+            .book_makers
+            .get(maker.as_bytes())
+            .map_err(|e| self.err(e))?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes))
     }
 
     /// The best `limit` matches for `query`, best first, walking the index in
@@ -538,11 +635,7 @@ impl Store {
             };
             let id = Hash(id);
             if let Some(e) = self.book_get(&id)? {
-                (&self.book, &self.book_index, &self.book_expiry)
-                    .transaction(|(book, index, expiry)| {
-                        remove_entry(book, index, expiry, &e.offer)
-                    })
-                    .map_err(|e| tx_err(self, e))?;
+                self.book_tx(|tx| tx.remove_entry(&e.offer))?;
                 removed.push(id);
             } else {
                 self.book_expiry.remove(&key).map_err(|e| self.err(e))?;

@@ -10,6 +10,7 @@
 //! | `book_index`    | give · want · rate · created_at · offer id  | empty: ordered scans by market and rate |
 //! | `book_expiry`   | expires_at · offer id                       | empty: purge without a full scan |
 //! | `tombstones`    | offer id                                    | [`book::Tombstone`]: cancelled or closed, never to return |
+//! | `book_makers`   | maker key, or `total`                       | u64 BE: open offers in the book, for quotas |
 //! | `own_offers`    | offer id                                    | [`own::OwnOffer`] |
 //! | `reservations`  | reservation id                              | [`own::Reservation`] |
 //! | `trades`        | trade id                                    | [`trades::TradeRecord`] |
@@ -97,6 +98,10 @@ pub struct StoreConfig {
     /// sled's page cache in bytes. sled's own default is 1 GiB, far too much for a
     /// phone; RSS runs to a few times this figure.
     pub cache_capacity_bytes: u64,
+    /// Most offers in the book. Past it, new offers are refused (and not
+    /// forwarded) until some leave: the disk a book can take is bounded even
+    /// against many makers.
+    pub max_book_offers: u64,
 }
 
 impl StoreConfig {
@@ -104,12 +109,17 @@ impl StoreConfig {
     pub const DEFAULT_CACHE_CAPACITY_BYTES: u64 = 16 * 1024 * 1024;
     /// Cache for `--profile mobile`: 4 MiB.
     pub const MOBILE_CACHE_CAPACITY_BYTES: u64 = 4 * 1024 * 1024;
+    /// Default book size: 200 000 offers, about 200 MB on disk.
+    pub const DEFAULT_MAX_BOOK_OFFERS: u64 = 200_000;
+    /// Book size for `--profile mobile`: 20 000 offers.
+    pub const MOBILE_MAX_BOOK_OFFERS: u64 = 20_000;
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             cache_capacity_bytes: Self::DEFAULT_CACHE_CAPACITY_BYTES,
+            max_book_offers: Self::DEFAULT_MAX_BOOK_OFFERS,
         }
     }
 }
@@ -126,6 +136,8 @@ pub struct Store {
     pub(crate) book_index: sled::Tree,
     pub(crate) book_expiry: sled::Tree,
     pub(crate) tombstones: sled::Tree,
+    pub(crate) book_makers: sled::Tree,
+    pub(crate) max_book_offers: u64,
     pub(crate) own_offers: sled::Tree,
     pub(crate) reservations: sled::Tree,
     pub(crate) trades: sled::Tree,
@@ -170,6 +182,8 @@ impl Store {
             book_index: tree("book_index")?,
             book_expiry: tree("book_expiry")?,
             tombstones: tree("tombstones")?,
+            book_makers: tree("book_makers")?,
+            max_book_offers: config.max_book_offers,
             own_offers: tree("own_offers")?,
             reservations: tree("reservations")?,
             trades: tree("trades")?,
@@ -181,6 +195,7 @@ impl Store {
             _lock: std::sync::Arc::new(lock),
         };
         store.check_schema()?;
+        store.count_book_makers()?;
         Ok(store)
     }
 

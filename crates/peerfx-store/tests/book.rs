@@ -37,12 +37,18 @@ fn insert_is_idempotent() {
     let (_d, s) = store();
     let k = Keypair::generate();
     let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
-    assert_eq!(s.book_insert(&o, NOW).unwrap(), InsertOutcome::Inserted);
-    assert_eq!(s.book_insert(&o, NOW).unwrap(), InsertOutcome::Duplicate);
+    assert_eq!(
+        s.book_insert(&o, NOW, &Limits::default()).unwrap(),
+        InsertOutcome::Inserted
+    );
+    assert_eq!(
+        s.book_insert(&o, NOW, &Limits::default()).unwrap(),
+        InsertOutcome::Duplicate
+    );
     assert_eq!(s.book_len(), 1);
     assert_eq!(s.book_get(&o.id()).unwrap().unwrap().offer, o);
     assert_eq!(
-        s.book_insert(&o, o.expires_at).unwrap(),
+        s.book_insert(&o, o.expires_at, &Limits::default()).unwrap(),
         InsertOutcome::Expired
     );
 }
@@ -52,7 +58,7 @@ fn updates_need_a_higher_seq_and_the_makers_key() {
     let (_d, s) = store();
     let k = Keypair::generate();
     let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
-    s.book_insert(&o, NOW).unwrap();
+    s.book_insert(&o, NOW, &Limits::default()).unwrap();
     assert_eq!(
         s.book_apply_update(&update(&k, o.id(), 40_000, 2)).unwrap(),
         UpdateOutcome::Applied(Amount(40_000))
@@ -90,7 +96,10 @@ fn updates_need_a_higher_seq_and_the_makers_key() {
         UpdateOutcome::Closed
     );
     assert!(s.book_get(&o.id()).unwrap().is_none());
-    assert_eq!(s.book_insert(&o, NOW).unwrap(), InsertOutcome::Tombstoned);
+    assert_eq!(
+        s.book_insert(&o, NOW, &Limits::default()).unwrap(),
+        InsertOutcome::Tombstoned
+    );
 }
 
 #[test]
@@ -101,7 +110,7 @@ fn merging_applies_each_offer_then_its_update_in_one_batch() {
     let known = verified_offer(&k, "EUR", "USD", "1.09", 2);
     let filled = verified_offer(&k, "EUR", "USD", "1.10", 3);
     let gone = verified_offer(&k, "EUR", "USD", "1.11", 4);
-    s.book_insert(&known, NOW).unwrap();
+    s.book_insert(&known, NOW, &Limits::default()).unwrap();
     s.book_apply_update(&update(&k, known.id(), 30_000, 5))
         .unwrap();
     s.book_apply_cancel(&cancel(&k, gone.id()), &Limits::default())
@@ -118,6 +127,7 @@ fn merging_applies_each_offer_then_its_update_in_one_batch() {
                 (verified_offer(&k, "EUR", "USD", "1.12", 5), None),
             ],
             NOW,
+            &Limits::default(),
         )
         .unwrap();
     let expect = |offer, update| MergeOutcome { offer, update };
@@ -145,7 +155,7 @@ fn merging_applies_each_offer_then_its_update_in_one_batch() {
     // Filled on arrival: never listed, and a later copy stays out.
     assert!(s.book_get(&filled.id()).unwrap().is_none());
     assert_eq!(
-        s.book_insert(&filled, NOW).unwrap(),
+        s.book_insert(&filled, NOW, &Limits::default()).unwrap(),
         InsertOutcome::Tombstoned
     );
     assert!(s.book_get(&gone.id()).unwrap().is_none());
@@ -157,7 +167,7 @@ fn a_cancelled_offer_never_comes_back() {
     let (_d, s) = store();
     let k = Keypair::generate();
     let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
-    s.book_insert(&o, NOW).unwrap();
+    s.book_insert(&o, NOW, &Limits::default()).unwrap();
     let mallory = Keypair::generate();
     assert_eq!(
         s.book_apply_cancel(&cancel(&mallory, o.id()), &Limits::default())
@@ -175,7 +185,10 @@ fn a_cancelled_offer_never_comes_back() {
             .unwrap(),
         CancelOutcome::AlreadyGone
     );
-    assert_eq!(s.book_insert(&o, NOW).unwrap(), InsertOutcome::Tombstoned);
+    assert_eq!(
+        s.book_insert(&o, NOW, &Limits::default()).unwrap(),
+        InsertOutcome::Tombstoned
+    );
     assert_eq!(s.book_len(), 0);
 }
 
@@ -189,14 +202,20 @@ fn a_cancel_before_its_offer_is_remembered_for_the_same_maker_only() {
             .unwrap(),
         CancelOutcome::Remembered
     );
-    assert_eq!(s.book_insert(&o, NOW).unwrap(), InsertOutcome::Tombstoned);
+    assert_eq!(
+        s.book_insert(&o, NOW, &Limits::default()).unwrap(),
+        InsertOutcome::Tombstoned
+    );
 
     // Someone else's early "cancel" does not keep a real offer out.
     let o2 = verified_offer(&k, "EUR", "USD", "1.08", 2);
     let mallory = Keypair::generate();
     s.book_apply_cancel(&cancel(&mallory, o2.id()), &Limits::default())
         .unwrap();
-    assert_eq!(s.book_insert(&o2, NOW).unwrap(), InsertOutcome::Inserted);
+    assert_eq!(
+        s.book_insert(&o2, NOW, &Limits::default()).unwrap(),
+        InsertOutcome::Inserted
+    );
 }
 
 #[test]
@@ -209,12 +228,20 @@ fn queries_come_best_rate_first_and_respect_filters() {
     for (i, r) in rates.iter().enumerate() {
         let o = verified_offer(&keys[i % 3], "USD", "EUR", r, i as u64);
         ids.push(o.id());
-        s.book_insert(&o, NOW).unwrap();
+        s.book_insert(&o, NOW, &Limits::default()).unwrap();
     }
-    s.book_insert(&verified_offer(&keys[0], "EUR", "USD", "1.08", 99), NOW)
-        .unwrap();
-    s.book_insert(&verified_offer(&keys[0], "GBP", "EUR", "1.15", 98), NOW)
-        .unwrap();
+    s.book_insert(
+        &verified_offer(&keys[0], "EUR", "USD", "1.08", 99),
+        NOW,
+        &Limits::default(),
+    )
+    .unwrap();
+    s.book_insert(
+        &verified_offer(&keys[0], "GBP", "EUR", "1.15", 98),
+        NOW,
+        &Limits::default(),
+    )
+    .unwrap();
 
     let q = MatchQuery {
         pay: cur("EUR"),
@@ -292,8 +319,8 @@ fn expired_offers_and_old_tombstones_are_purged() {
     short.expires_at = NOW.plus(10);
     let short = validate(Signed::sign(short, &k), NOW, &Limits::default()).unwrap();
     let long = verified_offer(&k, "EUR", "USD", "1.08", 2);
-    s.book_insert(&short, NOW).unwrap();
-    s.book_insert(&long, NOW).unwrap();
+    s.book_insert(&short, NOW, &Limits::default()).unwrap();
+    s.book_insert(&long, NOW, &Limits::default()).unwrap();
     s.book_apply_cancel(&cancel(&k, long.id()), &Limits::default())
         .unwrap();
     assert_eq!(s.book_purge_expired(NOW.plus(9)).unwrap(), vec![]);
@@ -305,4 +332,105 @@ fn expired_offers_and_old_tombstones_are_purged() {
     assert!(s.book_is_tombstoned(&long.id()).unwrap());
     s.book_purge_expired(long.expires_at).unwrap();
     assert!(!s.book_is_tombstoned(&long.id()).unwrap());
+}
+
+#[test]
+fn a_maker_gets_at_most_the_quota_and_room_comes_back_when_offers_leave() {
+    let (_d, s) = store();
+    let limits = Limits {
+        max_open_offers_per_maker: 3,
+        ..Limits::default()
+    };
+    let k = Keypair::generate();
+    let offers: Vec<_> = (0..4)
+        .map(|i| verified_offer(&k, "EUR", "USD", "1.08", i))
+        .collect();
+    let outcomes = s.book_insert_many(&offers, NOW, &limits).unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            InsertOutcome::Inserted,
+            InsertOutcome::Inserted,
+            InsertOutcome::Inserted,
+            InsertOutcome::OverQuota
+        ]
+    );
+    assert_eq!(s.book_maker_offers(&k.public()).unwrap(), 3);
+    // Someone else is not held to this maker's count.
+    let other = verified_offer(&Keypair::generate(), "EUR", "USD", "1.08", 9);
+    assert_eq!(
+        s.book_insert(&other, NOW, &limits).unwrap(),
+        InsertOutcome::Inserted
+    );
+    // A cancel, a fill and an expiry each free a place.
+    s.book_apply_cancel(&cancel(&k, offers[0].id()), &limits)
+        .unwrap();
+    assert_eq!(
+        s.book_insert(&offers[3], NOW, &limits).unwrap(),
+        InsertOutcome::Inserted
+    );
+    s.book_apply_update(&update(&k, offers[1].id(), 0, 1))
+        .unwrap();
+    assert_eq!(s.book_maker_offers(&k.public()).unwrap(), 2);
+    s.book_purge_expired(offers[2].expires_at).unwrap();
+    assert_eq!(s.book_maker_offers(&k.public()).unwrap(), 0);
+    assert_eq!(s.book_len(), 0);
+}
+
+#[test]
+fn a_full_book_refuses_new_offers_until_one_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        max_book_offers: 2,
+        ..StoreConfig::default()
+    };
+    let s = Store::open(dir.path(), &config).unwrap();
+    let limits = Limits::default();
+    let makers: Vec<_> = (0..3).map(|_| Keypair::generate()).collect();
+    let offers: Vec<_> = makers
+        .iter()
+        .map(|k| verified_offer(k, "EUR", "USD", "1.08", 1))
+        .collect();
+    assert_eq!(
+        s.book_insert_many(&offers, NOW, &limits).unwrap(),
+        vec![
+            InsertOutcome::Inserted,
+            InsertOutcome::Inserted,
+            InsertOutcome::BookFull
+        ]
+    );
+    s.book_apply_cancel(&cancel(&makers[0], offers[0].id()), &limits)
+        .unwrap();
+    assert_eq!(
+        s.book_insert(&offers[2], NOW, &limits).unwrap(),
+        InsertOutcome::Inserted
+    );
+    assert_eq!(s.book_len(), 2);
+}
+
+#[test]
+fn counts_are_rebuilt_for_a_book_that_has_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Keypair::generate();
+    {
+        let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        for i in 0..5 {
+            s.book_insert(
+                &verified_offer(&k, "EUR", "USD", "1.08", i),
+                NOW,
+                &Limits::default(),
+            )
+            .unwrap();
+        }
+        s.flush().unwrap();
+    }
+    // A data directory written before the counts existed: drop them.
+    {
+        let db = sled::open(dir.path().join("sled")).unwrap();
+        db.drop_tree("book_makers").unwrap();
+        db.flush().unwrap();
+    }
+    let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    assert_eq!(s.book_len(), 5);
+    assert_eq!(s.book_maker_offers(&k.public()).unwrap(), 5);
 }
