@@ -33,6 +33,10 @@ fn net_config(bootstrap: Vec<Multiaddr>) -> NetConfig {
         bootstrap,
         mdns: false,
         gossip_heartbeat: Duration::from_millis(200),
+        // The memory ceiling is the whole process's, and here the process holds
+        // every node of every run (allocators keep freed memory): at N = 50 it
+        // passed 512 MiB and the next run's nodes could not connect at all.
+        max_memory_bytes: usize::MAX,
         ..NetConfig::default()
     }
 }
@@ -121,6 +125,7 @@ async fn wait_mesh(check: impl Fn() -> bool) {
 /// peerfx nodes: returns the run and the gossip messages received per node per
 /// offer.
 async fn run_peerfx(n: usize, seed: u64) -> (Run, f64) {
+    eprintln!("N={n} peerfx: starting nodes");
     let parents = topology(n, seed);
     let mut nodes: Vec<Node> = Vec::new();
     let mut addrs: Vec<Multiaddr> = Vec::new();
@@ -170,7 +175,9 @@ async fn run_peerfx(n: usize, seed: u64) -> (Run, f64) {
             .is_some_and(|v| v.len() >= n)
     })
     .await;
+    eprintln!("N={n} peerfx: warmed up, settling");
     let settled_in = settle().await;
+    eprintln!("N={n} peerfx: posting");
     let cpu_before = cpu_used();
     let before: u64 = nodes
         .iter()
@@ -219,6 +226,7 @@ async fn run_peerfx(n: usize, seed: u64) -> (Run, f64) {
         .sum();
     let per_node_per_offer = (after - before) as f64 / (n as f64 * OFFERS_PER_RUN as f64);
     let cpu_per_offer = cpu_used().saturating_sub(cpu_before) / OFFERS_PER_RUN as u32;
+    eprintln!("N={n} peerfx: stopping");
     for node in &nodes {
         node.shutdown().await;
     }
@@ -233,6 +241,7 @@ async fn run_peerfx(n: usize, seed: u64) -> (Run, f64) {
 /// Raw gossipsub through peerfx-net alone: same topology, trivial payload,
 /// every message accepted at once.
 async fn run_raw(n: usize, seed: u64) -> Run {
+    eprintln!("N={n} raw: starting");
     let parents = topology(n, seed);
     let arrivals: Arc<Mutex<HashMap<Vec<u8>, Vec<Instant>>>> = Arc::default();
     let mut handles = Vec::new();
@@ -283,12 +292,17 @@ async fn run_raw(n: usize, seed: u64) -> Run {
             .expect("lock")
             .get(&payload)
             .is_some_and(|v| v.len() >= n - 1)
-            || k > 300
         {
             break;
         }
+        if k > 300 {
+            eprintln!("N={n} raw: warm-up message did not reach every node in 30 s");
+            break;
+        }
     }
+    eprintln!("N={n} raw: warmed up, settling");
     let settled_in = settle().await;
+    eprintln!("N={n} raw: publishing");
     let cpu_before = cpu_used();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 1);
     let mut latencies = Vec::new();
@@ -308,12 +322,13 @@ async fn run_raw(n: usize, seed: u64) -> Run {
                 .is_some_and(|v| v.len() >= n - 1)
         })
         .await;
-        if let Some(t) = arrivals.lock().expect("lock").get(&payload).and_then(|v| {
+        match arrivals.lock().expect("lock").get(&payload).and_then(|v| {
             (v.len() >= n - 1)
                 .then(|| v.iter().max().copied())
                 .flatten()
         }) {
-            latencies.push(t.saturating_duration_since(t0));
+            Some(t) => latencies.push(t.saturating_duration_since(t0)),
+            None => eprintln!("message {k} did not reach every node within {TIMEOUT:?}"),
         }
     }
     let cpu_per_offer = cpu_used().saturating_sub(cpu_before) / OFFERS_PER_RUN as u32;
