@@ -22,11 +22,12 @@ fn main() -> anyhow::Result<()> {
         &StoreConfig::default(),
     )?;
     let now = peerfx::node::now();
-    let makers: Vec<Keypair> = (0..100).map(|_| Keypair::generate()).collect();
+    // 50 offers per maker: within the open-offer quota, as in a real market.
+    let makers: Vec<Keypair> = (0..n.div_ceil(50)).map(|_| Keypair::generate()).collect();
     let rates = ["1.07", "1.075", "1.08", "1.085", "1.09"];
     let offers = (0..n)
         .map(|i| {
-            let k = &makers[i % makers.len()];
+            let k = &makers[i / 50];
             let mut o =
                 peerfx::core::testing::offer(k, "EUR", "USD", rates[i % rates.len()], i as u64);
             o.created_at = now;

@@ -354,10 +354,14 @@ async fn run_sync(count: usize, updates: bool) -> Duration {
     // Fill a's book directly with offers from other makers.
     let now = peerfx::node::now();
     let limits = Default::default();
-    let makers: Vec<Keypair> = (0..64).map(|_| Keypair::generate()).collect();
+    // Within the open-offer quota per maker, as a real market would be.
+    let per_maker = 50;
+    let makers: Vec<Keypair> = (0..count.div_ceil(per_maker))
+        .map(|_| Keypair::generate())
+        .collect();
     let states: Vec<_> = (0..count)
         .map(|i| {
-            let k = &makers[i % makers.len()];
+            let k = &makers[i / per_maker];
             let mut o = peerfx::core::testing::offer(k, "EUR", "USD", "1.08", i as u64);
             o.created_at = now;
             o.expires_at = now.plus(3600);
@@ -405,6 +409,11 @@ async fn run_sync(count: usize, updates: bool) -> Duration {
 
 #[tokio::main]
 async fn main() {
+    // Quiet unless asked: RUST_LOG=peerfx_node=debug shows sync and gossip.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())

@@ -11,13 +11,15 @@ use peerfx_core::*;
 use peerfx_store::{Store, StoreConfig};
 
 fn wire_offers(n: usize, seed: u64) -> Vec<Vec<u8>> {
-    let keys: Vec<_> = (0..32u8)
+    // 50 offers per maker, within the open-offer quota.
+    let makers = u8::try_from(n.div_ceil(50)).expect("at most 255 makers");
+    let keys: Vec<_> = (0..makers)
         .map(|i| Keypair::from_secret(&[i + 1; 32]).unwrap())
         .collect();
     let rates = ["0.91", "0.92", "0.925", "0.93", "0.94", "0.95"];
     (0..n)
         .map(|i| {
-            let k = &keys[i % keys.len()];
+            let k = &keys[i / 50];
             let mut o = offer(
                 k,
                 "USD",
@@ -74,6 +76,11 @@ fn bench(c: &mut Criterion) {
         let v = decode_and_validate::<Offer>(&b, NOW, &limits).unwrap();
         store.book_insert(&v, NOW, &Default::default()).unwrap();
     }
+    assert_eq!(
+        store.book_len(),
+        10_000,
+        "every offer within its maker's quota"
+    );
     let q = MatchQuery {
         pay: cur("EUR"),
         receive: cur("USD"),
