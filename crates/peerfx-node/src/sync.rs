@@ -20,6 +20,12 @@ use crate::{now, Inner, Metrics};
 /// Sync pages being verified and merged at once, per fetch.
 const MERGES_IN_FLIGHT: usize = 2;
 
+/// Tries per sync page while the peer stays connected.
+const PAGE_ATTEMPTS: u32 = 3;
+
+/// Wait before retrying a page, times the attempt number.
+const PAGE_RETRY_DELAY: Duration = Duration::from_millis(250);
+
 /// Bookkeeping that keeps syncs from repeating or flooding.
 #[derive(Default)]
 pub(crate) struct SyncState {
@@ -111,7 +117,7 @@ pub(crate) async fn fetch(inner: Arc<Inner>, peer: PeerId, market: Market) {
             cursor: cursor.take(),
             limit: MAX_SYNC_PAGE,
         };
-        let response = inner.net.sync(peer, request).await;
+        let response = request_page(&inner, peer, request).await;
         // Earlier pages merged while this one was in flight.
         while merging.len() >= MERGES_IN_FLIGHT {
             if let Some(oldest) = merging.pop_front() {
@@ -144,6 +150,35 @@ pub(crate) async fn fetch(inner: Arc<Inner>, peer: PeerId, market: Market) {
     for merge in merging {
         record_merge(&inner, merge).await;
     }
+}
+
+/// Asks for one page, trying again after a failure (a timeout on a flaky link):
+/// nothing else would resume this sync until the peer reconnects, so a dropped
+/// page would leave the book short until the makers re-announce.
+async fn request_page(
+    inner: &Inner,
+    peer: PeerId,
+    request: SyncRequest,
+) -> Result<SyncResponse, peerfx_net::NetError> {
+    let mut attempt = 1;
+    loop {
+        match inner.net.sync(peer, request.clone()).await {
+            Err(e) if attempt < PAGE_ATTEMPTS && connected(inner, peer).await => {
+                tracing::debug!(%peer, attempt, "sync page failed, retrying: {e}");
+                tokio::time::sleep(PAGE_RETRY_DELAY * attempt).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+async fn connected(inner: &Inner, peer: PeerId) -> bool {
+    inner
+        .net
+        .info()
+        .await
+        .is_ok_and(|i| i.connected.iter().any(|(p, _)| *p == peer))
 }
 
 /// Waits for a page merge and counts what it changed.
