@@ -380,6 +380,7 @@ async fn id(State(s): State<Arc<ApiState>>) -> ApiResult<Value> {
         "markets": s.node.markets().iter().map(|m| m.to_string()).collect::<Vec<_>>(),
         "peers": info.connected.len(),
         "book_size": s.node.store().book_len(),
+        "syncing": s.node.syncs_in_flight(),
     })))
 }
 

@@ -285,6 +285,22 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
+/// Why an empty book may be empty, when the node can tell.
+fn empty_book_hint(peers: u64, syncing: u64) -> Option<String> {
+    match (peers, syncing) {
+        (0, _) => Some(
+            "not connected to any peer yet: pass --bootstrap to the daemon, or wait \
+             for peers on the LAN"
+                .into(),
+        ),
+        (_, 0) => None,
+        (_, n) => Some(format!(
+            "still syncing the book from {n} peer{}: try again in a moment",
+            if n == 1 { "" } else { "s" }
+        )),
+    }
+}
+
 fn short(s: &str) -> String {
     s.chars().take(12).collect()
 }
@@ -504,9 +520,17 @@ pub fn run(data_dir: PathBuf, json_out: bool, cmd: Command) -> anyhow::Result<()
             } else {
                 format!("/v1/book?{}", q.join("&"))
             };
-            print(c.get(&path)?, json_out, |v: Vec<OfferJson>| {
-                offers_table(&v, false)
-            })
+            let book = c.get(&path)?;
+            let empty = book.as_array().is_some_and(Vec::is_empty);
+            print(book, json_out, |v: Vec<OfferJson>| offers_table(&v, false))?;
+            if empty && !json_out {
+                let id = c.get("/v1/id")?;
+                let count = |k: &str| id.get(k).and_then(Value::as_u64).unwrap_or(0);
+                if let Some(hint) = empty_book_hint(count("peers"), count("syncing")) {
+                    println!("{hint}");
+                }
+            }
+            Ok(())
         }
         Command::Take {
             offer_id,
@@ -689,4 +713,21 @@ fn import(data_dir: &Path, file: &Path, json_out: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::empty_book_hint;
+
+    #[test]
+    fn an_empty_book_says_why_when_it_can() {
+        assert!(empty_book_hint(0, 0).unwrap().contains("--bootstrap"));
+        assert!(empty_book_hint(0, 2).unwrap().contains("not connected"));
+        assert_eq!(empty_book_hint(3, 0), None);
+        assert_eq!(
+            empty_book_hint(3, 1).unwrap(),
+            "still syncing the book from 1 peer: try again in a moment"
+        );
+        assert!(empty_book_hint(3, 2).unwrap().contains("from 2 peers"));
+    }
 }

@@ -349,6 +349,8 @@ pub(crate) struct Inner {
     pub(crate) tracker: tokio_util::task::TaskTracker,
     /// Own offers already announced as expiring soon.
     pub(crate) expiring_notified: Mutex<HashSet<OfferId>>,
+    /// Book syncs from peers under way.
+    pub(crate) syncs_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl Inner {
@@ -414,6 +416,7 @@ impl Node {
             backoff: Mutex::new(trades::Backoff::default()),
             tracker: tokio_util::task::TaskTracker::new(),
             expiring_notified: Mutex::new(HashSet::new()),
+            syncs_in_flight: Default::default(),
             config,
         });
         let node = Node { inner };
@@ -480,6 +483,14 @@ impl Node {
             sync::sync_market(self.inner.clone(), market);
         }
         Ok(())
+    }
+
+    /// Book syncs from peers under way: while any is, the book may still be
+    /// filling (right after start, or after a partition heals).
+    pub fn syncs_in_flight(&self) -> usize {
+        self.inner
+            .syncs_in_flight
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Markets this node follows.

@@ -109,6 +109,7 @@ pub(crate) async fn fetch(inner: Arc<Inner>, peer: PeerId, market: Market) {
     if !allowed {
         return;
     }
+    let _in_flight = InFlight::new(&inner);
     let mut merging = std::collections::VecDeque::new();
     let mut cursor = None;
     for _ in 0..inner.config.sync_max_pages {
@@ -149,6 +150,26 @@ pub(crate) async fn fetch(inner: Arc<Inner>, peer: PeerId, market: Market) {
     }
     for merge in merging {
         record_merge(&inner, merge).await;
+    }
+}
+
+/// Counts a fetch in [`Inner::syncs_in_flight`] for as long as it lives.
+struct InFlight<'a>(&'a Inner);
+
+impl<'a> InFlight<'a> {
+    fn new(inner: &'a Inner) -> Self {
+        inner
+            .syncs_in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(inner)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .syncs_in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
