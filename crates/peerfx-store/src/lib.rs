@@ -10,7 +10,7 @@
 //! | `book_index`    | give · want · rate · created_at · offer id  | empty: ordered scans by market and rate |
 //! | `book_expiry`   | expires_at · offer id                       | empty: purge without a full scan |
 //! | `tombstones`    | offer id                                    | [`book::Tombstone`]: cancelled or closed, never to return |
-//! | `book_makers`   | maker key, or `total`                       | u64 BE: open offers in the book, for quotas |
+//! | `book_makers`   | maker key                                   | u64 BE: the maker's offers in the book, for the quota |
 //! | `own_offers`    | offer id                                    | [`own::OwnOffer`] |
 //! | `reservations`  | reservation id                              | [`own::Reservation`] |
 //! | `trades`        | trade id                                    | [`trades::TradeRecord`] |
@@ -138,6 +138,8 @@ pub struct Store {
     pub(crate) tombstones: sled::Tree,
     pub(crate) book_makers: sled::Tree,
     pub(crate) max_book_offers: u64,
+    /// Offers in the book; the sum of `book_makers`, counted at open.
+    pub(crate) book_total: std::sync::Arc<std::sync::atomic::AtomicU64>,
     pub(crate) own_offers: sled::Tree,
     pub(crate) reservations: sled::Tree,
     pub(crate) trades: sled::Tree,
@@ -184,6 +186,7 @@ impl Store {
             tombstones: tree("tombstones")?,
             book_makers: tree("book_makers")?,
             max_book_offers: config.max_book_offers,
+            book_total: Default::default(),
             own_offers: tree("own_offers")?,
             reservations: tree("reservations")?,
             trades: tree("trades")?,

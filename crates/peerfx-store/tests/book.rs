@@ -409,7 +409,7 @@ fn a_full_book_refuses_new_offers_until_one_leaves() {
 }
 
 #[test]
-fn counts_are_rebuilt_for_a_book_that_has_none() {
+fn counts_survive_a_reopen_and_are_rebuilt_for_a_book_that_has_none() {
     let dir = tempfile::tempdir().unwrap();
     let k = Keypair::generate();
     {
@@ -423,6 +423,11 @@ fn counts_are_rebuilt_for_a_book_that_has_none() {
             .unwrap();
         }
         s.flush().unwrap();
+    }
+    // Reopened, the total is the sum of the makers' counts.
+    {
+        let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        assert_eq!(s.book_len(), 5);
     }
     // A data directory written before the counts existed: drop them.
     {
