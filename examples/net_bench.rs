@@ -115,6 +115,31 @@ fn topology(n: usize, seed: u64) -> Vec<usize> {
         .collect()
 }
 
+/// Arrival times of each message (offer id or payload) at each node.
+type Arrivals<K> = Arc<Mutex<HashMap<K, Vec<Instant>>>>;
+
+/// When the last of `count` arrivals of `key` happened, once there are that many.
+fn all_arrived<K: Eq + std::hash::Hash>(
+    arrivals: &Arrivals<K>,
+    key: &K,
+    count: usize,
+) -> Option<Instant> {
+    let arrivals = arrivals.lock().expect("lock");
+    let times = arrivals.get(key).filter(|v| v.len() >= count)?;
+    times.iter().max().copied()
+}
+
+/// Gossip messages the nodes have judged so far (accepted or ignored).
+fn gossip_judged(nodes: &[Node]) -> u64 {
+    nodes
+        .iter()
+        .map(|n| {
+            n.metrics().gossip_accepted.load(Ordering::Relaxed)
+                + n.metrics().gossip_ignored.load(Ordering::Relaxed)
+        })
+        .sum()
+}
+
 async fn wait_mesh(check: impl Fn() -> bool) {
     let deadline = Instant::now() + TIMEOUT;
     while !check() && Instant::now() < deadline {
@@ -145,7 +170,7 @@ async fn run_peerfx(n: usize, seed: u64) -> (Run, f64) {
         dirs.push(dir);
     }
     // Arrival times per offer per node.
-    let arrivals: Arc<Mutex<HashMap<OfferId, Vec<Instant>>>> = Arc::default();
+    let arrivals: Arrivals<OfferId> = Arc::default();
     for node in &nodes {
         let mut events = node.events();
         let arrivals = arrivals.clone();
@@ -167,25 +192,12 @@ async fn run_peerfx(n: usize, seed: u64) -> (Run, f64) {
         .post_offer(OfferSpec::parse("EUR", "100", "500", "USD", "1.5").expect("spec"))
         .await
         .expect("post");
-    wait_mesh(|| {
-        arrivals
-            .lock()
-            .expect("lock")
-            .get(&warm.id())
-            .is_some_and(|v| v.len() >= n)
-    })
-    .await;
+    wait_mesh(|| all_arrived(&arrivals, &warm.id(), n).is_some()).await;
     eprintln!("N={n} peerfx: warmed up, settling");
     let settled_in = settle().await;
     eprintln!("N={n} peerfx: posting");
     let cpu_before = cpu_used();
-    let before: u64 = nodes
-        .iter()
-        .map(|n| {
-            n.metrics().gossip_accepted.load(Ordering::Relaxed)
-                + n.metrics().gossip_ignored.load(Ordering::Relaxed)
-        })
-        .sum();
+    let before = gossip_judged(&nodes);
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 1);
     let mut latencies = Vec::new();
@@ -197,34 +209,14 @@ async fn run_peerfx(n: usize, seed: u64) -> (Run, f64) {
             .post_offer(OfferSpec::parse("EUR", "100", "500", "USD", &rate).expect("spec"))
             .await
             .expect("post");
-        wait_mesh(|| {
-            arrivals
-                .lock()
-                .expect("lock")
-                .get(&offer.id())
-                .is_some_and(|v| v.len() >= n)
-        })
-        .await;
-        let done = arrivals
-            .lock()
-            .expect("lock")
-            .get(&offer.id())
-            .map(|v| v.iter().max().copied());
-        match done.flatten() {
-            Some(t) if arrivals.lock().expect("lock")[&offer.id()].len() >= n => {
-                latencies.push(t.saturating_duration_since(t0))
-            }
-            _ => eprintln!("offer {k} did not reach every node within {TIMEOUT:?}"),
+        wait_mesh(|| all_arrived(&arrivals, &offer.id(), n).is_some()).await;
+        match all_arrived(&arrivals, &offer.id(), n) {
+            Some(t) => latencies.push(t.saturating_duration_since(t0)),
+            None => eprintln!("offer {k} did not reach every node within {TIMEOUT:?}"),
         }
     }
-    let after: u64 = nodes
-        .iter()
-        .map(|n| {
-            n.metrics().gossip_accepted.load(Ordering::Relaxed)
-                + n.metrics().gossip_ignored.load(Ordering::Relaxed)
-        })
-        .sum();
-    let per_node_per_offer = (after - before) as f64 / (n as f64 * OFFERS_PER_RUN as f64);
+    let per_node_per_offer =
+        (gossip_judged(&nodes) - before) as f64 / (n as f64 * OFFERS_PER_RUN as f64);
     let cpu_per_offer = cpu_used().saturating_sub(cpu_before) / OFFERS_PER_RUN as u32;
     eprintln!("N={n} peerfx: stopping");
     for node in &nodes {
@@ -243,7 +235,7 @@ async fn run_peerfx(n: usize, seed: u64) -> (Run, f64) {
 async fn run_raw(n: usize, seed: u64) -> Run {
     eprintln!("N={n} raw: starting");
     let parents = topology(n, seed);
-    let arrivals: Arc<Mutex<HashMap<Vec<u8>, Vec<Instant>>>> = Arc::default();
+    let arrivals: Arrivals<Vec<u8>> = Arc::default();
     let mut handles = Vec::new();
     let mut addrs: Vec<Multiaddr> = Vec::new();
     for (i, parent) in parents.iter().enumerate() {
@@ -287,12 +279,7 @@ async fn run_raw(n: usize, seed: u64) -> Run {
             .await
             .expect("publish");
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if arrivals
-            .lock()
-            .expect("lock")
-            .get(&payload)
-            .is_some_and(|v| v.len() >= n - 1)
-        {
+        if all_arrived(&arrivals, &payload, n - 1).is_some() {
             break;
         }
         if k > 300 {
@@ -314,19 +301,8 @@ async fn run_raw(n: usize, seed: u64) -> Run {
             .publish(market(), payload.clone())
             .await
             .expect("publish");
-        wait_mesh(|| {
-            arrivals
-                .lock()
-                .expect("lock")
-                .get(&payload)
-                .is_some_and(|v| v.len() >= n - 1)
-        })
-        .await;
-        match arrivals.lock().expect("lock").get(&payload).and_then(|v| {
-            (v.len() >= n - 1)
-                .then(|| v.iter().max().copied())
-                .flatten()
-        }) {
+        wait_mesh(|| all_arrived(&arrivals, &payload, n - 1).is_some()).await;
+        match all_arrived(&arrivals, &payload, n - 1) {
             Some(t) => latencies.push(t.saturating_duration_since(t0)),
             None => eprintln!("message {k} did not reach every node within {TIMEOUT:?}"),
         }

@@ -149,11 +149,13 @@ fn expiry_key(expires_at: Timestamp, id: &OfferId) -> Vec<u8> {
     k
 }
 
+/// A count in `book_makers`: u64 big-endian; anything else reads as 0.
+fn decode_count(v: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(v).map_or(0, u64::from_be_bytes)
+}
+
 fn count(makers: &TransactionalTree, key: &[u8]) -> std::result::Result<u64, Tx> {
-    Ok(makers
-        .get(key)?
-        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-        .map_or(0, u64::from_be_bytes))
+    Ok(makers.get(key)?.map_or(0, |v| decode_count(&v)))
 }
 
 fn set_count(makers: &TransactionalTree, key: &[u8], n: u64) -> std::result::Result<(), Tx> {
@@ -275,25 +277,27 @@ impl Store {
         Ok(result)
     }
 
-    /// Counts each maker's offers into `book_makers` if it is empty while the
-    /// book is not (a data directory from before the counts), then the total.
-    pub(crate) fn count_book_makers(&self) -> Result<()> {
-        if !self.book_makers.is_empty() || self.book.is_empty() {
-            let mut total = 0u64;
-            for v in self.book_makers.iter().values() {
-                let v = v.map_err(|e| self.err(e))?;
-                total += <[u8; 8]>::try_from(v.as_ref()).map_or(0, u64::from_be_bytes);
-            }
-            self.book_total.store(total, Ordering::Relaxed);
-            return Ok(());
+    /// Loads the book total from the makers' counts, first counting the book
+    /// into `book_makers` if that is empty while the book is not (a data
+    /// directory from before the counts).
+    pub(crate) fn load_book_counts(&self) -> Result<()> {
+        if self.book_makers.is_empty() && !self.book.is_empty() {
+            self.recount_book_makers()?;
         }
+        let mut total = 0u64;
+        for v in self.book_makers.iter().values() {
+            total += decode_count(&v.map_err(|e| self.err(e))?);
+        }
+        self.book_total.store(total, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn recount_book_makers(&self) -> Result<()> {
         let mut counts: std::collections::HashMap<PublicKey, u64> = Default::default();
         for item in self.book.iter().values() {
             let rec: BookRecord = decode("book", &item.map_err(|e| self.err(e))?)?;
             *counts.entry(rec.offer.body.maker).or_default() += 1;
         }
-        self.book_total
-            .store(counts.values().sum(), Ordering::Relaxed);
         let mut batch = sled::Batch::default();
         for (maker, n) in counts {
             batch.insert(maker.as_bytes(), &n.to_be_bytes());
@@ -500,8 +504,7 @@ impl Store {
             .book_makers
             .get(maker.as_bytes())
             .map_err(|e| self.err(e))?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map_or(0, u64::from_be_bytes))
+            .map_or(0, |v| decode_count(&v)))
     }
 
     /// The best `limit` matches for `query`, best first, walking the index in

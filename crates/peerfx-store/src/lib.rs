@@ -198,7 +198,7 @@ impl Store {
             _lock: std::sync::Arc::new(lock),
         };
         store.check_schema()?;
-        store.count_book_makers()?;
+        store.load_book_counts()?;
         Ok(store)
     }
 
