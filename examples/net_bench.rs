@@ -308,6 +308,7 @@ async fn run_raw(n: usize, seed: u64) -> Run {
         }
     }
     let cpu_per_offer = cpu_used().saturating_sub(cpu_before) / OFFERS_PER_RUN as u32;
+    eprintln!("N={n} raw: stopping");
     for h in &handles {
         let _ = h.shutdown().await;
     }

@@ -96,9 +96,12 @@ impl Inner {
                     }
                     // Remembered so the offer cannot arrive later, but not forwarded:
                     // a cancel of an offer nobody has seen costs a spammer nothing.
-                    Ok(CancelOutcome::Remembered | CancelOutcome::AlreadyGone) | Err(()) => {
-                        Ok(Acceptance::Ignore)
-                    }
+                    Ok(
+                        CancelOutcome::Remembered
+                        | CancelOutcome::NotRemembered
+                        | CancelOutcome::AlreadyGone,
+                    )
+                    | Err(()) => Ok(Acceptance::Ignore),
                     Ok(CancelOutcome::WrongMaker) => Err(IngestError::WrongMaker),
                 }
             }

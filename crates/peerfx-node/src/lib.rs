@@ -72,6 +72,10 @@ pub struct NodeConfig {
     pub reannounce_interval: Duration,
     /// How often expired offers are purged.
     pub maintenance_interval: Duration,
+    /// How often the book's changes are written to disk. The book is held in
+    /// memory; a crash loses at most this much of other makers' offers, which
+    /// sync brings back.
+    pub book_persist_interval: Duration,
     /// How many peers to sync a market from when following it.
     pub sync_peers: usize,
     /// Least time between two syncs of one market from one peer.
@@ -96,6 +100,8 @@ impl NodeConfig {
     pub const DEFAULT_REANNOUNCE_INTERVAL: Duration = Duration::from_secs(600);
     /// Default maintenance interval.
     pub const DEFAULT_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
+    /// Default book persist interval.
+    pub const DEFAULT_BOOK_PERSIST_INTERVAL: Duration = Duration::from_secs(1);
     /// Default number of peers to sync from.
     pub const DEFAULT_SYNC_PEERS: usize = 3;
     /// Default least time between syncs from one peer.
@@ -124,6 +130,7 @@ impl NodeConfig {
             markets: Vec::new(),
             reannounce_interval: Self::DEFAULT_REANNOUNCE_INTERVAL,
             maintenance_interval: Self::DEFAULT_MAINTENANCE_INTERVAL,
+            book_persist_interval: Self::DEFAULT_BOOK_PERSIST_INTERVAL,
             sync_peers: Self::DEFAULT_SYNC_PEERS,
             sync_min_interval: Self::DEFAULT_SYNC_MIN_INTERVAL,
             sync_pages_per_minute: Self::DEFAULT_SYNC_PAGES_PER_MINUTE,
@@ -422,11 +429,23 @@ impl Node {
         let node = Node { inner };
 
         let mut markets: HashSet<Market> = node.inner.config.markets.iter().copied().collect();
+        let start_time = now();
         for own in node.inner.store.own_list()? {
             if own.status == OwnStatus::Open {
                 if let Ok(m) = own.offer.body.market() {
                     markets.insert(m);
                 }
+                // The book is written behind; after a crash an own offer can
+                // be missing from it, though never from `own_offers`.
+                let state = (
+                    Verified::assume_verified(own.offer),
+                    own.last_update.map(Verified::assume_verified),
+                );
+                node.inner.store.book_merge_many(
+                    std::slice::from_ref(&state),
+                    start_time,
+                    &node.inner.limits,
+                )?;
             }
         }
         for m in markets {

@@ -27,11 +27,14 @@ pub(crate) fn spawn(inner: Arc<Inner>, mut net_events: mpsc::Receiver<NetEvent>)
         let mut maintenance = tokio::time::interval(inner.config.maintenance_interval);
         let mut reannounce = tokio::time::interval(inner.config.reannounce_interval);
         let mut retry = tokio::time::interval(inner.config.trade_retry_interval);
+        let mut persist = tokio::time::interval(inner.config.book_persist_interval);
+        persist.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Peers that connect sync from us; the first re-announcement can wait.
         reannounce.tick().await;
         loop {
             tokio::select! {
                 _ = maintenance.tick() => purge(&inner),
+                _ = persist.tick() => persist_book(&inner).await,
                 _ = reannounce.tick() => {
                     let node = Node { inner: inner.clone() };
                     match node.reannounce().await {
@@ -44,6 +47,18 @@ pub(crate) fn spawn(inner: Arc<Inner>, mut net_events: mpsc::Receiver<NetEvent>)
             }
         }
     });
+}
+
+/// Writes the book's changes behind it, off the async threads: after a sync
+/// there can be thousands.
+async fn persist_book(inner: &Arc<Inner>) {
+    let store = inner.store.clone();
+    match tokio::task::spawn_blocking(move || store.book_persist()).await {
+        Ok(Ok(n)) if n > 0 => tracing::trace!("persisted {n} book changes"),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => inner.store_failed(e),
+        Err(e) => tracing::error!("book persist task: {e}"),
+    }
 }
 
 fn purge(inner: &Inner) {

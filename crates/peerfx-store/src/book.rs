@@ -1,41 +1,54 @@
 //! The offer book: every open offer this node has heard of, its own included.
 //!
-//! Rules, all enforced in one transaction per change:
+//! The book lives in memory, and sled holds a copy written behind it. Every
+//! gossiped offer changes the book on every node that hears it, so a change
+//! must be cheap: an insert here costs a few microseconds under a lock, where
+//! a sled transaction over the book's trees cost ~40 µs on one thread and, with
+//! the log I/O sled does behind it, about a quarter of the CPU a node spent
+//! per gossiped offer (docs/BENCHMARKS.md). [`Store::book_persist`] writes
+//! what changed since the last call, all of it in one sled transaction; the
+//! node calls it every second, at shutdown, and [`Store::flush`] and dropping
+//! the last clone of the store call it too. A crash can therefore lose the
+//! last second of *other makers'* offers, which sync and re-announcement bring
+//! back; own offers, reservations and trades live in their own trees and are
+//! flushed before they are acknowledged, as before.
+//!
+//! Rules, each applied atomically under the book's lock:
 //!
 //! - Inserting a verified offer is idempotent.
 //! - An offer that was cancelled or closed leaves a [`Tombstone`] until it would
 //!   have expired anyway, so a late copy (gossip is unordered, sync pages are
 //!   stale) never brings it back. A cancel that arrives *before* its offer leaves
 //!   a tombstone too; it applies only to an offer by the same maker, so nobody can
-//!   pre-empt someone else's offer with a cancel of their own.
+//!   pre-empt someone else's offer with a cancel of their own. Such early
+//!   tombstones are capped at the book's size, so a flood of cancels for offers
+//!   nobody made cannot grow memory without bound.
 //! - Updates apply only with a `seq` strictly above the last one applied, and
 //!   only from the offer's maker.
 //! - Expired offers are purged through an expiry index, not a full scan.
 //! - A maker has at most [`Limits::max_open_offers_per_maker`] offers in the
-//!   book: the counts live in `book_makers` and change in the same transactions
-//!   as the book, so they cannot drift. The book holds at most
-//!   [`crate::StoreConfig::max_book_offers`]; that total is kept in memory (a
-//!   key every insert wrote was a sixth of an insert's cost), so concurrent
-//!   writers can pass it by at most one batch each.
+//!   book, and the book at most [`crate::StoreConfig::max_book_offers`].
 //!
-//! Queries walk `book_index`, whose keys sort by give currency, want currency,
-//! rate, age and id: a taker's matches come out best first, and a rate bound
-//! ends the scan early.
+//! Queries walk an ordered index whose keys sort by give currency, want
+//! currency, rate, age and id: a taker's matches come out best first, and a
+//! rate bound ends the scan early. Only the `book` and `tombstones` trees are
+//! persisted; the index, the expiry order and the makers' counts are rebuilt
+//! from them at open.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ops::Bound;
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use peerfx_core::matching::BookEntry;
 use peerfx_core::protocol::OfferState;
 use peerfx_core::{
-    Amount, Fill, Hash, Limits, Market, MatchQuery, Offer, OfferCancel, OfferId, OfferUpdate,
+    codec, Amount, Fill, Limits, Market, MatchQuery, Offer, OfferCancel, OfferId, OfferUpdate,
     PublicKey, Signed, Timestamp, Verified,
 };
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
-use std::sync::atomic::Ordering;
-
 use sled::Transactional;
 
-use crate::{decode, tx_err, Result, Store, StoreError};
-
+use crate::{decode, Result, Store};
 /// A stored book entry: the offer and the maker's latest update, both signed, so
 /// the node can pass on proof of what remains (sync pages carry them as they are).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -114,6 +127,9 @@ pub enum CancelOutcome {
     AlreadyGone,
     /// Signed by someone other than the offer's maker.
     WrongMaker,
+    /// The offer is not known and the cancel was not remembered: the cap on
+    /// early cancels was reached, or another key's early cancel holds the id.
+    NotRemembered,
 }
 
 /// What merging an offer and its latest update did (see [`Store::book_merge_many`]).
@@ -126,183 +142,412 @@ pub struct MergeOutcome {
     pub update: Option<UpdateOutcome>,
 }
 
-type Tx = ConflictableTransactionError<StoreError>;
-
-fn abort<T>(r: Result<T>) -> std::result::Result<T, Tx> {
-    r.map_err(ConflictableTransactionError::Abort)
+/// One offer in memory, with its key in the ordered index.
+struct Entry {
+    offer: Verified<Offer>,
+    update: Option<Verified<OfferUpdate>>,
+    index_key: Vec<u8>,
 }
 
-fn index_key(offer: &Verified<Offer>) -> Vec<u8> {
+impl Entry {
+    fn remaining(&self) -> Amount {
+        self.update
+            .as_ref()
+            .map_or(self.offer.max_give, |u| u.remaining)
+    }
+
+    fn to_book_entry(&self) -> BookEntry {
+        BookEntry {
+            offer: self.offer.clone(),
+            remaining: self.remaining(),
+            seq: self.update.as_ref().map_or(0, |u| u.seq),
+        }
+    }
+
+    fn to_record(&self) -> BookRecord {
+        BookRecord {
+            offer: self.offer.signed().clone(),
+            update: self.update.as_ref().map(|u| u.signed().clone()),
+        }
+    }
+
+    fn to_state(&self) -> OfferState {
+        OfferState {
+            offer: self.offer.signed().clone(),
+            update: self.update.as_ref().map(|u| u.signed().clone()),
+        }
+    }
+}
+
+/// Give · want · rate · created_at · id: sorts a direction's offers best rate
+/// first, then oldest first.
+fn index_key(offer: &Offer, id: &OfferId) -> Vec<u8> {
     let mut k = Vec::with_capacity(62);
     k.extend_from_slice(offer.give.code().as_bytes());
     k.extend_from_slice(offer.want.code().as_bytes());
     k.extend_from_slice(&offer.rate.sort_key());
     k.extend_from_slice(&offer.created_at.0.to_be_bytes());
-    k.extend_from_slice(offer.id().as_bytes());
-    k
-}
-
-fn expiry_key(expires_at: Timestamp, id: &OfferId) -> Vec<u8> {
-    let mut k = Vec::with_capacity(40);
-    k.extend_from_slice(&expires_at.0.to_be_bytes());
     k.extend_from_slice(id.as_bytes());
     k
 }
 
-/// A count in `book_makers`: u64 big-endian; anything else reads as 0.
-fn decode_count(v: &[u8]) -> u64 {
-    <[u8; 8]>::try_from(v).map_or(0, u64::from_be_bytes)
+/// The id at the end of an index key.
+fn id_of_index_key(key: &[u8]) -> Option<OfferId> {
+    let tail = key.get(key.len().checked_sub(32)?..)?;
+    Some(peerfx_core::Hash(tail.try_into().ok()?))
 }
 
-fn count(makers: &TransactionalTree, key: &[u8]) -> std::result::Result<u64, Tx> {
-    Ok(makers.get(key)?.map_or(0, |v| decode_count(&v)))
+/// The index prefixes of a market's two directions, in index order.
+fn market_prefixes(market: Market) -> Vec<Vec<u8>> {
+    let mut prefixes: Vec<Vec<u8>> = [
+        (market.base(), market.quote()),
+        (market.quote(), market.base()),
+    ]
+    .iter()
+    .map(|(a, b)| [a.code().as_bytes(), b.code().as_bytes()].concat())
+    .collect();
+    prefixes.sort();
+    prefixes
 }
 
-fn set_count(makers: &TransactionalTree, key: &[u8], n: u64) -> std::result::Result<(), Tx> {
-    if n == 0 {
-        makers.remove(key)?;
-    } else {
-        makers.insert(key, &n.to_be_bytes())?;
+/// The book's contents, and what changed since the last persist.
+#[derive(Default)]
+struct BookState {
+    entries: HashMap<OfferId, Entry>,
+    index: BTreeSet<Vec<u8>>,
+    expiry: BTreeSet<(Timestamp, OfferId)>,
+    makers: HashMap<PublicKey, u64>,
+    tombs: HashMap<OfferId, Tombstone>,
+    /// Those of `tombs` that are cancels of offers not seen (since open).
+    early: HashSet<OfferId>,
+    /// Offers whose record must be written (or deleted, if no longer in
+    /// `entries`) at the next persist.
+    dirty: HashSet<OfferId>,
+    /// Likewise for tombstones.
+    dirty_tombs: HashSet<OfferId>,
+}
+
+impl BookState {
+    fn add_entry(&mut self, offer: Verified<Offer>, update: Option<Verified<OfferUpdate>>) {
+        let id = offer.id();
+        let index_key = index_key(&offer, &id);
+        self.index.insert(index_key.clone());
+        self.expiry.insert((offer.expires_at, id));
+        *self.makers.entry(offer.maker).or_default() += 1;
+        self.entries.insert(
+            id,
+            Entry {
+                offer,
+                update,
+                index_key,
+            },
+        );
+        self.dirty.insert(id);
     }
-    Ok(())
-}
 
-/// The book's trees, as one transaction sees them.
-struct BookTx<'a> {
-    /// Offers this attempt added minus those it removed; applied to the
-    /// in-memory total once the transaction commits (sled may retry it).
-    delta: std::cell::Cell<i64>,
-    book: &'a TransactionalTree,
-    index: &'a TransactionalTree,
-    expiry: &'a TransactionalTree,
-    tombs: &'a TransactionalTree,
-    makers: &'a TransactionalTree,
-}
-
-impl BookTx<'_> {
-    /// Removes an offer's book, index and expiry entries and counts it out.
-    fn remove_entry(&self, offer: &Verified<Offer>) -> std::result::Result<(), Tx> {
-        if self.book.remove(offer.id().as_bytes())?.is_none() {
-            return Ok(());
+    fn remove_entry(&mut self, id: &OfferId) -> Option<Entry> {
+        let e = self.entries.remove(id)?;
+        self.index.remove(&e.index_key);
+        self.expiry.remove(&(e.offer.expires_at, *id));
+        if let Some(n) = self.makers.get_mut(&e.offer.maker) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.makers.remove(&e.offer.maker);
+            }
         }
-        self.index.remove(index_key(offer))?;
-        self.expiry
-            .remove(expiry_key(offer.expires_at, &offer.id()))?;
-        let maker = offer.maker.as_bytes();
-        set_count(
-            self.makers,
-            maker,
-            count(self.makers, maker)?.saturating_sub(1),
-        )?;
-        self.delta.set(self.delta.get() - 1);
-        Ok(())
+        self.dirty.insert(*id);
+        Some(e)
+    }
+
+    fn set_tomb(&mut self, id: OfferId, tomb: Tombstone, early: bool) {
+        self.tombs.insert(id, tomb);
+        if early {
+            self.early.insert(id);
+        } else {
+            self.early.remove(&id);
+        }
+        self.dirty_tombs.insert(id);
+    }
+
+    fn remove_tomb(&mut self, id: &OfferId) {
+        self.tombs.remove(id);
+        self.early.remove(id);
+        self.dirty_tombs.insert(*id);
+    }
+
+    /// Removes an offer that is leaving for good and leaves its tombstone.
+    fn close(&mut self, id: &OfferId) {
+        if let Some(e) = self.remove_entry(id) {
+            let tomb = Tombstone {
+                maker: e.offer.maker,
+                until: e.offer.expires_at,
+            };
+            self.set_tomb(*id, tomb, false);
+        }
+    }
+
+    fn tombstoned(&self, id: &OfferId, maker: &PublicKey) -> bool {
+        self.tombs.get(id).is_some_and(|t| t.maker == *maker)
+    }
+
+    fn insert(
+        &mut self,
+        offer: &Verified<Offer>,
+        now: Timestamp,
+        quota: u64,
+        max_offers: u64,
+    ) -> InsertOutcome {
+        let id = offer.id();
+        if offer.expires_at <= now {
+            InsertOutcome::Expired
+        } else if self.tombstoned(&id, &offer.maker) {
+            InsertOutcome::Tombstoned
+        } else if self.entries.contains_key(&id) {
+            InsertOutcome::Duplicate
+        } else if self.makers.get(&offer.maker).copied().unwrap_or(0) >= quota {
+            InsertOutcome::OverQuota
+        } else if self.entries.len() as u64 >= max_offers {
+            InsertOutcome::BookFull
+        } else {
+            self.add_entry(offer.clone(), None);
+            InsertOutcome::Inserted
+        }
     }
 
     /// The update rules: only the maker, only a higher seq, never above the
     /// offer's maximum; nothing remaining closes the offer.
-    fn apply_update(
-        &self,
-        update: &Verified<OfferUpdate>,
-    ) -> std::result::Result<UpdateOutcome, Tx> {
+    fn apply_update(&mut self, update: &Verified<OfferUpdate>) -> UpdateOutcome {
         let id = update.offer_id;
-        let Some(raw) = self.book.get(id.as_bytes())? else {
-            return Ok(UpdateOutcome::UnknownOffer);
+        let Some(e) = self.entries.get_mut(&id) else {
+            return UpdateOutcome::UnknownOffer;
         };
-        let mut rec: BookRecord = abort(decode("book", &raw))?;
-        if rec.offer.body.maker != update.maker {
-            return Ok(UpdateOutcome::WrongMaker);
+        if e.offer.maker != update.maker {
+            return UpdateOutcome::WrongMaker;
         }
-        if update.seq <= rec.seq() {
-            return Ok(UpdateOutcome::Stale);
+        if update.seq <= e.update.as_ref().map_or(0, |u| u.seq) {
+            return UpdateOutcome::Stale;
         }
-        if update.remaining > rec.offer.body.max_give {
-            return Ok(UpdateOutcome::AboveMax);
+        if update.remaining > e.offer.max_give {
+            return UpdateOutcome::AboveMax;
         }
         if update.remaining == Amount::ZERO {
-            let offer = Verified::assume_verified(rec.offer);
-            self.remove_entry(&offer)?;
-            let t = Tombstone {
-                maker: offer.maker,
-                until: offer.expires_at,
-            };
-            self.tombs
-                .insert(id.as_bytes(), peerfx_core::codec::encode(&t))?;
-            return Ok(UpdateOutcome::Closed);
+            self.close(&id);
+            return UpdateOutcome::Closed;
         }
-        rec.update = Some(update.signed().clone());
-        self.book
-            .insert(id.as_bytes(), peerfx_core::codec::encode(&rec))?;
-        Ok(UpdateOutcome::Applied(update.remaining))
+        e.update = Some(update.clone());
+        self.dirty.insert(id);
+        UpdateOutcome::Applied(update.remaining)
+    }
+
+    fn apply_cancel(
+        &mut self,
+        cancel: &Verified<OfferCancel>,
+        limits: &Limits,
+        max_early: usize,
+    ) -> CancelOutcome {
+        let id = cancel.offer_id;
+        if self.tombstoned(&id, &cancel.maker) {
+            return CancelOutcome::AlreadyGone;
+        }
+        match self.entries.get(&id) {
+            Some(e) if e.offer.maker != cancel.maker => CancelOutcome::WrongMaker,
+            // This replaces any early tombstone someone else left for the id.
+            Some(_) => {
+                self.close(&id);
+                CancelOutcome::Cancelled
+            }
+            // Someone else's early cancel holds the id; one of the two is not
+            // the maker, and the offer, when it comes, settles which.
+            None if self.tombs.contains_key(&id) => CancelOutcome::NotRemembered,
+            // Past the cap an early cancel is not remembered: the offer, if it
+            // arrives later, stays until it expires here.
+            None if self.early.len() >= max_early => CancelOutcome::NotRemembered,
+            None => {
+                // The offer can be at most this old and live at most this long.
+                let until = cancel
+                    .created_at
+                    .plus(limits.max_clock_skew_secs)
+                    .plus(limits.max_offer_lifetime_secs);
+                let tomb = Tombstone {
+                    maker: cancel.maker,
+                    until,
+                };
+                self.set_tomb(id, tomb, true);
+                CancelOutcome::Remembered
+            }
+        }
+    }
+
+    /// Index keys under `prefix`, from `start` on.
+    fn index_from<'a>(
+        &'a self,
+        prefix: &'a [u8],
+        start: Bound<Vec<u8>>,
+    ) -> impl Iterator<Item = &'a Entry> + 'a {
+        self.index
+            .range((start, Bound::Unbounded))
+            .take_while(move |k| k.starts_with(prefix))
+            .filter_map(|k| self.entries.get(&id_of_index_key(k)?))
     }
 }
 
-fn entry(rec: BookRecord) -> BookEntry {
-    let (remaining, seq) = (rec.remaining(), rec.seq());
-    BookEntry {
-        offer: Verified::assume_verified(rec.offer),
-        remaining,
-        seq,
+/// The in-memory book and its persisted copy. Shared by every clone of a
+/// [`Store`]; when the last one goes, what changed since the last persist is
+/// written.
+pub(crate) struct Book {
+    state: RwLock<BookState>,
+    /// Serialises persists, so an older snapshot never overwrites a newer one.
+    persisting: Mutex<()>,
+    max_offers: u64,
+    tree: sled::Tree,
+    tombs_tree: sled::Tree,
+}
+
+/// What [`Book::load`] found on disk.
+pub(crate) struct Loaded {
+    /// The book.
+    pub(crate) book: Book,
+    /// Records that did not decode, or that a tombstone outranks: removed at
+    /// the first persist.
+    pub(crate) dropped: usize,
+}
+
+impl Book {
+    /// Reads the persisted book and tombstones and rebuilds the indexes.
+    pub(crate) fn load(
+        tree: sled::Tree,
+        tombs_tree: sled::Tree,
+        max_offers: u64,
+    ) -> std::result::Result<Loaded, sled::Error> {
+        let mut state = BookState::default();
+        let mut dropped = 0;
+        for item in tombs_tree.iter() {
+            let (k, v) = item?;
+            let id = <[u8; 32]>::try_from(k.as_ref()).ok().map(peerfx_core::Hash);
+            match (id, decode::<Tombstone>("tombstones", &v)) {
+                (Some(id), Ok(t)) => {
+                    state.tombs.insert(id, t);
+                }
+                _ => {
+                    tombs_tree.remove(k)?;
+                    dropped += 1;
+                }
+            }
+        }
+        for item in tree.iter() {
+            let (k, v) = item?;
+            let Ok(rec) = decode::<BookRecord>("book", &v) else {
+                tree.remove(k)?;
+                dropped += 1;
+                continue;
+            };
+            // Verified before it was stored; sled checksums what it wrote.
+            let offer = Verified::assume_verified(rec.offer);
+            let id = offer.id();
+            if k.as_ref() != id.as_bytes() || state.tombstoned(&id, &offer.maker) {
+                tree.remove(k)?;
+                dropped += 1;
+                continue;
+            }
+            let update = rec.update.map(Verified::assume_verified);
+            state.add_entry(offer, update);
+        }
+        state.dirty.clear();
+        Ok(Loaded {
+            book: Book {
+                state: RwLock::new(state),
+                persisting: Mutex::new(()),
+                max_offers,
+                tree,
+                tombs_tree,
+            },
+            dropped,
+        })
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, BookState> {
+        // Every change completes before the lock is released, and none
+        // panics midway, so a poisoned lock still guards a consistent book.
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, BookState> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes what changed since the last persist in one transaction; returns
+    /// how many records it wrote or deleted. On failure the changes stay
+    /// pending for the next attempt.
+    fn persist(&self) -> std::result::Result<usize, sled::transaction::TransactionError> {
+        let _one_at_a_time = self
+            .persisting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Copies are taken under the lock; encoding and I/O happen outside it.
+        let (records, tombs) = {
+            let mut st = self.write();
+            let dirty = std::mem::take(&mut st.dirty);
+            let dirty_tombs = std::mem::take(&mut st.dirty_tombs);
+            let records: Vec<(OfferId, Option<BookRecord>)> = dirty
+                .into_iter()
+                .map(|id| (id, st.entries.get(&id).map(Entry::to_record)))
+                .collect();
+            let tombs: Vec<(OfferId, Option<Tombstone>)> = dirty_tombs
+                .into_iter()
+                .map(|id| (id, st.tombs.get(&id).cloned()))
+                .collect();
+            (records, tombs)
+        };
+        if records.is_empty() && tombs.is_empty() {
+            return Ok(0);
+        }
+        let mut book_batch = sled::Batch::default();
+        for (id, rec) in &records {
+            match rec {
+                Some(r) => book_batch.insert(id.as_bytes(), codec::encode(r)),
+                None => book_batch.remove(id.as_bytes()),
+            }
+        }
+        let mut tomb_batch = sled::Batch::default();
+        for (id, t) in &tombs {
+            match t {
+                Some(t) => tomb_batch.insert(id.as_bytes(), codec::encode(t)),
+                None => tomb_batch.remove(id.as_bytes()),
+            }
+        }
+        let written = (&self.tree, &self.tombs_tree).transaction(|(book, tombs)| {
+            book.apply_batch(&book_batch)?;
+            tombs.apply_batch(&tomb_batch)?;
+            Ok::<_, sled::transaction::ConflictableTransactionError>(())
+        });
+        if let Err(e) = written {
+            let mut st = self.write();
+            st.dirty.extend(records.into_iter().map(|(id, _)| id));
+            st.dirty_tombs.extend(tombs.into_iter().map(|(id, _)| id));
+            return Err(e);
+        }
+        Ok(records.len() + tombs.len())
+    }
+}
+
+impl Drop for Book {
+    fn drop(&mut self) {
+        if let Err(e) = self.persist() {
+            tracing::error!("book changes not written at close: {e}");
+        }
     }
 }
 
 impl Store {
-    /// Runs `f` in one transaction over every book tree.
-    fn book_tx<T>(&self, f: impl Fn(&BookTx<'_>) -> std::result::Result<T, Tx>) -> Result<T> {
-        let (result, delta) = (
-            &self.book,
-            &self.book_index,
-            &self.book_expiry,
-            &self.tombstones,
-            &self.book_makers,
-        )
-            .transaction(|(book, index, expiry, tombs, makers)| {
-                let tx = BookTx {
-                    delta: Default::default(),
-                    book,
-                    index,
-                    expiry,
-                    tombs,
-                    makers,
-                };
-                Ok((f(&tx)?, tx.delta.get()))
-            })
-            .map_err(|e| tx_err(self, e))?;
-        if delta >= 0 {
-            self.book_total
-                .fetch_add(delta.unsigned_abs(), Ordering::Relaxed);
-        } else {
-            self.book_total
-                .fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
-        }
-        Ok(result)
-    }
-
-    /// Loads the book total from the makers' counts, first counting the book
-    /// into `book_makers` if that is empty while the book is not (a data
-    /// directory from before the counts).
-    pub(crate) fn load_book_counts(&self) -> Result<()> {
-        if self.book_makers.is_empty() && !self.book.is_empty() {
-            self.recount_book_makers()?;
-        }
-        let mut total = 0u64;
-        for v in self.book_makers.iter().values() {
-            total += decode_count(&v.map_err(|e| self.err(e))?);
-        }
-        self.book_total.store(total, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn recount_book_makers(&self) -> Result<()> {
-        let mut counts: std::collections::HashMap<PublicKey, u64> = Default::default();
-        for item in self.book.iter().values() {
-            let rec: BookRecord = decode("book", &item.map_err(|e| self.err(e))?)?;
-            *counts.entry(rec.offer.body.maker).or_default() += 1;
-        }
-        let mut batch = sled::Batch::default();
-        for (maker, n) in counts {
-            batch.insert(maker.as_bytes(), &n.to_be_bytes());
-        }
-        self.book_makers.apply_batch(batch).map_err(|e| self.err(e))
+    /// Writes the book's changes since the last call to sled, in one
+    /// transaction; returns how many records it wrote or deleted. Not flushed:
+    /// [`Store::flush`] (which calls this first) or sled's own background
+    /// flush makes them durable. On an error, the changes stay pending.
+    pub fn book_persist(&self) -> Result<usize> {
+        self.book_mem.persist().map_err(|e| match e {
+            sled::transaction::TransactionError::Abort(e)
+            | sled::transaction::TransactionError::Storage(e) => self.err(e),
+        })
     }
 
     /// Adds a verified offer to the book.
@@ -319,9 +564,8 @@ impl Store {
             .unwrap_or(InsertOutcome::Duplicate))
     }
 
-    /// Adds many verified offers in one transaction (a sync page, a burst of
-    /// gossip): the per-transaction cost dominates a single insert, so batching
-    /// is what makes bulk arrival fast. One outcome per offer, in order.
+    /// Adds many verified offers at once (a sync page, a burst of gossip), under
+    /// one lock. One outcome per offer, in order.
     pub fn book_insert_many(
         &self,
         offers: &[Verified<Offer>],
@@ -330,15 +574,15 @@ impl Store {
     ) -> Result<Vec<InsertOutcome>> {
         let items: Vec<_> = offers.iter().map(|o| (o, None)).collect();
         Ok(self
-            .merge(&items, now, limits)?
+            .merge(&items, now, limits)
             .into_iter()
             .map(|m| m.offer)
             .collect())
     }
 
-    /// Merges offers, each with the latest update its sender had, in one
-    /// transaction: what gossip and sync deliver. Each offer is inserted under
-    /// the rules of [`Store::book_insert`], then its update applied under those of
+    /// Merges offers, each with the latest update its sender had, under one
+    /// lock: what gossip and sync deliver. Each offer is inserted under the
+    /// rules of [`Store::book_insert`], then its update applied under those of
     /// [`Store::book_apply_update`]. One outcome per entry, in order.
     pub fn book_merge_many(
         &self,
@@ -347,7 +591,7 @@ impl Store {
         limits: &Limits,
     ) -> Result<Vec<MergeOutcome>> {
         let items: Vec<_> = states.iter().map(|(o, u)| (o, u.as_ref())).collect();
-        self.merge(&items, now, limits)
+        Ok(self.merge(&items, now, limits))
     }
 
     fn merge(
@@ -355,81 +599,31 @@ impl Store {
         items: &[(&Verified<Offer>, Option<&Verified<OfferUpdate>>)],
         now: Timestamp,
         limits: &Limits,
-    ) -> Result<Vec<MergeOutcome>> {
+    ) -> Vec<MergeOutcome> {
         let quota = u64::try_from(limits.max_open_offers_per_maker).unwrap_or(u64::MAX);
-        struct Prepared {
-            id: OfferId,
-            maker: PublicKey,
-            record: Vec<u8>,
-            ikey: Vec<u8>,
-            ekey: Vec<u8>,
-        }
-        // Encoding happens outside the transaction, which sled may retry.
-        let prepared: Vec<Option<Prepared>> = items
+        let max = self.book_mem.max_offers;
+        let mut st = self.book_mem.write();
+        items
             .iter()
-            .map(|(o, _)| {
-                (o.expires_at > now).then(|| Prepared {
-                    id: o.id(),
-                    maker: o.maker,
-                    record: peerfx_core::codec::encode(&BookRecord {
-                        offer: o.signed().clone(),
-                        update: None,
-                    }),
-                    ikey: index_key(o),
-                    ekey: expiry_key(o.expires_at, &o.id()),
-                })
-            })
-            .collect();
-        self.book_tx(|tx| {
-            let mut results = Vec::with_capacity(items.len());
-            for ((_, update), p) in items.iter().zip(&prepared) {
-                let Some(p) = p else {
-                    results.push(MergeOutcome {
-                        offer: InsertOutcome::Expired,
-                        update: None,
-                    });
-                    continue;
-                };
-                let offer = match tx.tombs.get(p.id.as_bytes())? {
-                    Some(t) if abort(decode::<Tombstone>("tombstones", &t))?.maker == p.maker => {
-                        InsertOutcome::Tombstoned
-                    }
-                    _ if tx.book.get(p.id.as_bytes())?.is_some() => InsertOutcome::Duplicate,
-                    _ => {
-                        let mine = count(tx.makers, p.maker.as_bytes())?;
-                        let total = self
-                            .book_total
-                            .load(Ordering::Relaxed)
-                            .saturating_add_signed(tx.delta.get());
-                        if mine >= quota {
-                            InsertOutcome::OverQuota
-                        } else if total >= self.max_book_offers {
-                            InsertOutcome::BookFull
-                        } else {
-                            tx.book.insert(p.id.as_bytes(), p.record.as_slice())?;
-                            tx.index.insert(p.ikey.as_slice(), &[])?;
-                            tx.expiry.insert(p.ekey.as_slice(), &[])?;
-                            set_count(tx.makers, p.maker.as_bytes(), mine + 1)?;
-                            tx.delta.set(tx.delta.get() + 1);
-                            InsertOutcome::Inserted
-                        }
-                    }
-                };
-                let update = match (offer, update) {
+            .map(|(offer, update)| {
+                let outcome = st.insert(offer, now, quota, max);
+                let update = match (outcome, update) {
                     (InsertOutcome::Inserted | InsertOutcome::Duplicate, Some(u)) => {
-                        Some(tx.apply_update(u)?)
+                        Some(st.apply_update(u))
                     }
                     _ => None,
                 };
-                results.push(MergeOutcome { offer, update });
-            }
-            Ok(results)
-        })
+                MergeOutcome {
+                    offer: outcome,
+                    update,
+                }
+            })
+            .collect()
     }
 
     /// Applies a maker's update (remaining after fills).
     pub fn book_apply_update(&self, update: &Verified<OfferUpdate>) -> Result<UpdateOutcome> {
-        self.book_tx(|tx| tx.apply_update(update))
+        Ok(self.book_mem.write().apply_update(update))
     }
 
     /// Applies a maker's cancel. `limits` bounds how long a cancel for an offer not
@@ -439,72 +633,36 @@ impl Store {
         cancel: &Verified<OfferCancel>,
         limits: &Limits,
     ) -> Result<CancelOutcome> {
-        let id = cancel.offer_id;
-        self.book_tx(|tx| {
-            if tx.tombs.get(id.as_bytes())?.is_some() {
-                return Ok(CancelOutcome::AlreadyGone);
-            }
-            let (tomb, outcome) = match tx.book.get(id.as_bytes())? {
-                Some(raw) => {
-                    let rec: BookRecord = abort(decode("book", &raw))?;
-                    if rec.offer.body.maker != cancel.maker {
-                        return Ok(CancelOutcome::WrongMaker);
-                    }
-                    let offer = Verified::assume_verified(rec.offer);
-                    tx.remove_entry(&offer)?;
-                    (
-                        Tombstone {
-                            maker: offer.maker,
-                            until: offer.expires_at,
-                        },
-                        CancelOutcome::Cancelled,
-                    )
-                }
-                // The offer can be at most this old and live at most this long.
-                None => (
-                    Tombstone {
-                        maker: cancel.maker,
-                        until: cancel
-                            .created_at
-                            .plus(limits.max_clock_skew_secs)
-                            .plus(limits.max_offer_lifetime_secs),
-                    },
-                    CancelOutcome::Remembered,
-                ),
-            };
-            tx.tombs
-                .insert(id.as_bytes(), peerfx_core::codec::encode(&tomb))?;
-            Ok(outcome)
-        })
+        let max_early = usize::try_from(self.book_mem.max_offers).unwrap_or(usize::MAX);
+        Ok(self
+            .book_mem
+            .write()
+            .apply_cancel(cancel, limits, max_early))
     }
 
     /// One offer of the book.
     pub fn book_get(&self, id: &OfferId) -> Result<Option<BookEntry>> {
-        match self.book.get(id.as_bytes()).map_err(|e| self.err(e))? {
-            Some(raw) => Ok(Some(entry(decode("book", &raw)?))),
-            None => Ok(None),
-        }
+        Ok(self
+            .book_mem
+            .read()
+            .entries
+            .get(id)
+            .map(Entry::to_book_entry))
     }
 
     /// Whether the offer was cancelled or closed (and is remembered as such).
     pub fn book_is_tombstoned(&self, id: &OfferId) -> Result<bool> {
-        self.tombstones
-            .contains_key(id.as_bytes())
-            .map_err(|e| self.err(e))
+        Ok(self.book_mem.read().tombs.contains_key(id))
     }
 
-    /// Number of offers in the book (a counter, not a scan).
+    /// Number of offers in the book.
     pub fn book_len(&self) -> usize {
-        usize::try_from(self.book_total.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
+        self.book_mem.read().entries.len()
     }
 
     /// Number of offers `maker` has in the book.
     pub fn book_maker_offers(&self, maker: &PublicKey) -> Result<u64> {
-        Ok(self
-            .book_makers
-            .get(maker.as_bytes())
-            .map_err(|e| self.err(e))?
-            .map_or(0, |v| decode_count(&v)))
+        Ok(self.book_mem.read().makers.get(maker).copied().unwrap_or(0))
     }
 
     /// The best `limit` matches for `query`, best first, walking the index in
@@ -515,26 +673,22 @@ impl Store {
         now: Timestamp,
         limit: usize,
     ) -> Result<Vec<(BookEntry, Fill)>> {
-        let mut prefix = Vec::with_capacity(6);
-        prefix.extend_from_slice(query.receive.code().as_bytes());
-        prefix.extend_from_slice(query.pay.code().as_bytes());
+        let prefix = [query.receive.code().as_bytes(), query.pay.code().as_bytes()].concat();
+        let st = self.book_mem.read();
         let mut out = Vec::new();
-        for key in self.book_index.scan_prefix(&prefix).keys() {
+        for e in st.index_from(&prefix, Bound::Included(prefix.clone())) {
             if out.len() >= limit {
                 break;
             }
-            let key = key.map_err(|e| self.err(e))?;
-            let Some(e) = self.entry_for_index_key(&key)? else {
-                continue;
-            };
             if let Some(min_rate) = &query.min_rate {
                 // Rates only get worse from here on.
                 if !e.offer.rate.product_at_most_one(min_rate) {
                     break;
                 }
             }
-            if let Some(fill) = query.fill_for(&e, now) {
-                out.push((e, fill));
+            let entry = e.to_book_entry();
+            if let Some(fill) = query.fill_for(&entry, now) {
+                out.push((entry, fill));
             }
         }
         Ok(out)
@@ -548,28 +702,15 @@ impl Store {
         now: Timestamp,
         limit: usize,
     ) -> Result<Vec<BookEntry>> {
-        let prefixes: Vec<Vec<u8>> = match market {
-            None => vec![Vec::new()],
-            Some(m) => [(m.base(), m.quote()), (m.quote(), m.base())]
-                .iter()
-                .map(|(a, b)| [a.code().as_bytes(), b.code().as_bytes()].concat())
-                .collect(),
-        };
-        let mut out = Vec::new();
-        for prefix in prefixes {
-            for key in self.book_index.scan_prefix(&prefix).keys() {
-                if out.len() >= limit {
-                    return Ok(out);
-                }
-                let key = key.map_err(|e| self.err(e))?;
-                if let Some(e) = self.entry_for_index_key(&key)? {
-                    if e.offer.expires_at > now {
-                        out.push(e);
-                    }
-                }
-            }
-        }
-        Ok(out)
+        let prefixes = market.map_or_else(|| vec![Vec::new()], market_prefixes);
+        let st = self.book_mem.read();
+        Ok(prefixes
+            .iter()
+            .flat_map(|p| st.index_from(p, Bound::Included(p.clone())))
+            .filter(|e| e.offer.expires_at > now)
+            .take(limit)
+            .map(Entry::to_book_entry)
+            .collect())
     }
 
     /// One page of a market's open offers (both directions) for a sync response,
@@ -582,89 +723,51 @@ impl Store {
         limit: usize,
         now: Timestamp,
     ) -> Result<(Vec<OfferState>, Option<Vec<u8>>)> {
-        let mut prefixes: Vec<Vec<u8>> = [
-            (market.base(), market.quote()),
-            (market.quote(), market.base()),
-        ]
-        .iter()
-        .map(|(a, b)| [a.code().as_bytes(), b.code().as_bytes()].concat())
-        .collect();
-        prefixes.sort();
+        let st = self.book_mem.read();
         let mut out = Vec::new();
-        let mut last: Option<Vec<u8>> = None;
+        let prefixes = market_prefixes(market);
+        let mut last: Option<&[u8]> = None;
         for prefix in &prefixes {
             let start = match cursor {
-                Some(c) if c.starts_with(prefix) => std::ops::Bound::Excluded(c.to_vec()),
+                Some(c) if c.starts_with(prefix) => Bound::Excluded(c.to_vec()),
                 Some(c) if c > prefix.as_slice() => continue,
-                _ => std::ops::Bound::Included(prefix.clone()),
+                _ => Bound::Included(prefix.clone()),
             };
-            for key in self
-                .book_index
-                .range((start, std::ops::Bound::Unbounded))
-                .keys()
-            {
-                let key = key.map_err(|e| self.err(e))?;
-                if !key.starts_with(prefix) {
-                    break;
+            for e in st.index_from(prefix, start) {
+                if e.offer.expires_at <= now {
+                    continue;
                 }
                 if out.len() >= limit {
-                    return Ok((out, last));
+                    return Ok((out, last.map(<[u8]>::to_vec)));
                 }
-                let Some(id) = key.len().checked_sub(32).map(|i| &key[i..]) else {
-                    continue;
-                };
-                if let Some(raw) = self.book.get(id).map_err(|e| self.err(e))? {
-                    let rec: BookRecord = decode("book", &raw)?;
-                    if rec.offer.body.expires_at > now {
-                        out.push(OfferState {
-                            offer: rec.offer,
-                            update: rec.update,
-                        });
-                        last = Some(key.to_vec());
-                    }
-                }
+                out.push(e.to_state());
+                last = Some(&e.index_key);
             }
         }
         Ok((out, None))
     }
 
-    fn entry_for_index_key(&self, key: &[u8]) -> Result<Option<BookEntry>> {
-        let Some(id) = key.len().checked_sub(32).map(|i| &key[i..]) else {
-            return Ok(None);
-        };
-        // A concurrent removal can leave the index key visible a moment longer
-        // than the record: skip it.
-        match self.book.get(id).map_err(|e| self.err(e))? {
-            Some(raw) => Ok(Some(entry(decode("book", &raw)?))),
-            None => Ok(None),
-        }
-    }
-
     /// Removes offers that expired at or before `now`, and forgets tombstones whose
     /// offer cannot be valid any more. Returns the ids of the offers removed.
     pub fn book_purge_expired(&self, now: Timestamp) -> Result<Vec<OfferId>> {
-        let end = expiry_key(now, &Hash([0xff; 32]));
-        let mut removed = Vec::new();
-        for key in self.book_expiry.range(..=end).keys() {
-            let key = key.map_err(|e| self.err(e))?;
-            let Ok(id) = <[u8; 32]>::try_from(&key[8..]) else {
-                continue;
-            };
-            let id = Hash(id);
-            if let Some(e) = self.book_get(&id)? {
-                self.book_tx(|tx| tx.remove_entry(&e.offer))?;
-                removed.push(id);
-            } else {
-                self.book_expiry.remove(&key).map_err(|e| self.err(e))?;
-            }
+        let mut st = self.book_mem.write();
+        let expired: Vec<OfferId> = st
+            .expiry
+            .range(..=(now, peerfx_core::Hash([0xff; 32])))
+            .map(|(_, id)| *id)
+            .collect();
+        for id in &expired {
+            st.remove_entry(id);
         }
-        for item in self.tombstones.iter() {
-            let (k, v) = item.map_err(|e| self.err(e))?;
-            let t: Tombstone = decode("tombstones", &v)?;
-            if t.until <= now {
-                self.tombstones.remove(k).map_err(|e| self.err(e))?;
-            }
+        let old: Vec<OfferId> = st
+            .tombs
+            .iter()
+            .filter(|(_, t)| t.until <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &old {
+            st.remove_tomb(id);
         }
-        Ok(removed)
+        Ok(expired)
     }
 }

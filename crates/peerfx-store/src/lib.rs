@@ -6,11 +6,8 @@
 //! | tree            | key                                         | value |
 //! |-----------------|---------------------------------------------|-------|
 //! | `meta`          | `schema_version`                            | u32 BE |
-//! | `book`          | offer id                                    | [`book::BookRecord`] |
-//! | `book_index`    | give · want · rate · created_at · offer id  | empty: ordered scans by market and rate |
-//! | `book_expiry`   | expires_at · offer id                       | empty: purge without a full scan |
+//! | `book`          | offer id                                    | [`book::BookRecord`]: the book's persisted copy |
 //! | `tombstones`    | offer id                                    | [`book::Tombstone`]: cancelled or closed, never to return |
-//! | `book_makers`   | maker key                                   | u64 BE: the maker's offers in the book, for the quota |
 //! | `own_offers`    | offer id                                    | [`own::OwnOffer`] |
 //! | `reservations`  | reservation id                              | [`own::Reservation`] |
 //! | `trades`        | trade id                                    | [`trades::TradeRecord`] |
@@ -21,11 +18,16 @@
 //! Values are encoded with `peerfx_core::codec`, the workspace's one encoding.
 //! Changes that touch several keys happen in one sled transaction.
 //!
+//! The offer book is held in memory (with its index by market and rate, its
+//! expiry order and its makers' counts) and written to `book` and
+//! `tombstones` behind it: see [`book`].
+//!
 //! Durability: sled only makes writes durable on `flush`, and its background
 //! flush runs every 500 ms, so a write reported done can be lost to a crash.
 //! Every operation whose result is acknowledged to a peer or a user (own offers,
 //! reservations, trades) flushes before it returns. Book changes do not: the book
-//! is a cache of the network that sync refills.
+//! is a cache of the network that sync refills, persisted by
+//! [`Store::book_persist`].
 //!
 //! Exclusivity: opening takes an exclusive lock on `<dir>/LOCK`, so a second
 //! process (or a second `Store` in the same process) gets [`StoreError::Locked`].
@@ -45,7 +47,14 @@ use serde::{de::DeserializeOwned, Serialize};
 
 /// The schema this build writes. Bumped on any incompatible change of a tree's
 /// keys or values.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: the book with its index, expiry and makers' counts in sled.
+/// - 2: those three are kept in memory and rebuilt at open; their trees are
+///   dropped. A build that knows only 1 would find the book without its index.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Trees of older schemas, dropped on upgrade.
+const RETIRED_TREES: [&str; 3] = ["book_index", "book_expiry", "book_makers"];
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -131,15 +140,9 @@ pub struct Store {
     db: sled::Db,
     path: PathBuf,
     _lock: std::sync::Arc<File>,
-    pub(crate) meta: sled::Tree,
-    pub(crate) book: sled::Tree,
-    pub(crate) book_index: sled::Tree,
-    pub(crate) book_expiry: sled::Tree,
-    pub(crate) tombstones: sled::Tree,
-    pub(crate) book_makers: sled::Tree,
-    pub(crate) max_book_offers: u64,
-    /// Offers in the book; the sum of `book_makers`, counted at open.
-    pub(crate) book_total: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The offer book, in memory, written behind to the `book` and
+    /// `tombstones` trees.
+    pub(crate) book_mem: std::sync::Arc<book::Book>,
     pub(crate) own_offers: sled::Tree,
     pub(crate) reservations: sled::Tree,
     pub(crate) trades: sled::Tree,
@@ -178,15 +181,21 @@ impl Store {
             .open()
             .map_err(|e| db_err(e, &dir))?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| db_err(e, &dir));
+        let meta = tree("meta")?;
+        check_schema(&db, &meta).map_err(|e| match e {
+            SchemaError::Db(e) => db_err(e, &dir),
+            SchemaError::Store(e) => e,
+        })?;
+        let loaded = book::Book::load(tree("book")?, tree("tombstones")?, config.max_book_offers)
+            .map_err(|e| db_err(e, &dir))?;
+        if loaded.dropped > 0 {
+            tracing::warn!(
+                "{} book records were unreadable or outranked by a tombstone; dropped",
+                loaded.dropped
+            );
+        }
         let store = Store {
-            meta: tree("meta")?,
-            book: tree("book")?,
-            book_index: tree("book_index")?,
-            book_expiry: tree("book_expiry")?,
-            tombstones: tree("tombstones")?,
-            book_makers: tree("book_makers")?,
-            max_book_offers: config.max_book_offers,
-            book_total: Default::default(),
+            book_mem: std::sync::Arc::new(loaded.book),
             own_offers: tree("own_offers")?,
             reservations: tree("reservations")?,
             trades: tree("trades")?,
@@ -197,36 +206,7 @@ impl Store {
             path: dir,
             _lock: std::sync::Arc::new(lock),
         };
-        store.check_schema()?;
-        store.load_book_counts()?;
         Ok(store)
-    }
-
-    fn check_schema(&self) -> Result<()> {
-        match self.meta.get(SCHEMA_KEY).map_err(|e| self.err(e))? {
-            None => {
-                self.meta
-                    .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
-                    .map_err(|e| self.err(e))?;
-                self.flush()
-            }
-            Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt {
-                        tree: "meta",
-                        source: CodecError::Malformed("schema version is not 4 bytes".into()),
-                    })?;
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::NewerSchema {
-                        found,
-                        supported: SCHEMA_VERSION,
-                    });
-                }
-                // Older schemas would be migrated here; version 1 is the first.
-                Ok(())
-            }
-        }
     }
 
     /// The directory this store lives in.
@@ -234,8 +214,9 @@ impl Store {
         &self.path
     }
 
-    /// Makes every write so far durable.
+    /// Makes every write so far durable, the book's pending changes included.
     pub fn flush(&self) -> Result<()> {
+        self.book_persist()?;
         self.db.flush().map(|_| ()).map_err(|e| self.err(e))
     }
 
@@ -246,6 +227,52 @@ impl Store {
 
     pub(crate) fn err(&self, e: sled::Error) -> StoreError {
         db_err(e, &self.path)
+    }
+}
+
+enum SchemaError {
+    Db(sled::Error),
+    Store(StoreError),
+}
+
+impl From<sled::Error> for SchemaError {
+    fn from(e: sled::Error) -> Self {
+        SchemaError::Db(e)
+    }
+}
+
+/// Refuses a newer schema, migrates an older one, stamps a new database.
+fn check_schema(db: &sled::Db, meta: &sled::Tree) -> Result<(), SchemaError> {
+    let found = match meta.get(SCHEMA_KEY)? {
+        None if db.tree_names().iter().all(|n| n.as_ref() != b"book") => None,
+        // A database from before the version was stamped would have a book.
+        None => Some(1),
+        Some(v) => Some(
+            <[u8; 4]>::try_from(v.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| {
+                    SchemaError::Store(StoreError::Corrupt {
+                        tree: "meta",
+                        source: CodecError::Malformed("schema version is not 4 bytes".into()),
+                    })
+                })?,
+        ),
+    };
+    match found {
+        Some(found) if found > SCHEMA_VERSION => Err(SchemaError::Store(StoreError::NewerSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        })),
+        Some(SCHEMA_VERSION) => Ok(()),
+        _ => {
+            // 1 → 2: the book's derived trees now live in memory.
+            for name in RETIRED_TREES {
+                db.drop_tree(name)?;
+            }
+            meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+            db.flush()?;
+            Ok(())
+        }
     }
 }
 
@@ -320,12 +347,14 @@ mod tests {
     #[test]
     fn newer_schema_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path(), &StoreConfig::default()).unwrap());
         {
-            let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-            s.meta
+            let db = sled::open(dir.path().join("sled")).unwrap();
+            db.open_tree("meta")
+                .unwrap()
                 .insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
                 .unwrap();
-            s.flush().unwrap();
+            db.flush().unwrap();
         }
         let err = Store::open(dir.path(), &StoreConfig::default()).unwrap_err();
         assert!(
