@@ -409,33 +409,148 @@ fn a_full_book_refuses_new_offers_until_one_leaves() {
 }
 
 #[test]
-fn counts_survive_a_reopen_and_are_rebuilt_for_a_book_that_has_none() {
+fn the_book_is_written_behind_and_comes_back_whole_after_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
+    let limits = Limits::default();
     let k = Keypair::generate();
+    let offers: Vec<_> = ["1.10", "1.08", "1.09"]
+        .iter()
+        .enumerate()
+        .map(|(i, rate)| verified_offer(&k, "EUR", "USD", rate, i as u64))
+        .collect();
+    let unseen = verified_offer(&k, "EUR", "USD", "1.07", 9);
     {
         let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-        for i in 0..5 {
-            s.book_insert(
-                &verified_offer(&k, "EUR", "USD", "1.08", i),
-                NOW,
-                &Limits::default(),
-            )
+        s.book_insert_many(&offers, NOW, &limits).unwrap();
+        s.book_apply_update(&update(&k, offers[0].id(), 40_000, 1))
             .unwrap();
-        }
-        s.flush().unwrap();
-    }
-    // Reopened, the total is the sum of the makers' counts.
-    {
-        let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-        assert_eq!(s.book_len(), 5);
-    }
-    // A data directory written before the counts existed: drop them.
-    {
-        let db = sled::open(dir.path().join("sled")).unwrap();
-        db.drop_tree("book_makers").unwrap();
-        db.flush().unwrap();
+        s.book_apply_cancel(&cancel(&k, offers[2].id()), &limits)
+            .unwrap();
+        s.book_apply_cancel(&cancel(&k, unseen.id()), &limits)
+            .unwrap();
+        // Three offers (one since deleted) and two tombstones were pending.
+        assert_eq!(s.book_persist().unwrap(), 5);
+        assert_eq!(s.book_persist().unwrap(), 0, "nothing left to write");
+        // A change after the last persist is written when the store closes.
+        s.book_apply_update(&update(&k, offers[1].id(), 30_000, 1))
+            .unwrap();
     }
     let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-    assert_eq!(s.book_len(), 5);
-    assert_eq!(s.book_maker_offers(&k.public()).unwrap(), 5);
+    assert_eq!(s.book_len(), 2);
+    assert_eq!(s.book_maker_offers(&k.public()).unwrap(), 2);
+    let listed = s.book_list(None, NOW, 10).unwrap();
+    let got: Vec<(OfferId, u64)> = listed
+        .iter()
+        .map(|e| (e.offer.id(), e.remaining.0))
+        .collect();
+    // Best rate first, each with the latest update applied.
+    assert_eq!(
+        got,
+        vec![(offers[1].id(), 30_000), (offers[0].id(), 40_000)]
+    );
+    for gone in [&offers[2], &unseen] {
+        assert!(s.book_is_tombstoned(&gone.id()).unwrap());
+        assert_eq!(
+            s.book_insert(gone, NOW, &limits).unwrap(),
+            InsertOutcome::Tombstoned
+        );
+    }
+}
+
+#[test]
+fn a_schema_1_directory_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Keypair::generate();
+    let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
+    {
+        let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        s.book_insert(&o, NOW, &Limits::default()).unwrap();
+        s.flush().unwrap();
+    }
+    // What schema 1 left: its version, and the trees now kept in memory.
+    {
+        let db = sled::open(dir.path().join("sled")).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &1u32.to_be_bytes())
+            .unwrap();
+        for name in ["book_index", "book_expiry", "book_makers"] {
+            db.open_tree(name).unwrap().insert(b"k", b"v").unwrap();
+        }
+        db.flush().unwrap();
+    }
+    drop(Store::open(dir.path(), &StoreConfig::default()).unwrap());
+    let db = sled::open(dir.path().join("sled")).unwrap();
+    let version = db.open_tree("meta").unwrap().get("schema_version").unwrap();
+    assert_eq!(version.as_deref(), Some(&2u32.to_be_bytes()[..]));
+    let names: Vec<_> = db.tree_names();
+    for name in ["book_index", "book_expiry", "book_makers"] {
+        assert!(
+            !names.iter().any(|n| n.as_ref() == name.as_bytes()),
+            "{name} kept"
+        );
+    }
+    assert!(db
+        .open_tree("book")
+        .unwrap()
+        .contains_key(o.id().as_bytes())
+        .unwrap());
+}
+
+#[test]
+fn early_cancels_are_capped_and_the_makers_cancel_beats_anyone_elses() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        max_book_offers: 2,
+        ..StoreConfig::default()
+    };
+    let s = Store::open(dir.path(), &config).unwrap();
+    let limits = Limits::default();
+    let k = Keypair::generate();
+    let mallory = Keypair::generate();
+    let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
+    // Mallory's early cancel of o's id does not stop o, nor o's maker's cancel.
+    assert_eq!(
+        s.book_apply_cancel(&cancel(&mallory, o.id()), &limits)
+            .unwrap(),
+        CancelOutcome::Remembered
+    );
+    assert_eq!(
+        s.book_insert(&o, NOW, &limits).unwrap(),
+        InsertOutcome::Inserted
+    );
+    assert_eq!(
+        s.book_apply_cancel(&cancel(&k, o.id()), &limits).unwrap(),
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(
+        s.book_insert(&o, NOW, &limits).unwrap(),
+        InsertOutcome::Tombstoned
+    );
+    // Cancels of offers nobody has seen: as many as the book holds offers.
+    let unseen: Vec<_> = (10..13)
+        .map(|i| verified_offer(&mallory, "EUR", "USD", "1.08", i))
+        .collect();
+    let outcomes: Vec<_> = unseen
+        .iter()
+        .map(|u| {
+            s.book_apply_cancel(&cancel(&mallory, u.id()), &limits)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            CancelOutcome::Remembered,
+            CancelOutcome::Remembered,
+            CancelOutcome::NotRemembered
+        ]
+    );
+    // Room comes back as they are forgotten.
+    s.book_purge_expired(Timestamp(u64::MAX)).unwrap();
+    assert_eq!(
+        s.book_apply_cancel(&cancel(&mallory, unseen[2].id()), &limits)
+            .unwrap(),
+        CancelOutcome::Remembered
+    );
 }
