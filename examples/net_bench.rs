@@ -91,6 +91,8 @@ async fn settle() -> Duration {
 struct Run {
     /// Post to last arrival, per offer.
     latencies: Vec<Duration>,
+    /// How long the post itself took (peerfx: sign, store, flush, publish).
+    posts: Vec<Duration>,
     /// CPU time of the whole process per offer, while offers were posted.
     cpu_per_offer: Duration,
     /// Time from the warm-up message's arrival until the process was idle.
@@ -208,6 +210,7 @@ async fn run_peerfx(n: usize, seed: u64) -> (Run, f64) {
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 1);
     let mut latencies = Vec::new();
+    let mut posts = Vec::new();
     for k in 0..OFFERS_PER_RUN {
         let from = rng.gen_range(0..n);
         let rate = format!("1.{:04}", k + 1);
@@ -216,6 +219,7 @@ async fn run_peerfx(n: usize, seed: u64) -> (Run, f64) {
             .post_offer(OfferSpec::parse("EUR", "100", "500", "USD", &rate).expect("spec"))
             .await
             .expect("post");
+        posts.push(t0.elapsed());
         wait_mesh(|| all_arrived(&arrivals, &offer.id(), n).is_some()).await;
         match all_arrived(&arrivals, &offer.id(), n) {
             Some(t) => latencies.push(t.saturating_duration_since(t0)),
@@ -231,6 +235,7 @@ async fn run_peerfx(n: usize, seed: u64) -> (Run, f64) {
     }
     let run = Run {
         latencies,
+        posts,
         cpu_per_offer,
         settled_in,
     };
@@ -309,6 +314,7 @@ async fn run_raw(n: usize, seed: u64) -> Run {
     let cpu_before = cpu_used();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 1);
     let mut latencies = Vec::new();
+    let mut posts = Vec::new();
     for k in 0..OFFERS_PER_RUN {
         let from = rng.gen_range(0..n);
         let payload = format!("msg-{k}").into_bytes();
@@ -317,6 +323,7 @@ async fn run_raw(n: usize, seed: u64) -> Run {
             .publish(market(), payload.clone())
             .await
             .expect("publish");
+        posts.push(t0.elapsed());
         wait_mesh(|| all_arrived(&arrivals, &payload, n - 1).is_some()).await;
         match all_arrived(&arrivals, &payload, n - 1) {
             Some(t) => latencies.push(t.saturating_duration_since(t0)),
@@ -330,6 +337,7 @@ async fn run_raw(n: usize, seed: u64) -> Run {
     }
     Run {
         latencies,
+        posts,
         cpu_per_offer,
         settled_in,
     }
@@ -418,28 +426,33 @@ async fn main() {
     };
     println!(
         "propagation: {OFFERS_PER_RUN} offers from random nodes; time from post until in \
-         every node's book (ms); CPU is the whole process's, per offer (ms)\n"
+         every node's book (ms); post: how long post_offer (raw: publish) took, p50; \
+         CPU is the whole process's, per offer (ms)\n"
     );
     println!(
-        "| N | p50 | p95 | p99 | max | msgs/node/offer | CPU/offer | raw p50 | raw p99 \
-         | raw CPU/offer | overhead p50 | overhead p99 | settled in (s) |"
+        "| N | p50 | p95 | p99 | max | post | msgs/node/offer | CPU/offer | raw p50 | raw p99 \
+         | raw post | raw CPU/offer | overhead p50 | overhead p99 | settled in (s) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for n in sizes {
         let (ours, per_node) = run_peerfx(n, n as u64).await;
         let raw = run_raw(n, n as u64).await;
         let [p50, p95, p99, max] = percentiles(ours.latencies);
         let [r50, _, r99, _] = percentiles(raw.latencies);
+        let [post50, ..] = percentiles(ours.posts);
+        let [raw_post50, ..] = percentiles(raw.posts);
         println!(
-            "| {n} | {} | {} | {} | {} | {per_node:.2} | {} | {} | {} | {} | {:.2}x | {:.2}x \
-             | {:.1} / {:.1} |",
+            "| {n} | {} | {} | {} | {} | {} | {per_node:.2} | {} | {} | {} | {} | {} | {:.2}x \
+             | {:.2}x | {:.1} / {:.1} |",
             ms(p50),
             ms(p95),
             ms(p99),
             ms(max),
+            ms(post50),
             ms(ours.cpu_per_offer),
             ms(r50),
             ms(r99),
+            ms(raw_post50),
             ms(raw.cpu_per_offer),
             p50.as_secs_f64() / r50.as_secs_f64().max(1e-9),
             p99.as_secs_f64() / r99.as_secs_f64().max(1e-9),
