@@ -340,3 +340,95 @@ async fn a_node_reachable_only_through_a_relay_gets_gossip_and_answers_sync() {
         t.node.shutdown().await;
     }
 }
+
+/// A sync page lost on the way (the peer never answers, so the request times
+/// out) is asked for again while the peer stays connected, and the book ends
+/// up whole. Without the retry the sync would stop at the lost page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_sync_page_is_asked_for_again() {
+    use peerfx::core::protocol::{OfferState, MAX_SYNC_PAGE};
+    use peerfx::core::Keypair;
+    use peerfx::net::NetEvent;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    init_logs();
+    // Two pages' worth of valid offers, from makers within the quota.
+    let now = peerfx::node::now();
+    let offers: Vec<OfferState> = (0..300)
+        .map(|i| {
+            let key = Keypair::from_secret(&[(i / 50 + 1) as u8; 32]).unwrap();
+            let mut o = peerfx::core::testing::offer(&key, "EUR", "USD", "1.08", i);
+            o.created_at = now;
+            o.expires_at = now.plus(3600);
+            OfferState {
+                offer: Signed::sign(o, &key),
+                update: None,
+            }
+        })
+        .collect();
+    let total = offers.len();
+
+    // A bare peer in the market that serves those offers, except that it
+    // leaves the second page's first request unanswered.
+    let (server, mut events) = peerfx::net::start(
+        Keypair::generate().to_libp2p(),
+        NetConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            mdns: false,
+            gossip_heartbeat: std::time::Duration::from_millis(100),
+            ..NetConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    server.subscribe(market()).await.unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let seen = requests.clone();
+    let handle = server.clone();
+    tokio::spawn(async move {
+        let page = usize::from(MAX_SYNC_PAGE);
+        while let Some(event) = events.recv().await {
+            let NetEvent::SyncRequest { request, token, .. } = event else {
+                continue;
+            };
+            if seen.fetch_add(1, Ordering::SeqCst) == 1 {
+                continue; // lost: the requester times out
+            }
+            let response = match request.cursor {
+                None => SyncResponse::Page {
+                    offers: offers[..page].to_vec(),
+                    next: Some(b"second".to_vec()),
+                },
+                Some(_) => SyncResponse::Page {
+                    offers: offers[page..].to_vec(),
+                    next: None,
+                },
+            };
+            handle.respond_sync(token, response).await.unwrap();
+        }
+    });
+    let server_addr = wait_for("the server's address", || async {
+        let info = server.info().await.ok()?;
+        let a = info.listen_addrs.first()?.clone();
+        a.with_p2p(server.peer_id()).ok()
+    })
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![server_addr]);
+    // Long enough for a page on loopback, short enough for a quick retry.
+    c.net.request_timeout = std::time::Duration::from_secs(1);
+    let joiner = start_with(c, dir).await;
+    wait_until("the whole book, second page included", || async {
+        joiner.node.store().book_len() == total
+    })
+    .await;
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        3,
+        "first page, lost request, retried request"
+    );
+    joiner.node.shutdown().await;
+    server.shutdown().await.unwrap();
+}

@@ -228,24 +228,20 @@ pub(crate) fn serve(inner: Arc<Inner>, peer: PeerId, request: SyncRequest, token
         {
             SyncResponse::Refused("cursor too long".into())
         } else {
-            let worker = inner.clone();
+            // The book is in memory: a page is a few hundred clones, no I/O.
             let limit = usize::from(request.limit.clamp(1, MAX_SYNC_PAGE));
-            let page = tokio::task::spawn_blocking(move || {
-                worker
-                    .store
-                    .book_page(request.market, request.cursor.as_deref(), limit, now())
-            })
-            .await;
-            match page {
-                Ok(Ok((offers, next))) => {
+            match inner
+                .store
+                .book_page(request.market, request.cursor.as_deref(), limit, now())
+            {
+                Ok((offers, next)) => {
                     Metrics::inc(&inner.metrics.sync_pages_served);
                     SyncResponse::Page { offers, next }
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     inner.store_failed(e);
                     SyncResponse::Refused("internal error".into())
                 }
-                Err(_) => SyncResponse::Refused("internal error".into()),
             }
         };
         let _ = inner.net.respond_sync(token, response).await;
