@@ -26,8 +26,9 @@
 //! - Updates apply only with a `seq` strictly above the last one applied, and
 //!   only from the offer's maker.
 //! - Expired offers are purged through an expiry index, not a full scan.
-//! - A maker has at most [`Limits::max_open_offers_per_maker`] offers in the
-//!   book, and the book at most [`crate::StoreConfig::max_book_offers`].
+//! - A maker has at most [`Limits::max_open_offers_per_maker`] unexpired
+//!   offers in the book, and the book at most
+//!   [`crate::StoreConfig::max_book_offers`].
 //!
 //! Queries walk an ordered index whose keys sort by give currency, want
 //! currency, rate, age and id: a taker's matches come out best first, and a
@@ -216,7 +217,10 @@ struct BookState {
     entries: HashMap<OfferId, Entry>,
     index: BTreeSet<Vec<u8>>,
     expiry: BTreeSet<(Timestamp, OfferId)>,
-    makers: HashMap<PublicKey, u64>,
+    /// Each maker's offers by expiry, for the quota: only those not yet
+    /// expired count, so a replacement is not refused while an expired offer
+    /// waits for the next purge.
+    makers: HashMap<PublicKey, BTreeSet<(Timestamp, OfferId)>>,
     tombs: HashMap<OfferId, Tombstone>,
     /// Those of `tombs` that are cancels of offers not seen (since open).
     early: HashSet<OfferId>,
@@ -233,7 +237,10 @@ impl BookState {
         let index_key = index_key(&offer, &id);
         self.index.insert(index_key.clone());
         self.expiry.insert((offer.expires_at, id));
-        *self.makers.entry(offer.maker).or_default() += 1;
+        self.makers
+            .entry(offer.maker)
+            .or_default()
+            .insert((offer.expires_at, id));
         self.entries.insert(
             id,
             Entry {
@@ -249,9 +256,9 @@ impl BookState {
         let e = self.entries.remove(id)?;
         self.index.remove(&e.index_key);
         self.expiry.remove(&(e.offer.expires_at, *id));
-        if let Some(n) = self.makers.get_mut(&e.offer.maker) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
+        if let Some(mine) = self.makers.get_mut(&e.offer.maker) {
+            mine.remove(&(e.offer.expires_at, *id));
+            if mine.is_empty() {
                 self.makers.remove(&e.offer.maker);
             }
         }
@@ -286,6 +293,15 @@ impl BookState {
         }
     }
 
+    /// How many of `maker`'s offers expire after `now`.
+    fn live_offers_of(&self, maker: &PublicKey, now: Timestamp) -> u64 {
+        self.makers.get(maker).map_or(0, |mine| {
+            let after_now = (now, peerfx_core::Hash([0xff; 32]));
+            mine.range((Bound::Excluded(after_now), Bound::Unbounded))
+                .count() as u64
+        })
+    }
+
     fn tombstoned(&self, id: &OfferId, maker: &PublicKey) -> bool {
         self.tombs.get(id).is_some_and(|t| t.maker == *maker)
     }
@@ -304,7 +320,7 @@ impl BookState {
             InsertOutcome::Tombstoned
         } else if self.entries.contains_key(&id) {
             InsertOutcome::Duplicate
-        } else if self.makers.get(&offer.maker).copied().unwrap_or(0) >= quota {
+        } else if self.live_offers_of(&offer.maker, now) >= quota {
             InsertOutcome::OverQuota
         } else if self.entries.len() as u64 >= max_offers {
             InsertOutcome::BookFull
@@ -660,9 +676,15 @@ impl Store {
         self.book_mem.read().entries.len()
     }
 
-    /// Number of offers `maker` has in the book.
+    /// Number of offers `maker` has in the book (expired ones included until
+    /// they are purged).
     pub fn book_maker_offers(&self, maker: &PublicKey) -> Result<u64> {
-        Ok(self.book_mem.read().makers.get(maker).copied().unwrap_or(0))
+        Ok(self
+            .book_mem
+            .read()
+            .makers
+            .get(maker)
+            .map_or(0, |mine| mine.len() as u64))
     }
 
     /// The best `limit` matches for `query`, best first, walking the index in

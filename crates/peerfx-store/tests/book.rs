@@ -378,6 +378,32 @@ fn a_maker_gets_at_most_the_quota_and_room_comes_back_when_offers_leave() {
 }
 
 #[test]
+fn an_expired_offer_does_not_hold_a_place_while_it_waits_for_the_purge() {
+    let (_d, s) = store();
+    let limits = Limits {
+        max_open_offers_per_maker: 2,
+        ..Limits::default()
+    };
+    let k = Keypair::generate();
+    let mut short = offer(&k, "EUR", "USD", "1.08", 1);
+    short.expires_at = NOW.plus(10);
+    let short = validate(Signed::sign(short, &k), NOW, &limits).unwrap();
+    let long = verified_offer(&k, "EUR", "USD", "1.08", 2);
+    let replacement = verified_offer(&k, "EUR", "USD", "1.08", 3);
+    s.book_insert_many(&[short, long], NOW, &limits).unwrap();
+    assert_eq!(
+        s.book_insert(&replacement, NOW.plus(9), &limits).unwrap(),
+        InsertOutcome::OverQuota
+    );
+    // Expired but not purged yet: it no longer counts.
+    assert_eq!(
+        s.book_insert(&replacement, NOW.plus(10), &limits).unwrap(),
+        InsertOutcome::Inserted
+    );
+    assert_eq!(s.book_maker_offers(&k.public()).unwrap(), 3);
+}
+
+#[test]
 fn a_full_book_refuses_new_offers_until_one_leaves() {
     let dir = tempfile::tempdir().unwrap();
     let config = StoreConfig {
