@@ -140,7 +140,6 @@ impl Default for StoreConfig {
 pub struct Store {
     db: sled::Db,
     path: PathBuf,
-    _lock: std::sync::Arc<File>,
     /// The offer book, in memory, written behind to the `book` and
     /// `tombstones` trees.
     pub(crate) book_mem: std::sync::Arc<book::Book>,
@@ -150,6 +149,9 @@ pub struct Store {
     pub(crate) trade_log: sled::Tree,
     pub(crate) negotiations: sled::Tree,
     pub(crate) peers: sled::Tree,
+    /// Last, so it is released after the book has written its last changes
+    /// (fields drop in order).
+    _lock: std::sync::Arc<File>,
 }
 
 impl std::fmt::Debug for Store {
