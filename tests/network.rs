@@ -432,3 +432,44 @@ async fn a_lost_sync_page_is_asked_for_again() {
     joiner.node.shutdown().await;
     server.shutdown().await.unwrap();
 }
+
+/// A node provides a market in the DHT once, not once per offer, even when
+/// its DHT store is full of other providers of that market and has dropped
+/// its own record (Kademlia keeps 20 per key; here 1, so one other maker
+/// fills it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_market_is_provided_once_however_many_makers_it_has() {
+    init_logs();
+    let other = start(vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![other.addr.clone()]);
+    c.net.kad_max_providers_per_key = 1;
+    let maker = start_with(c, dir).await;
+    wait_until("connected", || async {
+        maker
+            .node
+            .peers()
+            .await
+            .unwrap()
+            .contains(&other.node.peer_id())
+    })
+    .await;
+    // The other maker's provider record reaches the maker's store first.
+    other.node.post_offer(spec("1.07")).await.unwrap();
+    wait_until("the other maker's provider record", || async {
+        let text = maker.node.net().metrics_text().await.unwrap();
+        text.lines().any(|l| {
+            l.starts_with("libp2p_kad_inbound_requests_total{request=\"AddProvider\"}")
+                && !l.ends_with(" 0")
+        })
+    })
+    .await;
+    for rate in ["1.08", "1.09", "1.10"] {
+        maker.node.post_offer(spec(rate)).await.unwrap();
+    }
+    let info = maker.node.net().info().await.unwrap();
+    assert_eq!(info.provide_queries, 1);
+    for t in [&maker, &other] {
+        t.node.shutdown().await;
+    }
+}

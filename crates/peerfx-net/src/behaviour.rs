@@ -141,9 +141,13 @@ pub fn build_swarm(
 
             let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
             kad_config.set_query_timeout(Duration::from_secs(30));
+            let store_config = kad::store::MemoryStoreConfig {
+                max_providers_per_key: config.kad_max_providers_per_key,
+                ..Default::default()
+            };
             let mut kad = kad::Behaviour::with_config(
                 peer_id,
-                kad::store::MemoryStore::new(peer_id),
+                kad::store::MemoryStore::with_config(peer_id, store_config),
                 kad_config,
             );
             // Client mode until an external address is confirmed would mean nothing

@@ -39,6 +39,10 @@ pub struct NetConfig {
     pub request_timeout: Duration,
     /// How often to refresh the Kademlia routing table.
     pub kad_bootstrap_interval: Duration,
+    /// Most provider records the DHT store keeps per key (per market). Past
+    /// it, new providers of that key are not stored here; they are still
+    /// stored by the other peers closest to the key.
+    pub kad_max_providers_per_key: usize,
     /// Relay server: longest circuit.
     pub relay_max_circuit_duration: Duration,
     /// Relay server: most bytes through one circuit.
@@ -68,6 +72,8 @@ impl NetConfig {
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default routing refresh.
     pub const DEFAULT_KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(300);
+    /// Default providers kept per key: Kademlia's own default (its k).
+    pub const DEFAULT_KAD_MAX_PROVIDERS_PER_KEY: usize = 20;
     /// Default longest relayed circuit. libp2p's 2 minutes assumes circuits only
     /// bridge to a hole-punched connection; a phone behind a symmetric NAT may
     /// have nothing else.
@@ -115,6 +121,7 @@ impl Default for NetConfig {
             max_gossip_bytes: Self::DEFAULT_MAX_GOSSIP_BYTES,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             kad_bootstrap_interval: Self::DEFAULT_KAD_BOOTSTRAP_INTERVAL,
+            kad_max_providers_per_key: Self::DEFAULT_KAD_MAX_PROVIDERS_PER_KEY,
             relay_max_circuit_duration: Self::DEFAULT_RELAY_MAX_CIRCUIT_DURATION,
             relay_max_circuit_bytes: Self::DEFAULT_RELAY_MAX_CIRCUIT_BYTES,
             event_buffer: Self::DEFAULT_EVENT_BUFFER,

@@ -33,6 +33,10 @@ const MAX_PENDING_INBOUND: usize = 1024;
 /// What an overloaded node answers instead of queueing without bound.
 const BUSY: &str = "busy, try again later";
 
+/// How often a market this node provides is announced to the DHT again:
+/// Kademlia's own provider publication interval.
+const REPROVIDE_AFTER: std::time::Duration = std::time::Duration::from_secs(12 * 60 * 60);
+
 /// Request-response bookkeeping of one protocol: answers owed to local callers,
 /// and inbound requests whose response the node still owes.
 struct Rpc<Resp> {
@@ -108,6 +112,13 @@ pub(crate) struct EventLoop {
     sync: Rpc<SyncResponse>,
     trade: Rpc<TradeResponse>,
     pending_providers: HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<HashSet<PeerId>>)>,
+    /// Markets this node provides, and when it last announced each. Kept here
+    /// rather than read from Kademlia's store: that store keeps at most 20
+    /// providers per key and silently drops our own record once 20 others
+    /// are there, so in any market with more makers it would look as if we
+    /// never provided, and every post would start a provider query again.
+    providing: HashMap<Market, std::time::Instant>,
+    provide_queries: u64,
     next_token: u64,
     dropped_gossip: u64,
     metrics: libp2p::metrics::Metrics,
@@ -160,6 +171,8 @@ impl EventLoop {
             sync: Rpc::default(),
             trade: Rpc::default(),
             pending_providers: HashMap::new(),
+            providing: HashMap::new(),
+            provide_queries: 0,
             next_token: 0,
             dropped_gossip: 0,
             metrics,
@@ -186,10 +199,38 @@ impl EventLoop {
                 _ = refresh.tick() => {
                     // NoKnownPeers just means we are alone for now.
                     let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                    self.reprovide();
                 }
             }
         }
         tracing::debug!("network event loop stopped");
+    }
+
+    /// Announces this node as a provider of `market` in the DHT.
+    fn provide(&mut self, market: Market) {
+        let key = kad::RecordKey::new(&market.topic());
+        match self.swarm.behaviour_mut().kad.start_providing(key) {
+            Ok(_) => {
+                self.providing.insert(market, std::time::Instant::now());
+                self.provide_queries += 1;
+            }
+            Err(e) => tracing::warn!("cannot provide {market}: {e}"),
+        }
+    }
+
+    /// Announces again the markets last announced more than
+    /// [`REPROVIDE_AFTER`] ago: provider records expire, and Kademlia only
+    /// republishes those its store kept.
+    fn reprovide(&mut self) {
+        let due: Vec<Market> = self
+            .providing
+            .iter()
+            .filter(|(_, at)| at.elapsed() >= REPROVIDE_AFTER)
+            .map(|(m, _)| *m)
+            .collect();
+        for market in due {
+            self.provide(market);
+        }
     }
 
     fn on_command(&mut self, command: Command) {
@@ -273,16 +314,11 @@ impl EventLoop {
                     acceptance,
                 );
             }
+            // A provide query costs ~20 peers a round trip: once per market,
+            // then again every REPROVIDE_AFTER (see `reprovide`), not per offer.
             Command::Provide(market) => {
-                // Kademlia republishes what it provides by itself; a new provide
-                // query per offer would cost ~20 peers a round trip each time.
-                use kad::store::RecordStore;
-                let key = kad::RecordKey::new(&market.topic());
-                if b.kad.store_mut().provided().any(|r| r.key == key) {
-                    return;
-                }
-                if let Err(e) = b.kad.start_providing(key) {
-                    tracing::warn!("cannot provide {market}: {e}");
+                if !self.providing.contains_key(&market) {
+                    self.provide(market);
                 }
             }
             Command::FindProviders(market, reply) => {
@@ -329,6 +365,7 @@ impl EventLoop {
                         .map(|t| t.to_string())
                         .collect(),
                     dropped_gossip: self.dropped_gossip,
+                    provide_queries: self.provide_queries,
                 });
             }
             Command::Metrics(reply) => {

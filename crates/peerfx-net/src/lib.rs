@@ -170,6 +170,9 @@ pub struct NetInfo {
     pub topics: Vec<String>,
     /// Gossip messages ignored because the node was not keeping up.
     pub dropped_gossip: u64,
+    /// DHT provider announcements started (each a query to ~20 peers): one
+    /// per market provided, and one per market every 12 hours.
+    pub provide_queries: u64,
 }
 
 pub(crate) enum Command {
