@@ -12,6 +12,17 @@ fn store() -> (tempfile::TempDir, Store) {
     (dir, s)
 }
 
+/// A store whose book holds at most `max` offers.
+fn store_holding(max: u64) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        max_book_offers: max,
+        ..StoreConfig::default()
+    };
+    let s = Store::open(dir.path(), &config).unwrap();
+    (dir, s)
+}
+
 fn update(key: &Keypair, id: OfferId, remaining: u64, seq: u64) -> Verified<OfferUpdate> {
     let u = OfferUpdate {
         offer_id: id,
@@ -405,12 +416,7 @@ fn an_expired_offer_does_not_hold_a_place_while_it_waits_for_the_purge() {
 
 #[test]
 fn a_full_book_refuses_new_offers_until_one_leaves() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig {
-        max_book_offers: 2,
-        ..StoreConfig::default()
-    };
-    let s = Store::open(dir.path(), &config).unwrap();
+    let (_d, s) = store_holding(2);
     let limits = Limits::default();
     let makers: Vec<_> = (0..3).map(|_| Keypair::generate()).collect();
     let offers: Vec<_> = makers
@@ -525,12 +531,7 @@ fn a_schema_1_directory_is_migrated() {
 
 #[test]
 fn early_cancels_are_capped_and_the_makers_cancel_beats_anyone_elses() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig {
-        max_book_offers: 2,
-        ..StoreConfig::default()
-    };
-    let s = Store::open(dir.path(), &config).unwrap();
+    let (_d, s) = store_holding(2);
     let limits = Limits::default();
     let k = Keypair::generate();
     let mallory = Keypair::generate();
