@@ -423,8 +423,8 @@ pub(crate) struct Book {
 pub(crate) struct Loaded {
     /// The book.
     pub(crate) book: Book,
-    /// Records that did not decode, or that a tombstone outranks: removed at
-    /// the first persist.
+    /// Records that did not decode, or that a tombstone outranks: removed
+    /// from disk as they were found.
     pub(crate) dropped: usize,
 }
 
