@@ -418,17 +418,15 @@ async fn a_lost_sync_page_is_asked_for_again() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path(), vec![server_addr]);
     // Long enough for a page on loopback, short enough for a quick retry.
-    c.net.request_timeout = std::time::Duration::from_secs(1);
+    c.net.request_timeout = std::time::Duration::from_secs(2);
     let joiner = start_with(c, dir).await;
     wait_until("the whole book, second page included", || async {
         joiner.node.store().book_len() == total
     })
     .await;
-    assert_eq!(
-        requests.load(Ordering::SeqCst),
-        3,
-        "first page, lost request, retried request"
-    );
+    // First page, lost request, retried request; more only if a loaded
+    // machine made an answered request time out too.
+    assert!(requests.load(Ordering::SeqCst) >= 3);
     joiner.node.shutdown().await;
     server.shutdown().await.unwrap();
 }

@@ -548,7 +548,13 @@ impl Book {
 
 impl Drop for Book {
     fn drop(&mut self) {
-        if let Err(e) = self.persist() {
+        // Flushed too, so that closing the store means the book is on disk
+        // and sled's I/O is done with the files.
+        let written = self
+            .persist()
+            .map_err(|e| e.to_string())
+            .and_then(|_| self.tree.flush().map_err(|e| e.to_string()));
+        if let Err(e) = written {
             tracing::error!("book changes not written at close: {e}");
         }
     }

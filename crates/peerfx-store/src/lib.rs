@@ -178,11 +178,12 @@ impl Store {
             Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::from_io(e, &lock_path)),
         }
 
-        let db = sled::Config::new()
-            .path(dir.join("sled"))
-            .cache_capacity(config.cache_capacity_bytes)
-            .open()
-            .map_err(|e| db_err(e, &dir))?;
+        let db = open_sled(
+            sled::Config::new()
+                .path(dir.join("sled"))
+                .cache_capacity(config.cache_capacity_bytes),
+        )
+        .map_err(|e| db_err(e, &dir))?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| db_err(e, &dir));
         let meta = tree("meta")?;
         check_schema(&db, &meta).map_err(|e| match e {
@@ -230,6 +231,25 @@ impl Store {
 
     pub(crate) fn err(&self, e: sled::Error) -> StoreError {
         db_err(e, &self.path)
+    }
+}
+
+/// Opens sled, waiting a little if its own file lock is still held. We hold
+/// `LOCK`, so no other live store has this directory; sled's lock can only
+/// belong to a store of this process that was just dropped and whose I/O
+/// threads are still letting go of the file.
+fn open_sled(config: sled::Config) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result,
+        }
     }
 }
 
@@ -352,7 +372,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(Store::open(dir.path(), &StoreConfig::default()).unwrap());
         {
-            let db = sled::open(dir.path().join("sled")).unwrap();
+            let db = open_sled(sled::Config::new().path(dir.path().join("sled"))).unwrap();
             db.open_tree("meta")
                 .unwrap()
                 .insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes())

@@ -12,6 +12,22 @@ fn store() -> (tempfile::TempDir, Store) {
     (dir, s)
 }
 
+/// The store's sled database, opened directly (as an older peerfx left it),
+/// once the store that had it has let go.
+fn raw_sled(dir: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(dir.join("sled")) {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() < deadline => {
+                assert!(e.to_string().contains("could not acquire lock"), "{e}");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 /// A store whose book holds at most `max` offers.
 fn store_holding(max: u64) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -501,7 +517,7 @@ fn a_schema_1_directory_is_migrated() {
     }
     // What schema 1 left: its version, and the trees now kept in memory.
     {
-        let db = sled::open(dir.path().join("sled")).unwrap();
+        let db = raw_sled(dir.path());
         db.open_tree("meta")
             .unwrap()
             .insert("schema_version", &1u32.to_be_bytes())
@@ -512,7 +528,7 @@ fn a_schema_1_directory_is_migrated() {
         db.flush().unwrap();
     }
     drop(Store::open(dir.path(), &StoreConfig::default()).unwrap());
-    let db = sled::open(dir.path().join("sled")).unwrap();
+    let db = raw_sled(dir.path());
     let version = db.open_tree("meta").unwrap().get("schema_version").unwrap();
     assert_eq!(version.as_deref(), Some(&2u32.to_be_bytes()[..]));
     let names: Vec<_> = db.tree_names();
