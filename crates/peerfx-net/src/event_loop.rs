@@ -551,6 +551,22 @@ impl EventLoop {
                     let _ = self.swarm.dial(opts);
                 }
             }
+            // An announcement that reached nobody (the routing table was still
+            // empty, or every peer failed) is forgotten, so the next offer in
+            // that market announces it again.
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::StartProviding(result),
+                stats,
+                step,
+                ..
+            }) if step.last && (result.is_err() || stats.num_successes() == 0) => {
+                let key = match &result {
+                    Ok(ok) => &ok.key,
+                    Err(e) => e.key(),
+                };
+                self.providing
+                    .retain(|m, _| kad::RecordKey::new(&m.topic()) != *key);
+            }
             BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 id,
                 result: kad::QueryResult::GetProviders(result),

@@ -44,35 +44,12 @@ use peerfx_core::matching::BookEntry;
 use peerfx_core::protocol::OfferState;
 use peerfx_core::{
     codec, Amount, Fill, Limits, Market, MatchQuery, Offer, OfferCancel, OfferId, OfferUpdate,
-    PublicKey, Signed, Timestamp, Verified,
+    PublicKey, Timestamp, Verified,
 };
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
 use crate::{decode, Result, Store};
-/// A stored book entry: the offer and the maker's latest update, both signed, so
-/// the node can pass on proof of what remains (sync pages carry them as they are).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct BookRecord {
-    /// The offer as received (verified before it was stored).
-    pub offer: Signed<Offer>,
-    /// The latest update applied (verified before it was stored).
-    pub update: Option<Signed<OfferUpdate>>,
-}
-
-impl BookRecord {
-    /// What remains: from the latest update, or the whole offer.
-    pub fn remaining(&self) -> Amount {
-        self.update
-            .as_ref()
-            .map_or(self.offer.body.max_give, |u| u.body.remaining)
-    }
-
-    /// Seq of the latest update; 0 if none.
-    pub fn seq(&self) -> u64 {
-        self.update.as_ref().map_or(0, |u| u.body.seq)
-    }
-}
 
 /// "This offer is gone and must not come back."
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -165,13 +142,8 @@ impl Entry {
         }
     }
 
-    fn to_record(&self) -> BookRecord {
-        BookRecord {
-            offer: self.offer.signed().clone(),
-            update: self.update.as_ref().map(|u| u.signed().clone()),
-        }
-    }
-
+    /// The offer and its latest update as signed: what a sync page carries,
+    /// and what the `book` tree stores.
     fn to_state(&self) -> OfferState {
         OfferState {
             offer: self.offer.signed().clone(),
@@ -452,7 +424,7 @@ impl Book {
         }
         for item in tree.iter() {
             let (k, v) = item?;
-            let Ok(rec) = decode::<BookRecord>("book", &v) else {
+            let Ok(rec) = decode::<OfferState>("book", &v) else {
                 tree.remove(k)?;
                 dropped += 1;
                 continue;
@@ -504,9 +476,9 @@ impl Book {
             let mut st = self.write();
             let dirty = std::mem::take(&mut st.dirty);
             let dirty_tombs = std::mem::take(&mut st.dirty_tombs);
-            let records: Vec<(OfferId, Option<BookRecord>)> = dirty
+            let records: Vec<(OfferId, Option<OfferState>)> = dirty
                 .into_iter()
-                .map(|id| (id, st.entries.get(&id).map(Entry::to_record)))
+                .map(|id| (id, st.entries.get(&id).map(Entry::to_state)))
                 .collect();
             let tombs: Vec<(OfferId, Option<Tombstone>)> = dirty_tombs
                 .into_iter()

@@ -6,7 +6,7 @@
 //! | tree            | key                                         | value |
 //! |-----------------|---------------------------------------------|-------|
 //! | `meta`          | `schema_version`                            | u32 BE |
-//! | `book`          | offer id                                    | [`book::BookRecord`]: the book's persisted copy |
+//! | `book`          | offer id                                    | [`peerfx_core::protocol::OfferState`]: the book's persisted copy |
 //! | `tombstones`    | offer id                                    | [`book::Tombstone`]: cancelled or closed, never to return |
 //! | `own_offers`    | offer id                                    | [`own::OwnOffer`] |
 //! | `reservations`  | reservation id                              | [`own::Reservation`] |
