@@ -16,47 +16,50 @@ pub fn router(node: Node) -> Router {
 async fn render(node: Node) -> String {
     let m = node.metrics();
     let mut out = String::new();
-    let mut counter = |name: &str, help: &str, v: u64| {
+    let counters = [
+        (
+            "peerfx_gossip_accepted",
+            "Gossip messages accepted.",
+            &m.gossip_accepted,
+        ),
+        (
+            "peerfx_gossip_ignored",
+            "Gossip messages ignored (stale, duplicate, blocked).",
+            &m.gossip_ignored,
+        ),
+        (
+            "peerfx_synced_offers",
+            "Offers new or changed through sync.",
+            &m.synced_offers,
+        ),
+        (
+            "peerfx_sync_pages_served",
+            "Sync pages served.",
+            &m.sync_pages_served,
+        ),
+        (
+            "peerfx_sync_refused",
+            "Sync requests refused by rate limit.",
+            &m.sync_refused,
+        ),
+        (
+            "peerfx_offers_over_quota",
+            "Valid offers left out: their maker has the most open offers allowed.",
+            &m.offers_over_quota,
+        ),
+        (
+            "peerfx_offers_book_full",
+            "Valid offers left out: the book is full.",
+            &m.offers_book_full,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let v = value.load(Ordering::Relaxed);
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} counter\n{name}_total {v}"
         );
-    };
-    counter(
-        "peerfx_gossip_accepted",
-        "Gossip messages accepted.",
-        m.gossip_accepted.load(Ordering::Relaxed),
-    );
-    counter(
-        "peerfx_gossip_ignored",
-        "Gossip messages ignored (stale, duplicate, blocked).",
-        m.gossip_ignored.load(Ordering::Relaxed),
-    );
-    counter(
-        "peerfx_synced_offers",
-        "Offers new or changed through sync.",
-        m.synced_offers.load(Ordering::Relaxed),
-    );
-    counter(
-        "peerfx_sync_pages_served",
-        "Sync pages served.",
-        m.sync_pages_served.load(Ordering::Relaxed),
-    );
-    counter(
-        "peerfx_sync_refused",
-        "Sync requests refused by rate limit.",
-        m.sync_refused.load(Ordering::Relaxed),
-    );
-    counter(
-        "peerfx_offers_over_quota",
-        "Valid offers left out: their maker has the most open offers allowed.",
-        m.offers_over_quota.load(Ordering::Relaxed),
-    );
-    counter(
-        "peerfx_offers_book_full",
-        "Valid offers left out: the book is full.",
-        m.offers_book_full.load(Ordering::Relaxed),
-    );
+    }
     let _ = writeln!(
         out,
         "# HELP peerfx_rejected Messages rejected, by reason.\n# TYPE peerfx_rejected counter"
