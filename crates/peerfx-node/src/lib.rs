@@ -430,7 +430,7 @@ impl Node {
 
         let mut markets: HashSet<Market> = node.inner.config.markets.iter().copied().collect();
         let start_time = now();
-        for own in node.inner.store.own_list()? {
+        for own in node.inner.store.own_live(start_time)? {
             if own.status == OwnStatus::Open {
                 if let Ok(m) = own.offer.body.market() {
                     markets.insert(m);
@@ -552,7 +552,7 @@ impl Node {
 
     async fn provide_own_markets(&self) -> Result<(), NodeError> {
         let mut provided = HashSet::new();
-        for own in self.inner.store.own_list()? {
+        for own in self.inner.store.own_live(now())? {
             if own.status == OwnStatus::Open {
                 if let Ok(m) = own.offer.body.market() {
                     if provided.insert(m) {
@@ -598,13 +598,7 @@ impl Node {
         let market = offer.market()?;
         let _posting = self.inner.post_lock.lock().await;
         // Peers would drop an offer past the quota; say so instead.
-        let open = self
-            .inner
-            .store
-            .own_list()?
-            .iter()
-            .filter(|o| o.status == OwnStatus::Open && o.offer.body.expires_at > now)
-            .count();
+        let open = self.inner.store.own_open_count(now);
         if open >= self.inner.limits.max_open_offers_per_maker {
             return Err(NodeError::TooManyOffers { open });
         }
@@ -699,10 +693,7 @@ impl Node {
     pub async fn reannounce(&self) -> Result<usize, NodeError> {
         let now = now();
         let mut n = 0;
-        for own in self.inner.store.own_list()? {
-            if own.offer.body.expires_at <= now {
-                continue;
-            }
+        for own in self.inner.store.own_live(now)? {
             match (&own.status, &own.cancel) {
                 (OwnStatus::Open, _) => {
                     self.announce(&own).await?;

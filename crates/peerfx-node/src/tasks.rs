@@ -1,5 +1,6 @@
 //! The node's background tasks: the event pump and maintenance.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use peerfx_net::{market_of_topic, Acceptance, NetEvent};
@@ -63,24 +64,26 @@ async fn persist_book(inner: &Arc<Inner>) {
 
 fn purge(inner: &Inner) {
     let now_ts = now();
-    match inner.store.own_list() {
-        Ok(own) => {
-            for o in own
+    match inner.store.own_live(now_ts) {
+        Ok(live) => {
+            let mut notified = inner
+                .expiring_notified
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut still_live = HashSet::new();
+            for o in live
                 .iter()
                 .filter(|o| o.status == peerfx_store::own::OwnStatus::Open)
             {
+                let id = peerfx_core::Verified::assume_verified(o.offer.clone()).id();
+                still_live.insert(id);
                 let expires_at = o.offer.body.expires_at;
-                if expires_at > now_ts && expires_at.since(now_ts) <= crate::EXPIRING_SOON_SECS {
-                    let id = peerfx_core::Verified::assume_verified(o.offer.clone()).id();
-                    let first = inner
-                        .expiring_notified
-                        .lock()
-                        .is_ok_and(|mut n| n.insert(id));
-                    if first {
-                        inner.emit(NodeEvent::OfferExpiringSoon { id, expires_at });
-                    }
+                if expires_at.since(now_ts) <= crate::EXPIRING_SOON_SECS && notified.insert(id) {
+                    inner.emit(NodeEvent::OfferExpiringSoon { id, expires_at });
                 }
             }
+            // What expired or closed cannot be warned about again.
+            notified.retain(|id| still_live.contains(id));
         }
         Err(e) => inner.store_failed(e),
     }

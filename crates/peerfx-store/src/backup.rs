@@ -120,6 +120,9 @@ impl Store {
                 .compare_and_swap(id.as_bytes(), None as Option<&[u8]>, Some(codec::encode(o)))
                 .map_err(|e| self.err(e))?
                 .is_ok();
+            if inserted {
+                self.own_index.note(o);
+            }
             stats.offers += usize::from(inserted);
         }
         for (t, log) in b.trades.iter() {

@@ -144,6 +144,8 @@ pub struct Store {
     /// `tombstones` trees.
     pub(crate) book_mem: std::sync::Arc<book::Book>,
     pub(crate) own_offers: sled::Tree,
+    /// The live own offers, in memory.
+    pub(crate) own_index: std::sync::Arc<own::OwnIndex>,
     pub(crate) reservations: sled::Tree,
     pub(crate) trades: sled::Tree,
     pub(crate) trade_log: sled::Tree,
@@ -198,9 +200,12 @@ impl Store {
                 loaded.dropped
             );
         }
+        let own_offers = tree("own_offers")?;
+        let own_index = own::OwnIndex::load(&own_offers).map_err(|e| db_err(e, &dir))?;
         let store = Store {
             book_mem: std::sync::Arc::new(loaded.book),
-            own_offers: tree("own_offers")?,
+            own_offers,
+            own_index: std::sync::Arc::new(own_index),
             reservations: tree("reservations")?,
             trades: tree("trades")?,
             trade_log: tree("trade_log")?,

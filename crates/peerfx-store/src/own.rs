@@ -18,6 +18,8 @@ use peerfx_core::{
 use serde::{Deserialize, Serialize};
 use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::trades::TradeRecord;
 use crate::{decode, tx_err, Result, Store, StoreError};
@@ -121,6 +123,53 @@ pub enum CommitError {
     UnknownReservation,
 }
 
+/// The own offers that had not expired when last looked at, by expiry, with
+/// their status.
+///
+/// `own_offers` keeps every offer this node ever made (the user's history),
+/// while posting (the quota), re-announcing and the expiry warnings only care
+/// about the live ones. Without this index each of them decoded the whole
+/// history, on every post and every maintenance tick. Built at open; every
+/// write of an own offer goes through [`OwnIndex::note`] after it commits.
+#[derive(Debug, Default)]
+pub(crate) struct OwnIndex(Mutex<BTreeMap<(Timestamp, OfferId), OwnStatus>>);
+
+impl OwnIndex {
+    /// Indexes every record in the tree; records that do not decode are left
+    /// out here and reported by whoever reads them.
+    pub(crate) fn load(tree: &sled::Tree) -> sled::Result<OwnIndex> {
+        let index = OwnIndex::default();
+        for v in tree.iter().values() {
+            if let Ok(rec) = crate::decode::<OwnOffer>("own_offers", &v?) {
+                index.note(&rec);
+            }
+        }
+        Ok(index)
+    }
+
+    fn map(&self) -> MutexGuard<'_, BTreeMap<(Timestamp, OfferId), OwnStatus>> {
+        // Every change under the lock is one map operation, so a poisoned lock
+        // still guards a consistent map.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records an own offer's status as just written.
+    pub(crate) fn note(&self, rec: &OwnOffer) {
+        let id = peerfx_core::Verified::assume_verified(rec.offer.clone()).id();
+        self.map()
+            .insert((rec.offer.body.expires_at, id), rec.status);
+    }
+
+    /// The offers that expire after `now`, soonest first; forgets the rest.
+    fn live(&self, now: Timestamp) -> Vec<(OfferId, OwnStatus)> {
+        let mut map = self.map();
+        // Expiry is at a whole second: `(now + 1, MIN)` is the first live key.
+        let live = map.split_off(&(Timestamp(now.0.saturating_add(1)), Hash([0; 32])));
+        *map = live;
+        map.iter().map(|((_, id), status)| (*id, *status)).collect()
+    }
+}
+
 type Tx = ConflictableTransactionError<StoreError>;
 
 fn abort<T>(r: Result<T>) -> std::result::Result<T, Tx> {
@@ -145,6 +194,7 @@ impl Store {
         self.own_offers
             .insert(offer.id().as_bytes(), enc(&rec))
             .map_err(|e| self.err(e))?;
+        self.own_index.note(&rec);
         self.flush()
     }
 
@@ -153,30 +203,53 @@ impl Store {
         self.get_record(&self.own_offers, "own_offers", id.as_bytes())
     }
 
-    /// All own offers.
+    /// All own offers, the closed and expired ones included: the user's history.
     pub fn own_list(&self) -> Result<Vec<OwnOffer>> {
         self.list_records(&self.own_offers, "own_offers")
+    }
+
+    /// Own offers that expire after `now`, whatever their status, soonest first.
+    /// Costs what is live, not the whole history.
+    pub fn own_live(&self, now: Timestamp) -> Result<Vec<OwnOffer>> {
+        let mut out = Vec::new();
+        for (id, _) in self.own_index.live(now) {
+            out.extend(self.own_get(&id)?);
+        }
+        Ok(out)
+    }
+
+    /// How many own offers are open and expire after `now` (what the per-maker
+    /// quota counts), without reading any record.
+    pub fn own_open_count(&self, now: Timestamp) -> usize {
+        self.own_index
+            .live(now)
+            .iter()
+            .filter(|(_, status)| *status == OwnStatus::Open)
+            .count()
     }
 
     /// Applies `change` to own offer `id` in one transaction and flushes. `change`
     /// returns false to leave the record as it is. Returns whether it changed.
     fn own_modify(&self, id: &OfferId, change: impl Fn(&mut OwnOffer) -> bool) -> Result<bool> {
-        let done = self
+        let changed = self
             .own_offers
             .transaction(|own| {
                 let Some(raw) = own.get(id.as_bytes())? else {
-                    return Ok(false);
+                    return Ok(None);
                 };
                 let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
                 if !change(&mut rec) {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 own.insert(id.as_bytes(), enc(&rec))?;
-                Ok(true)
+                Ok(Some(rec))
             })
             .map_err(|e| tx_err(self, e))?;
+        if let Some(rec) = &changed {
+            self.own_index.note(rec);
+        }
         self.flush()?;
-        Ok(done)
+        Ok(changed.is_some())
     }
 
     /// Marks an own offer cancelled and keeps the signed cancel (to re-announce it).
@@ -338,10 +411,13 @@ impl Store {
                 }
                 own.insert(r.offer_id.as_bytes(), enc(&rec))?;
                 trades.insert(trade_id.as_bytes(), trade_bytes.as_slice())?;
-                Ok(Ok(rec.remaining))
+                Ok(Ok(rec))
             })
             .map_err(|e| tx_err(self, e))?;
+        if let Ok(rec) = &out {
+            self.own_index.note(rec);
+        }
         self.flush()?;
-        Ok(out)
+        Ok(out.map(|rec| rec.remaining))
     }
 }
