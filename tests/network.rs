@@ -481,3 +481,45 @@ async fn a_market_is_provided_once_however_many_makers_it_has() {
         t.node.shutdown().await;
     }
 }
+
+/// Makers provide a market; a node whose last offer there closed stops
+/// announcing it, whether the offer was cancelled or expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stops_providing_a_market_when_its_last_offer_there_closes() {
+    init_logs();
+    // A provider announcement that reaches no peer is dropped (and made again
+    // with the next offer), so the maker needs a peer.
+    let other = start(vec![]).await;
+    let t = start(vec![other.addr.clone()]).await;
+    wait_until("connected", || async {
+        t.node
+            .peers()
+            .await
+            .unwrap()
+            .contains(&other.node.peer_id())
+    })
+    .await;
+    let providing = || async { t.node.net().info().await.unwrap().providing };
+    let first = t.node.post_offer(spec("1.08")).await.unwrap();
+    let second = t.node.post_offer(spec("1.09")).await.unwrap();
+    assert_eq!(providing().await, vec![market()]);
+
+    t.node.cancel_offer(first.id()).await.unwrap();
+    assert_eq!(providing().await, vec![market()], "one offer is still open");
+    t.node.cancel_offer(second.id()).await.unwrap();
+    assert_eq!(providing().await, vec![]);
+
+    // Expiry is noticed by the maintenance tick.
+    let mut short = spec("1.10");
+    short.lifetime = std::time::Duration::from_secs(1);
+    t.node.post_offer(short).await.unwrap();
+    assert_eq!(providing().await, vec![market()]);
+    wait_until(
+        "the expired offer's market is no longer provided",
+        || async { providing().await.is_empty() },
+    )
+    .await;
+    for t in [&t, &other] {
+        t.node.shutdown().await;
+    }
+}

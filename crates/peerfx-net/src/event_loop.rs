@@ -321,6 +321,11 @@ impl EventLoop {
                     self.provide(market);
                 }
             }
+            Command::StopProviding(market) => {
+                if self.providing.remove(&market).is_some() {
+                    b.kad.stop_providing(&kad::RecordKey::new(&market.topic()));
+                }
+            }
             Command::FindProviders(market, reply) => {
                 let id = b.kad.get_providers(kad::RecordKey::new(&market.topic()));
                 self.pending_providers.insert(id, (HashSet::new(), reply));
@@ -366,6 +371,11 @@ impl EventLoop {
                         .collect(),
                     dropped_gossip: self.dropped_gossip,
                     provide_queries: self.provide_queries,
+                    providing: {
+                        let mut v: Vec<Market> = self.providing.keys().copied().collect();
+                        v.sort();
+                        v
+                    },
                 });
             }
             Command::Metrics(reply) => {

@@ -173,6 +173,8 @@ pub struct NetInfo {
     /// DHT provider announcements started (each a query to ~20 peers): one
     /// per market provided, and one per market every 12 hours.
     pub provide_queries: u64,
+    /// Markets this node announces itself a provider of, sorted.
+    pub providing: Vec<Market>,
 }
 
 pub(crate) enum Command {
@@ -182,6 +184,7 @@ pub(crate) enum Command {
     Publish(Market, Vec<u8>, oneshot::Sender<Result<(), NetError>>),
     Report(GossipToken, Acceptance),
     Provide(Market),
+    StopProviding(Market),
     FindProviders(Market, oneshot::Sender<HashSet<PeerId>>),
     Sync(
         PeerId,
@@ -293,10 +296,18 @@ impl NetHandle {
         self.tell(Command::Report(token, acceptance)).await
     }
 
-    /// Announces in the DHT that this node has offers in `market` (once: the DHT
-    /// republishes provider records by itself).
+    /// Announces in the DHT that this node has offers in `market`. Asking again
+    /// costs nothing: the event loop announces each market once, then again
+    /// every 12 hours until [`NetHandle::stop_providing`].
     pub async fn provide(&self, market: Market) -> Result<(), NetError> {
         self.tell(Command::Provide(market)).await
+    }
+
+    /// Stops announcing this node as a provider of `market`. Records already
+    /// on other peers are not withdrawn (Kademlia has no such message); they
+    /// expire with their TTL.
+    pub async fn stop_providing(&self, market: Market) -> Result<(), NetError> {
+        self.tell(Command::StopProviding(market)).await
     }
 
     /// Peers that announced offers in `market` in the DHT.

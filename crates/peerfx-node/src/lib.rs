@@ -348,8 +348,11 @@ pub(crate) struct Inner {
     pub(crate) shutdown: watch::Sender<bool>,
     /// Serialises trade-state changes: check-then-append must not interleave.
     pub(crate) trade_lock: tokio::sync::Mutex<()>,
-    /// Serialises posting: the quota check and the insert must not interleave.
+    /// Serialises posting: the quota check and the insert must not interleave;
+    /// nor may a post and [`Node::reconcile_providing`].
     pub(crate) post_lock: tokio::sync::Mutex<()>,
+    /// Markets this node has asked the network to announce it a provider of.
+    pub(crate) provided: Mutex<HashSet<Market>>,
     pub(crate) backoff: Mutex<trades::Backoff>,
     /// Every task the node spawns, so shutdown can wait for all of them (each may
     /// hold the store, whose lock frees the data directory only when dropped).
@@ -420,6 +423,7 @@ impl Node {
             shutdown,
             trade_lock: tokio::sync::Mutex::new(()),
             post_lock: tokio::sync::Mutex::new(()),
+            provided: Mutex::new(HashSet::new()),
             backoff: Mutex::new(trades::Backoff::default()),
             tracker: tokio_util::task::TaskTracker::new(),
             expiring_notified: Mutex::new(HashSet::new()),
@@ -451,7 +455,7 @@ impl Node {
         for m in markets {
             node.follow_market(m).await?;
         }
-        node.provide_own_markets().await?;
+        node.reconcile_providing().await?;
         node.redial_known_peers().await?;
         tasks::spawn(node.inner.clone(), net_events);
         tracing::info!(peer_id = %node.peer_id(), "node started");
@@ -550,16 +554,37 @@ impl Node {
         Ok(())
     }
 
-    async fn provide_own_markets(&self) -> Result<(), NodeError> {
-        let mut provided = HashSet::new();
-        for own in self.inner.store.own_live(now())? {
-            if own.status == OwnStatus::Open {
-                if let Ok(m) = own.offer.body.market() {
-                    if provided.insert(m) {
-                        self.inner.net.provide(m).await?;
-                    }
-                }
-            }
+    /// Makes this node's DHT announcements match the markets it has open
+    /// offers in: makers provide a market, and a node whose last offer there
+    /// closed or expired stops. Run at start, after a cancel and on every
+    /// maintenance tick (which catches fills and expiry).
+    pub(crate) async fn reconcile_providing(&self) -> Result<(), NodeError> {
+        let _posting = self.inner.post_lock.lock().await;
+        let open: HashSet<Market> = self
+            .inner
+            .store
+            .own_live(now())?
+            .iter()
+            .filter(|o| o.status == OwnStatus::Open)
+            .filter_map(|o| o.offer.body.market().ok())
+            .collect();
+        let (start, stop): (Vec<Market>, Vec<Market>) = {
+            let mut provided = self
+                .inner
+                .provided
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let start = open.difference(&provided).copied().collect();
+            let stop = provided.difference(&open).copied().collect();
+            *provided = open;
+            (start, stop)
+        };
+        for m in start {
+            self.inner.net.provide(m).await?;
+        }
+        for m in stop {
+            tracing::debug!("no open offers left in {m}: no longer providing it");
+            self.inner.net.stop_providing(m).await?;
         }
         Ok(())
     }
@@ -609,6 +634,11 @@ impl Node {
             .store
             .book_insert(&offer, now, &self.inner.limits)?;
         self.follow_market(market).await?;
+        self.inner
+            .provided
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(market);
         self.inner.net.provide(market).await?;
         self.publish(market, GossipMessage::offer(offer.signed().clone(), None))
             .await?;
@@ -656,7 +686,7 @@ impl Node {
             id,
             reason: RemovalReason::Cancelled,
         });
-        Ok(())
+        self.reconcile_providing().await
     }
 
     /// Signs a fresh update for an own open offer (same remaining, next seq) and

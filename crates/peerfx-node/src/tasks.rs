@@ -34,7 +34,12 @@ pub(crate) fn spawn(inner: Arc<Inner>, mut net_events: mpsc::Receiver<NetEvent>)
         reannounce.tick().await;
         loop {
             tokio::select! {
-                _ = maintenance.tick() => purge(&inner),
+                _ = maintenance.tick() => {
+                    purge(&inner);
+                    if let Err(e) = (Node { inner: inner.clone() }).reconcile_providing().await {
+                        tracing::warn!("provider announcements: {e}");
+                    }
+                }
                 _ = persist.tick() => persist_book(&inner).await,
                 _ = reannounce.tick() => {
                     let node = Node { inner: inner.clone() };
