@@ -160,14 +160,22 @@ impl OwnIndex {
             .insert((rec.offer.body.expires_at, id), rec.status);
     }
 
-    /// The offers that expire after `now`, soonest first; forgets the rest.
+    /// The offers that expire after `now`, soonest first. Forgets those that
+    /// expired more than [`OwnIndex::FORGET_AFTER_SECS`] before `now`: kept a
+    /// while, so a clock stepped back does not hide a live offer.
     fn live(&self, now: Timestamp) -> Vec<(OfferId, OwnStatus)> {
         let mut map = self.map();
+        let forget_before = Timestamp(now.0.saturating_sub(Self::FORGET_AFTER_SECS));
+        let kept = map.split_off(&(forget_before, Hash([0; 32])));
+        *map = kept;
         // Expiry is at a whole second: `(now + 1, MIN)` is the first live key.
-        let live = map.split_off(&(Timestamp(now.0.saturating_add(1)), Hash([0; 32])));
-        *map = live;
-        map.iter().map(|((_, id), status)| (*id, *status)).collect()
+        map.range((Timestamp(now.0.saturating_add(1)), Hash([0; 32]))..)
+            .map(|((_, id), status)| (*id, *status))
+            .collect()
     }
+
+    /// How long an expired offer stays in the index.
+    const FORGET_AFTER_SECS: u64 = 3600;
 }
 
 type Tx = ConflictableTransactionError<StoreError>;

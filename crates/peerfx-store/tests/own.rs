@@ -95,6 +95,8 @@ fn only_open_unexpired_offers_count_and_the_index_survives_a_reopen() {
         ];
         assert_eq!(ids(&s.own_live(NOW).unwrap()), live);
         assert_eq!(ids(&s.own_live(NOW.plus(100)).unwrap()), live[1..]);
+        // A clock stepped back finds the offer again.
+        assert_eq!(ids(&s.own_live(NOW).unwrap()), live);
         assert_eq!(s.own_open_count(NOW.plus(100)), 1);
         assert_eq!(s.own_open_count(NOW.plus(300)), 0);
         // The history keeps them all.
