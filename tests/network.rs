@@ -215,6 +215,14 @@ async fn invalid_offers_stay_out_and_cost_the_sender_its_score() {
         honest_score >= 0.0,
         "an honest peer was penalised: {honest_score}"
     );
+    // And gossipsub's own metrics count the rejections.
+    let text = honest.node.net().metrics_text().await.unwrap();
+    let invalid: u64 = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains("rejected_messages_per_topic"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(invalid > 0, "no invalid messages in the metrics:\n{text}");
     for t in [&honest, &other, &evil] {
         t.node.shutdown().await;
     }

@@ -116,6 +116,7 @@ fn gossipsub_config(config: &NetConfig) -> Result<gossipsub::Config, NetError> {
 pub fn build_swarm(
     key: libp2p::identity::Keypair,
     config: &NetConfig,
+    registry: &mut libp2p::metrics::Registry,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let transport_err = |e: &dyn std::fmt::Display| NetError::Config(format!("transport: {e}"));
     let swarm = SwarmBuilder::with_existing_identity(key)
@@ -138,6 +139,14 @@ pub fn build_swarm(
                 gossipsub_config(config)?,
             )?;
             gossipsub.with_peer_score(score_params(), score_thresholds())?;
+            // Gossipsub's own metrics: duplicates, IDONTWANTs, mesh sizes, and
+            // the peer-score histogram at our thresholds.
+            let mut metrics_config = gossipsub::MetricsConfig::default();
+            metrics_config.buckets_using_scoring_thresholds(&score_thresholds());
+            let gossipsub = gossipsub.with_metrics(
+                registry.sub_registry_with_prefix("libp2p_gossipsub"),
+                metrics_config,
+            );
 
             let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
             kad_config.set_query_timeout(Duration::from_secs(30));

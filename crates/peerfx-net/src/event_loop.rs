@@ -157,11 +157,11 @@ fn split_peer(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
 impl EventLoop {
     pub(crate) fn new(
         swarm: Swarm<Behaviour>,
+        mut registry: libp2p::metrics::Registry,
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<NetEvent>,
         config: NetConfig,
     ) -> EventLoop {
-        let mut registry = libp2p::metrics::Registry::default();
         let metrics = libp2p::metrics::Metrics::new(&mut registry);
         EventLoop {
             swarm,

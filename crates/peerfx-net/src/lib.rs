@@ -223,7 +223,8 @@ pub async fn start(
     config: NetConfig,
 ) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
     let peer_id = key.public().to_peer_id();
-    let swarm = behaviour::build_swarm(key, &config)?;
+    let mut registry = libp2p::metrics::Registry::default();
+    let swarm = behaviour::build_swarm(key, &config, &mut registry)?;
     let (tx, rx) = mpsc::channel(COMMAND_BUFFER);
     let (event_tx, event_rx) = mpsc::channel(config.event_buffer);
     let listen = config.listen.clone();
@@ -232,7 +233,7 @@ pub async fn start(
     for addr in &config.external_addresses {
         swarm.add_external_address(addr.clone());
     }
-    tokio::spawn(event_loop::EventLoop::new(swarm, rx, event_tx, config).run());
+    tokio::spawn(event_loop::EventLoop::new(swarm, registry, rx, event_tx, config).run());
     let handle = NetHandle { tx, peer_id };
     for addr in listen {
         handle.listen(addr).await?;
