@@ -15,7 +15,6 @@
 //! Linux only: CPU time comes from `/proc/self/stat`.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -97,6 +96,8 @@ struct Run {
     cpu_per_offer: Duration,
     /// Time from the warm-up message's arrival until the process was idle.
     settled_in: Duration,
+    /// Copies of each message a node received, duplicates included.
+    copies_per_node: f64,
 }
 
 fn percentiles(mut v: Vec<Duration>) -> [Duration; 4] {
@@ -131,15 +132,20 @@ fn all_arrived<K: Eq + std::hash::Hash>(
     times.iter().max().copied()
 }
 
-/// Gossip messages the nodes have judged so far (accepted or ignored).
-fn gossip_judged(nodes: &[Node]) -> u64 {
-    nodes
-        .iter()
-        .map(|n| {
-            n.metrics().gossip_accepted.load(Ordering::Relaxed)
-                + n.metrics().gossip_ignored.load(Ordering::Relaxed)
-        })
-        .sum()
+/// Gossip messages the nodes have received so far, duplicates included:
+/// gossipsub's own count, taken before its duplicate check (and after its
+/// signature check, which every copy pays).
+async fn copies_received(nets: &[&NetHandle]) -> u64 {
+    let mut total = 0;
+    for net in nets {
+        let text = net.metrics_text().await.unwrap_or_default();
+        total += text
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains("topic_msg_recv_counts_unfiltered"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    total
 }
 
 async fn wait_mesh(check: impl Fn() -> bool) {
@@ -149,9 +155,8 @@ async fn wait_mesh(check: impl Fn() -> bool) {
     }
 }
 
-/// peerfx nodes: returns the run and the gossip messages received per node per
-/// offer.
-async fn run_peerfx(n: usize, seed: u64) -> (Run, f64) {
+/// peerfx nodes, each a whole `Node`: sign, store, gossip, validate, book.
+async fn run_peerfx(n: usize, seed: u64) -> Run {
     eprintln!("N={n} peerfx: starting nodes");
     let parents = topology(n, seed);
     let mut nodes: Vec<Node> = Vec::new();
@@ -205,8 +210,9 @@ async fn run_peerfx(n: usize, seed: u64) -> (Run, f64) {
     eprintln!("N={n} peerfx: warmed up, settling");
     let settled_in = settle().await;
     eprintln!("N={n} peerfx: posting");
+    let nets: Vec<&NetHandle> = nodes.iter().map(Node::net).collect();
     let cpu_before = cpu_used();
-    let before = gossip_judged(&nodes);
+    let copies_before = copies_received(&nets).await;
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 1);
     let mut latencies = Vec::new();
@@ -226,20 +232,20 @@ async fn run_peerfx(n: usize, seed: u64) -> (Run, f64) {
             None => eprintln!("offer {k} did not reach every node within {TIMEOUT:?}"),
         }
     }
-    let per_node_per_offer =
-        (gossip_judged(&nodes) - before) as f64 / (n as f64 * OFFERS_PER_RUN as f64);
     let cpu_per_offer = cpu_used().saturating_sub(cpu_before) / OFFERS_PER_RUN as u32;
+    let copies = copies_received(&nets).await - copies_before;
     eprintln!("N={n} peerfx: stopping");
     for node in &nodes {
         node.shutdown().await;
     }
-    let run = Run {
+    Run {
         latencies,
         posts,
         cpu_per_offer,
         settled_in,
-    };
-    (run, per_node_per_offer)
+        // The maker receives none of its own offer.
+        copies_per_node: copies as f64 / ((n - 1) * OFFERS_PER_RUN) as f64,
+    }
 }
 
 /// Raw gossipsub through peerfx-net alone: same topology, trivial payload,
@@ -311,7 +317,9 @@ async fn run_raw(n: usize, seed: u64) -> Run {
     eprintln!("N={n} raw: warmed up, settling");
     let settled_in = settle().await;
     eprintln!("N={n} raw: publishing");
+    let nets: Vec<&NetHandle> = handles.iter().collect();
     let cpu_before = cpu_used();
+    let copies_before = copies_received(&nets).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 1);
     let mut latencies = Vec::new();
     let mut posts = Vec::new();
@@ -331,6 +339,7 @@ async fn run_raw(n: usize, seed: u64) -> Run {
         }
     }
     let cpu_per_offer = cpu_used().saturating_sub(cpu_before) / OFFERS_PER_RUN as u32;
+    let copies = copies_received(&nets).await - copies_before;
     eprintln!("N={n} raw: stopping");
     for h in &handles {
         let _ = h.shutdown().await;
@@ -340,6 +349,7 @@ async fn run_raw(n: usize, seed: u64) -> Run {
         posts,
         cpu_per_offer,
         settled_in,
+        copies_per_node: copies as f64 / ((n - 1) * OFFERS_PER_RUN) as f64,
     }
 }
 
@@ -427,32 +437,35 @@ async fn main() {
     println!(
         "propagation: {OFFERS_PER_RUN} offers from random nodes; time from post until in \
          every node's book (ms); post: how long post_offer (raw: publish) took, p50; \
+         msgs: copies of each offer a node received, duplicates included; \
          CPU is the whole process's, per offer (ms)\n"
     );
     println!(
-        "| N | p50 | p95 | p99 | max | post | msgs/node/offer | CPU/offer | raw p50 | raw p99 \
-         | raw post | raw CPU/offer | overhead p50 | overhead p99 | settled in (s) |"
+        "| N | p50 | p95 | p99 | max | post | msgs | CPU/offer | raw p50 | raw p99 \
+         | raw post | raw msgs | raw CPU/offer | overhead p50 | overhead p99 | settled in (s) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for n in sizes {
-        let (ours, per_node) = run_peerfx(n, n as u64).await;
+        let ours = run_peerfx(n, n as u64).await;
         let raw = run_raw(n, n as u64).await;
         let [p50, p95, p99, max] = percentiles(ours.latencies);
         let [r50, _, r99, _] = percentiles(raw.latencies);
         let [post50, ..] = percentiles(ours.posts);
         let [raw_post50, ..] = percentiles(raw.posts);
         println!(
-            "| {n} | {} | {} | {} | {} | {} | {per_node:.2} | {} | {} | {} | {} | {} | {:.2}x \
+            "| {n} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {:.2} | {} | {:.2}x \
              | {:.2}x | {:.1} / {:.1} |",
             ms(p50),
             ms(p95),
             ms(p99),
             ms(max),
             ms(post50),
+            ours.copies_per_node,
             ms(ours.cpu_per_offer),
             ms(r50),
             ms(r99),
             ms(raw_post50),
+            raw.copies_per_node,
             ms(raw.cpu_per_offer),
             p50.as_secs_f64() / r50.as_secs_f64().max(1e-9),
             p99.as_secs_f64() / r99.as_secs_f64().max(1e-9),
