@@ -531,3 +531,34 @@ async fn a_node_stops_providing_a_market_when_its_last_offer_there_closes() {
         t.node.shutdown().await;
     }
 }
+
+/// An announcement that reached no peer (the maker was alone) is made again
+/// once there is someone to tell, without waiting for the maker's next post.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_market_announced_while_alone_is_announced_again_once_a_peer_connects() {
+    init_logs();
+    let maker = start(vec![]).await;
+    maker.node.post_offer(spec("1.08")).await.unwrap();
+    let providing = || async { maker.node.net().info().await.unwrap().providing };
+    wait_until("the lonely announcement is given up", || async {
+        providing().await.is_empty()
+    })
+    .await;
+    let queries = maker.node.net().info().await.unwrap().provide_queries;
+
+    // A peer that joins later can find the maker by asking it directly, so
+    // what shows the announcement was made again is that it arrived.
+    let other = start(vec![maker.addr.clone()]).await;
+    wait_until("the maker's announcement reaches the new peer", || async {
+        let text = other.node.net().metrics_text().await.unwrap();
+        text.lines().any(|l| {
+            l.starts_with("libp2p_kad_inbound_requests_total{request=\"AddProvider\"}")
+                && !l.ends_with(" 0")
+        })
+    })
+    .await;
+    assert!(maker.node.net().info().await.unwrap().provide_queries > queries);
+    for t in [&maker, &other] {
+        t.node.shutdown().await;
+    }
+}

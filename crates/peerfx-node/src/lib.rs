@@ -351,8 +351,6 @@ pub(crate) struct Inner {
     /// Serialises posting: the quota check and the insert must not interleave;
     /// nor may a post and [`Node::reconcile_providing`].
     pub(crate) post_lock: tokio::sync::Mutex<()>,
-    /// Markets this node has asked the network to announce it a provider of.
-    pub(crate) provided: Mutex<HashSet<Market>>,
     pub(crate) backoff: Mutex<trades::Backoff>,
     /// Every task the node spawns, so shutdown can wait for all of them (each may
     /// hold the store, whose lock frees the data directory only when dropped).
@@ -423,7 +421,6 @@ impl Node {
             shutdown,
             trade_lock: tokio::sync::Mutex::new(()),
             post_lock: tokio::sync::Mutex::new(()),
-            provided: Mutex::new(HashSet::new()),
             backoff: Mutex::new(trades::Backoff::default()),
             tracker: tokio_util::task::TaskTracker::new(),
             expiring_notified: Mutex::new(HashSet::new()),
@@ -557,7 +554,9 @@ impl Node {
     /// Makes this node's DHT announcements match the markets it has open
     /// offers in: makers provide a market, and a node whose last offer there
     /// closed or expired stops. Run at start, after a cancel and on every
-    /// maintenance tick (which catches fills and expiry).
+    /// maintenance tick, which catches fills and expiry, and announces again
+    /// a market whose announcement reached no peer (the network forgets
+    /// those), such as one made at start before any peer was connected.
     pub(crate) async fn reconcile_providing(&self) -> Result<(), NodeError> {
         let _posting = self.inner.post_lock.lock().await;
         let open: HashSet<Market> = self
@@ -568,21 +567,12 @@ impl Node {
             .filter(|o| o.status == OwnStatus::Open)
             .filter_map(|o| o.offer.body.market().ok())
             .collect();
-        let (start, stop): (Vec<Market>, Vec<Market>) = {
-            let mut provided = self
-                .inner
-                .provided
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let start = open.difference(&provided).copied().collect();
-            let stop = provided.difference(&open).copied().collect();
-            *provided = open;
-            (start, stop)
-        };
-        for m in start {
+        let provided: HashSet<Market> =
+            self.inner.net.info().await?.providing.into_iter().collect();
+        for &m in open.difference(&provided) {
             self.inner.net.provide(m).await?;
         }
-        for m in stop {
+        for &m in provided.difference(&open) {
             tracing::debug!("no open offers left in {m}: no longer providing it");
             self.inner.net.stop_providing(m).await?;
         }
@@ -634,11 +624,6 @@ impl Node {
             .store
             .book_insert(&offer, now, &self.inner.limits)?;
         self.follow_market(market).await?;
-        self.inner
-            .provided
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(market);
         self.inner.net.provide(market).await?;
         self.publish(market, GossipMessage::offer(offer.signed().clone(), None))
             .await?;
