@@ -112,3 +112,16 @@ pub fn init_logs() {
         .with_test_writer()
         .try_init();
 }
+
+/// The sum of a node's Prometheus samples whose line starts with `series`
+/// (a metric name, optionally with the start of its labels).
+pub async fn metric(node: &Node, series: &str) -> u64 {
+    let text = node.net().metrics_text().await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(series))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Kademlia ADD_PROVIDER requests a node has received.
+pub const ADD_PROVIDER: &str = "libp2p_kad_inbound_requests_total{request=\"AddProvider\"}";
