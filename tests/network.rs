@@ -450,15 +450,7 @@ async fn a_market_is_provided_once_however_many_makers_it_has() {
     let mut c = config(dir.path(), vec![other.addr.clone()]);
     c.net.kad_max_providers_per_key = 1;
     let maker = start_with(c, dir).await;
-    wait_until("connected", || async {
-        maker
-            .node
-            .peers()
-            .await
-            .unwrap()
-            .contains(&other.node.peer_id())
-    })
-    .await;
+    wait_connected(&maker.node, &other.node).await;
     // The other maker's provider record reaches the maker's store first. An
     // announcement made before the other's routing table knew the maker
     // reached nobody; the next post announces again.
@@ -491,17 +483,10 @@ async fn a_market_is_provided_once_however_many_makers_it_has() {
 async fn a_node_stops_providing_a_market_when_its_last_offer_there_closes() {
     init_logs();
     // A provider announcement that reaches no peer is dropped (and made again
-    // with the next offer), so the maker needs a peer.
+    // at the next maintenance tick), so the maker needs a peer.
     let other = start(vec![]).await;
     let t = start(vec![other.addr.clone()]).await;
-    wait_until("connected", || async {
-        t.node
-            .peers()
-            .await
-            .unwrap()
-            .contains(&other.node.peer_id())
-    })
-    .await;
+    wait_connected(&t.node, &other.node).await;
     let providing = || async { t.node.net().info().await.unwrap().providing };
     let first = t.node.post_offer(spec("1.08")).await.unwrap();
     let second = t.node.post_offer(spec("1.09")).await.unwrap();

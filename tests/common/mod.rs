@@ -125,3 +125,12 @@ pub async fn metric(node: &Node, series: &str) -> u64 {
 
 /// Kademlia ADD_PROVIDER requests a node has received.
 pub const ADD_PROVIDER: &str = "libp2p_kad_inbound_requests_total{request=\"AddProvider\"}";
+
+/// Waits until `a` has a connection to `b`.
+pub async fn wait_connected(a: &Node, b: &Node) {
+    let b = b.peer_id();
+    wait_until("connected", || async {
+        a.peers().await.unwrap().contains(&b)
+    })
+    .await;
+}
