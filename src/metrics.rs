@@ -52,6 +52,11 @@ async fn render(node: Node) -> String {
             "Valid offers left out: the book is full.",
             &m.offers_book_full,
         ),
+        (
+            "peerfx_offers_evicted",
+            "Offers dropped from a full book to make room for another market's.",
+            &m.offers_evicted,
+        ),
     ];
     for (name, help, value) in counters {
         let v = value.load(Ordering::Relaxed);

@@ -178,6 +178,15 @@ impl Inner {
                 self.emit(NodeEvent::OfferAdded { id, market });
                 true
             }
+            InsertOutcome::InsertedInPlaceOf(evicted) => {
+                Metrics::inc(&self.metrics.offers_evicted);
+                self.emit(NodeEvent::OfferRemoved {
+                    id: evicted,
+                    reason: RemovalReason::Evicted,
+                });
+                self.emit(NodeEvent::OfferAdded { id, market });
+                true
+            }
             InsertOutcome::Duplicate => false,
             InsertOutcome::Tombstoned | InsertOutcome::Expired => return Ok(Acceptance::Ignore),
             // Ignored, not rejected: books differ a little (expiry, sync timing),

@@ -47,6 +47,7 @@ use peerfx_core::{
     Timestamp, Verified,
 };
 use peerfx_net::{NetConfig, NetError, NetHandle, PeerId};
+use peerfx_store::book::InsertOutcome;
 use peerfx_store::own::{OwnOffer, OwnStatus};
 use peerfx_store::{Store, StoreConfig, StoreError};
 use tokio::sync::{broadcast, watch};
@@ -205,6 +206,9 @@ pub enum RemovalReason {
     Filled,
     /// It expired.
     Expired,
+    /// The book was full, and it made room for an offer of a market with
+    /// fewer offers (see `InsertOutcome::BookFull`).
+    Evicted,
 }
 
 /// Something that happened, for UIs and tests.
@@ -620,9 +624,17 @@ impl Node {
         // Stored before it is published: an offer the network knows is never one
         // this node forgot.
         self.inner.store.own_insert(&offer)?;
-        self.inner
+        let outcome = self
+            .inner
             .store
             .book_insert(&offer, now, &self.inner.limits)?;
+        if let InsertOutcome::InsertedInPlaceOf(evicted) = outcome {
+            Metrics::inc(&self.inner.metrics.offers_evicted);
+            self.inner.emit(NodeEvent::OfferRemoved {
+                id: evicted,
+                reason: RemovalReason::Evicted,
+            });
+        }
         self.follow_market(market).await?;
         self.inner.net.provide(market).await?;
         self.publish(market, GossipMessage::offer(offer.signed().clone(), None))

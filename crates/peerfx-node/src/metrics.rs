@@ -26,6 +26,8 @@ pub struct Metrics {
     pub offers_over_quota: AtomicU64,
     /// Valid offers left out because the book is full.
     pub offers_book_full: AtomicU64,
+    /// Offers dropped from a full book to make room for another market's.
+    pub offers_evicted: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 

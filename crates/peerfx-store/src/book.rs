@@ -43,8 +43,8 @@ use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use peerfx_core::matching::BookEntry;
 use peerfx_core::protocol::OfferState;
 use peerfx_core::{
-    codec, Amount, Fill, Limits, Market, MatchQuery, Offer, OfferCancel, OfferId, OfferUpdate,
-    PublicKey, Timestamp, Verified,
+    codec, Amount, Currency, Fill, Limits, Market, MatchQuery, Offer, OfferCancel, OfferId,
+    OfferUpdate, PublicKey, Timestamp, Verified,
 };
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -73,7 +73,16 @@ pub enum InsertOutcome {
     Expired,
     /// Its maker already has the most open offers allowed; refused.
     OverQuota,
-    /// The book holds the most offers allowed; refused.
+    /// New in the book, in place of this offer of the market with the most
+    /// offers, which left it: the book was full (see [`BookFull`]).
+    ///
+    /// [`BookFull`]: InsertOutcome::BookFull
+    InsertedInPlaceOf(OfferId),
+    /// The book holds the most offers allowed, and the offer's market holds
+    /// as many as any other (or one fewer); refused. A full book makes room
+    /// for another market's offer by dropping the worst-priced offer of the
+    /// fullest market, so a flood in one market fills only that market's
+    /// share and never starves the others.
     BookFull,
 }
 
@@ -194,6 +203,9 @@ struct BookState {
     /// waits for the next purge.
     makers: HashMap<PublicKey, BTreeSet<(Timestamp, OfferId)>>,
     tombs: HashMap<OfferId, Tombstone>,
+    /// How many offers each direction (give, want) holds: which market is
+    /// fullest, and which of its directions to evict from.
+    directions: HashMap<(Currency, Currency), u64>,
     /// Those of `tombs` that are cancels of offers not seen (since open).
     early: HashSet<OfferId>,
     /// Offers whose record must be written (or deleted, if no longer in
@@ -208,6 +220,7 @@ impl BookState {
         let id = offer.id();
         let index_key = index_key(&offer, &id);
         self.index.insert(index_key.clone());
+        *self.directions.entry((offer.give, offer.want)).or_default() += 1;
         self.expiry.insert((offer.expires_at, id));
         self.makers
             .entry(offer.maker)
@@ -227,6 +240,13 @@ impl BookState {
     fn remove_entry(&mut self, id: &OfferId) -> Option<Entry> {
         let e = self.entries.remove(id)?;
         self.index.remove(&e.index_key);
+        let direction = (e.offer.give, e.offer.want);
+        if let Some(n) = self.directions.get_mut(&direction) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.directions.remove(&direction);
+            }
+        }
         self.expiry.remove(&(e.offer.expires_at, *id));
         if let Some(mine) = self.makers.get_mut(&e.offer.maker) {
             mine.remove(&(e.offer.expires_at, *id));
@@ -295,11 +315,61 @@ impl BookState {
         } else if self.live_offers_of(&offer.maker, now) >= quota {
             InsertOutcome::OverQuota
         } else if self.entries.len() as u64 >= max_offers {
-            InsertOutcome::BookFull
+            match self.make_room_for(offer) {
+                Some(evicted) => {
+                    self.add_entry(offer.clone(), None);
+                    InsertOutcome::InsertedInPlaceOf(evicted)
+                }
+                None => InsertOutcome::BookFull,
+            }
         } else {
             self.add_entry(offer.clone(), None);
             InsertOutcome::Inserted
         }
+    }
+
+    /// Offers of `market`, both directions.
+    fn market_len(&self, market: Market) -> u64 {
+        let d = |a, b| self.directions.get(&(a, b)).copied().unwrap_or(0);
+        d(market.base(), market.quote()) + d(market.quote(), market.base())
+    }
+
+    /// In a full book, drops the worst-priced offer of the fullest market to
+    /// make room for `offer`, if that market is another one and would still
+    /// hold more offers than `offer`'s. Returns the dropped offer. No
+    /// tombstone: it is valid, and may come back when there is room.
+    fn make_room_for(&mut self, offer: &Offer) -> Option<OfferId> {
+        let market = Market::new(offer.give, offer.want).ok()?;
+        let mut totals: HashMap<Market, u64> = HashMap::new();
+        for (&(give, want), &n) in &self.directions {
+            if let Ok(m) = Market::new(give, want) {
+                *totals.entry(m).or_default() += n;
+            }
+        }
+        // Ties go to the smaller market id, so every book picks the same one.
+        let (fullest, fullest_len) = totals
+            .into_iter()
+            .max_by_key(|&(m, n)| (n, std::cmp::Reverse(m)))?;
+        if fullest == market || fullest_len <= self.market_len(market) + 1 {
+            return None;
+        }
+        // From its fuller direction, the last key: the worst rate, and of
+        // those the newest.
+        let d = |a, b| self.directions.get(&(a, b)).copied().unwrap_or(0);
+        let (give, want) =
+            if d(fullest.base(), fullest.quote()) >= d(fullest.quote(), fullest.base()) {
+                (fullest.base(), fullest.quote())
+            } else {
+                (fullest.quote(), fullest.base())
+            };
+        let start = [give.code().as_bytes(), want.code().as_bytes()].concat();
+        let mut end = start.clone();
+        // Currency codes are ASCII letters: the last byte cannot overflow.
+        *end.last_mut()? += 1;
+        let victim = self.index.range(start..end).next_back().cloned()?;
+        let id = id_of_index_key(&victim)?;
+        self.remove_entry(&id)?;
+        Some(id)
     }
 
     /// The update rules: only the maker, only a higher seq, never above the
@@ -602,9 +672,12 @@ impl Store {
             .map(|(offer, update)| {
                 let outcome = st.insert(offer, now, quota, max);
                 let update = match (outcome, update) {
-                    (InsertOutcome::Inserted | InsertOutcome::Duplicate, Some(u)) => {
-                        Some(st.apply_update(u))
-                    }
+                    (
+                        InsertOutcome::Inserted
+                        | InsertOutcome::InsertedInPlaceOf(_)
+                        | InsertOutcome::Duplicate,
+                        Some(u),
+                    ) => Some(st.apply_update(u)),
                     _ => None,
                 };
                 MergeOutcome {

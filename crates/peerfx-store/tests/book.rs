@@ -457,6 +457,49 @@ fn a_full_book_refuses_new_offers_until_one_leaves() {
 }
 
 #[test]
+fn a_full_book_makes_room_for_another_market_from_the_fullest_one() {
+    let (_d, s) = store_holding(4);
+    let limits = Limits::default();
+    let offer_in = |give, want, rate| verified_offer(&Keypair::generate(), give, want, rate, 1);
+    let insert = |o: &Verified<Offer>| s.book_insert(o, NOW, &limits).unwrap();
+    // A flood fills the book in one market, one offer per key.
+    let flood: Vec<_> = ["1.05", "1.09", "1.07", "1.06"]
+        .iter()
+        .map(|r| offer_in("EUR", "USD", r))
+        .collect();
+    for o in &flood {
+        assert_eq!(insert(o), InsertOutcome::Inserted);
+    }
+    // More of the fullest market is refused, however good its price.
+    assert_eq!(
+        insert(&offer_in("EUR", "USD", "1.01")),
+        InsertOutcome::BookFull
+    );
+    // Another market's offer takes the place of the flood's worst-priced one.
+    let gbp_maker = Keypair::generate();
+    let gbp = verified_offer(&gbp_maker, "GBP", "USD", "1.27", 1);
+    assert_eq!(
+        insert(&gbp),
+        InsertOutcome::InsertedInPlaceOf(flood[1].id())
+    );
+    assert!(s.book_get(&flood[1].id()).unwrap().is_none());
+    // Either direction of that market counts as that market.
+    assert_eq!(
+        insert(&offer_in("USD", "GBP", "0.79")),
+        InsertOutcome::InsertedInPlaceOf(flood[2].id())
+    );
+    // Two each: the shares are even, so nobody gives way.
+    let third = offer_in("GBP", "USD", "1.26");
+    assert_eq!(insert(&third), InsertOutcome::BookFull);
+    assert_eq!(s.book_len(), 4);
+    // An evicted offer is not tombstoned: it comes back when there is room.
+    assert!(!s.book_is_tombstoned(&flood[1].id()).unwrap());
+    s.book_apply_cancel(&cancel(&gbp_maker, gbp.id()), &limits)
+        .unwrap();
+    assert_eq!(insert(&flood[1]), InsertOutcome::Inserted);
+}
+
+#[test]
 fn the_book_is_written_behind_and_comes_back_whole_after_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let limits = Limits::default();
