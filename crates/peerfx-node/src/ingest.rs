@@ -179,11 +179,7 @@ impl Inner {
                 true
             }
             InsertOutcome::InsertedInPlaceOf(evicted) => {
-                Metrics::inc(&self.metrics.offers_evicted);
-                self.emit(NodeEvent::OfferRemoved {
-                    id: evicted,
-                    reason: RemovalReason::Evicted,
-                });
+                self.evicted(evicted);
                 self.emit(NodeEvent::OfferAdded { id, market });
                 true
             }
@@ -273,6 +269,16 @@ impl Inner {
             }
         }
         changed
+    }
+
+    /// Announces an offer a full book dropped to make room for another
+    /// market's.
+    pub(crate) fn evicted(&self, id: OfferId) {
+        Metrics::inc(&self.metrics.offers_evicted);
+        self.emit(NodeEvent::OfferRemoved {
+            id,
+            reason: RemovalReason::Evicted,
+        });
     }
 
     fn rejected_synced(&self, e: &IngestError) {

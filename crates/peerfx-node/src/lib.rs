@@ -629,11 +629,7 @@ impl Node {
             .store
             .book_insert(&offer, now, &self.inner.limits)?;
         if let InsertOutcome::InsertedInPlaceOf(evicted) = outcome {
-            Metrics::inc(&self.inner.metrics.offers_evicted);
-            self.inner.emit(NodeEvent::OfferRemoved {
-                id: evicted,
-                reason: RemovalReason::Evicted,
-            });
+            self.inner.evicted(evicted);
         }
         self.follow_market(market).await?;
         self.inner.net.provide(market).await?;
