@@ -2,7 +2,13 @@
 //! loopback, compared with raw gossipsub on the same topology, and the time to
 //! sync a 10 000-offer market to a new node.
 //!
-//! Run: `cargo run --release --example net_bench [-- N1 N2 ... ]` (default 10 25 50).
+//! Run: `cargo run --release --example net_bench [-- [--rounds R] [--breakdown] N1 N2 ...]`
+//! (default 10 25 50, one round). With R rounds each N is measured R times,
+//! rotating which side runs first, and a summary gives the median overhead.
+//! `--breakdown` adds two raw-gossipsub sides between the baseline and
+//! peerfx: one carrying real signed offers, one that also decodes and checks
+//! each offer's signature, so the overhead splits into payload, signature check
+//! and the rest of peerfx (store, book, events).
 //! Prints tables; docs/BENCHMARKS.md records a run.
 //!
 //! All N nodes share this process and the machine's cores, so starting them is
@@ -18,7 +24,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use peerfx::core::{Keypair, Market, OfferId, OfferUpdate, Signed};
+use peerfx::core::protocol::GossipMessage;
+use peerfx::core::{Keypair, Limits, Market, OfferId, OfferUpdate, Signed};
 use peerfx::net::{Acceptance, Multiaddr, NetConfig, NetEvent, NetHandle};
 use peerfx::node::{Node, NodeConfig, NodeEvent, OfferSpec};
 use rand::{Rng, SeedableRng};
@@ -100,10 +107,42 @@ struct Run {
     copies_per_node: f64,
 }
 
-fn percentiles(mut v: Vec<Duration>) -> [Duration; 4] {
+fn percentiles(v: &[Duration]) -> [Duration; 4] {
+    let mut v = v.to_vec();
     v.sort();
     let at = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
     [at(0.5), at(0.95), at(0.99), *v.last().expect("samples")]
+}
+
+/// "median (lowest–highest)" of ratios.
+fn spread(mut v: Vec<f64>) -> String {
+    v.sort_by(f64::total_cmp);
+    let median = if v.len() % 2 == 1 {
+        v[v.len() / 2]
+    } else {
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    };
+    format!(
+        "{median:.2}x ({:.2}–{:.2}x)",
+        v.first().copied().unwrap_or(0.0),
+        v.last().copied().unwrap_or(0.0)
+    )
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(1e-9)
+}
+
+/// One row of the breakdown table: p50 / p99 / CPU of each side.
+fn breakdown_row(n: usize, first: &str, sides: &[(&str, &Run)]) -> String {
+    let cells: Vec<String> = sides
+        .iter()
+        .map(|(_, run)| {
+            let [p50, _, p99, _] = percentiles(&run.latencies);
+            format!("{} / {} / {}", ms(p50), ms(p99), ms(run.cpu_per_offer))
+        })
+        .collect();
+    format!("| {n} | {first} | {} |", cells.join(" | "))
 }
 
 fn ms(d: Duration) -> String {
@@ -248,10 +287,62 @@ async fn run_peerfx(n: usize, seed: u64) -> Run {
     }
 }
 
-/// Raw gossipsub through peerfx-net alone: same topology, trivial payload,
-/// every message accepted at once.
-async fn run_raw(n: usize, seed: u64) -> Run {
-    eprintln!("N={n} raw: starting");
+/// What the raw-gossipsub side publishes, and what a node does with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Payload {
+    /// A few bytes, accepted at once: the issue's baseline.
+    Trivial,
+    /// A signed offer message of the size peerfx gossips, accepted at once.
+    Offer,
+    /// The same, decoded and its signature checked before it is accepted.
+    VerifiedOffer,
+}
+
+impl Payload {
+    fn label(self) -> &'static str {
+        match self {
+            Payload::Trivial => "raw",
+            Payload::Offer => "raw+offer bytes",
+            Payload::VerifiedOffer => "raw+offer bytes+verify",
+        }
+    }
+
+    /// The `k`th message. Offers are signed here, before the clock starts:
+    /// peerfx's post includes its signing, the baseline's publish does not.
+    fn message(self, k: usize, warm: bool) -> Vec<u8> {
+        match self {
+            Payload::Trivial => format!("{}-{k}", if warm { "warm" } else { "msg" }).into_bytes(),
+            Payload::Offer | Payload::VerifiedOffer => {
+                let maker = Keypair::generate();
+                let mut o = peerfx::core::testing::offer(&maker, "EUR", "USD", "1.08", k as u64);
+                o.created_at = peerfx::node::now();
+                o.expires_at = o.created_at.plus(3600);
+                let msg = GossipMessage::offer(Signed::sign(o, &maker), None);
+                peerfx::core::codec::encode(&msg)
+            }
+        }
+    }
+
+    /// What the receiving node does before it accepts a message: for
+    /// `VerifiedOffer`, what peerfx's ingest does short of the book.
+    fn check(self, data: &[u8], limits: &Limits) {
+        if self == Payload::VerifiedOffer {
+            let ok = match peerfx::core::codec::decode::<GossipMessage>(data) {
+                Ok(GossipMessage::Offer(state)) => {
+                    peerfx::core::validate(state.offer, peerfx::node::now(), limits).is_ok()
+                }
+                _ => false,
+            };
+            assert!(ok, "benchmark offer failed validation");
+        }
+    }
+}
+
+/// Raw gossipsub through peerfx-net alone: same topology, `payload`'s
+/// messages, each accepted once [`Payload::check`] has run.
+async fn run_raw(n: usize, seed: u64, payload: Payload) -> Run {
+    let label = payload.label();
+    eprintln!("N={n} {label}: starting");
     let parents = topology(n, seed);
     let arrivals: Arrivals<Vec<u8>> = Arc::default();
     let mut handles = Vec::new();
@@ -275,8 +366,10 @@ async fn run_raw(n: usize, seed: u64) -> Run {
         // channel, then reports the verdict; a subscriber takes the time.
         let (delivered, mut subscriber) = tokio::sync::broadcast::channel::<Vec<u8>>(1024);
         tokio::spawn(async move {
+            let limits = Limits::default();
             while let Some(e) = events.recv().await {
                 if let NetEvent::Gossip { token, data, .. } = e {
+                    payload.check(&data, &limits);
                     let _ = delivered.send(data);
                     let _ = h.report(token, Acceptance::Accept).await;
                 }
@@ -300,47 +393,49 @@ async fn run_raw(n: usize, seed: u64) -> Run {
     let mut k = 0u32;
     loop {
         k += 1;
-        let payload = format!("warm-{k}").into_bytes();
+        let msg = payload.message(k as usize, true);
         handles[0]
-            .publish(market(), payload.clone())
+            .publish(market(), msg.clone())
             .await
             .expect("publish");
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if all_arrived(&arrivals, &payload, n - 1).is_some() {
+        if all_arrived(&arrivals, &msg, n - 1).is_some() {
             break;
         }
         if k > 300 {
-            eprintln!("N={n} raw: warm-up message did not reach every node in 30 s");
+            eprintln!("N={n} {label}: warm-up message did not reach every node in 30 s");
             break;
         }
     }
-    eprintln!("N={n} raw: warmed up, settling");
+    eprintln!("N={n} {label}: warmed up, settling");
+    let messages: Vec<Vec<u8>> = (0..OFFERS_PER_RUN)
+        .map(|k| payload.message(k, false))
+        .collect();
     let settled_in = settle().await;
-    eprintln!("N={n} raw: publishing");
+    eprintln!("N={n} {label}: publishing");
     let nets: Vec<&NetHandle> = handles.iter().collect();
     let cpu_before = cpu_used();
     let copies_before = copies_received(&nets).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 1);
     let mut latencies = Vec::new();
     let mut posts = Vec::new();
-    for k in 0..OFFERS_PER_RUN {
+    for (k, msg) in messages.into_iter().enumerate() {
         let from = rng.gen_range(0..n);
-        let payload = format!("msg-{k}").into_bytes();
         let t0 = Instant::now();
         handles[from]
-            .publish(market(), payload.clone())
+            .publish(market(), msg.clone())
             .await
             .expect("publish");
         posts.push(t0.elapsed());
-        wait_mesh(|| all_arrived(&arrivals, &payload, n - 1).is_some()).await;
-        match all_arrived(&arrivals, &payload, n - 1) {
+        wait_mesh(|| all_arrived(&arrivals, &msg, n - 1).is_some()).await;
+        match all_arrived(&arrivals, &msg, n - 1) {
             Some(t) => latencies.push(t.saturating_duration_since(t0)),
             None => eprintln!("message {k} did not reach every node within {TIMEOUT:?}"),
         }
     }
     let cpu_per_offer = cpu_used().saturating_sub(cpu_before) / OFFERS_PER_RUN as u32;
     let copies = copies_received(&nets).await - copies_before;
-    eprintln!("N={n} raw: stopping");
+    eprintln!("N={n} {label}: stopping");
     for h in &handles {
         let _ = h.shutdown().await;
     }
@@ -425,9 +520,23 @@ async fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rounds = match args.iter().position(|a| a == "--rounds") {
+        Some(i) => match args.get(i + 1).and_then(|r| r.parse::<usize>().ok()) {
+            Some(r) if r > 0 => r,
+            _ => {
+                eprintln!("--rounds takes a positive number");
+                std::process::exit(2);
+            }
+        },
+        None => 1,
+    };
+    let breakdown = args.iter().any(|a| a == "--breakdown");
+    let sizes: Vec<usize> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i == 0 || args[i - 1] != "--rounds")
+        .filter_map(|(_, a)| a.parse().ok())
         .collect();
     let sizes = if sizes.is_empty() {
         vec![10, 25, 50]
@@ -438,40 +547,97 @@ async fn main() {
         "propagation: {OFFERS_PER_RUN} offers from random nodes; time from post until in \
          every node's book (ms); post: how long post_offer (raw: publish) took, p50; \
          msgs: copies of each offer a node received, duplicates included; \
-         CPU is the whole process's, per offer (ms)\n"
+         CPU is the whole process's, per offer (ms); first: which side ran first\n"
     );
     println!(
-        "| N | p50 | p95 | p99 | max | post | msgs | CPU/offer | raw p50 | raw p99 \
+        "| N | first | p50 | p95 | p99 | max | post | msgs | CPU/offer | raw p50 | raw p99 \
          | raw post | raw msgs | raw CPU/offer | overhead p50 | overhead p99 | settled in (s) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut summaries = Vec::new();
+    let mut extra_rows = Vec::new();
     for n in sizes {
-        let ours = run_peerfx(n, n as u64).await;
-        let raw = run_raw(n, n as u64).await;
-        let [p50, p95, p99, max] = percentiles(ours.latencies);
-        let [r50, _, r99, _] = percentiles(raw.latencies);
-        let [post50, ..] = percentiles(ours.posts);
-        let [raw_post50, ..] = percentiles(raw.posts);
+        let mut ratios = Vec::new();
+        for round in 0..rounds {
+            // Rotating which side runs first cancels what an earlier run
+            // leaves a later one (a warm allocator, pages already faulted in).
+            let mut sides: Vec<Option<Payload>> = vec![None, Some(Payload::Trivial)];
+            if breakdown {
+                sides.extend([Some(Payload::Offer), Some(Payload::VerifiedOffer)]);
+            }
+            let first = round % sides.len();
+            sides.rotate_left(first);
+            let mut ours = None;
+            let mut raws = HashMap::new();
+            for side in &sides {
+                match side {
+                    None => ours = Some(run_peerfx(n, n as u64).await),
+                    Some(p) => {
+                        raws.insert(*p, run_raw(n, n as u64, *p).await);
+                    }
+                }
+            }
+            let (Some(ours), Some(raw)) = (ours, raws.remove(&Payload::Trivial)) else {
+                unreachable!("both sides ran");
+            };
+            let [p50, p95, p99, max] = percentiles(&ours.latencies);
+            let [r50, _, r99, _] = percentiles(&raw.latencies);
+            let [post50, ..] = percentiles(&ours.posts);
+            let [raw_post50, ..] = percentiles(&raw.posts);
+            ratios.push((ratio(p50, r50), ratio(p99, r99)));
+            let first = sides[0].map_or("peerfx", Payload::label);
+            println!(
+                "| {n} | {first} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {:.2} | {} \
+                 | {:.2}x | {:.2}x | {:.1} / {:.1} |",
+                ms(p50),
+                ms(p95),
+                ms(p99),
+                ms(max),
+                ms(post50),
+                ours.copies_per_node,
+                ms(ours.cpu_per_offer),
+                ms(r50),
+                ms(r99),
+                ms(raw_post50),
+                raw.copies_per_node,
+                ms(raw.cpu_per_offer),
+                ratio(p50, r50),
+                ratio(p99, r99),
+                ours.settled_in.as_secs_f64(),
+                raw.settled_in.as_secs_f64(),
+            );
+            let mut by_side = vec![("raw", &raw)];
+            by_side.extend(
+                [Payload::Offer, Payload::VerifiedOffer]
+                    .iter()
+                    .filter_map(|p| Some((p.label(), raws.get(p)?))),
+            );
+            by_side.push(("peerfx", &ours));
+            if by_side.len() > 2 {
+                extra_rows.push(breakdown_row(n, first, &by_side));
+            }
+        }
+        summaries.push((n, ratios));
+    }
+    if rounds > 1 {
+        println!("\noverhead over {rounds} rounds: median (lowest to highest)\n");
+        println!("| N | p50 | p99 |");
+        println!("|---|---|---|");
+        for (n, ratios) in summaries {
+            let (p50s, p99s): (Vec<f64>, Vec<f64>) = ratios.into_iter().unzip();
+            println!("| {n} | {} | {} |", spread(p50s), spread(p99s));
+        }
+    }
+    if !extra_rows.is_empty() {
         println!(
-            "| {n} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {:.2} | {} | {:.2}x \
-             | {:.2}x | {:.1} / {:.1} |",
-            ms(p50),
-            ms(p95),
-            ms(p99),
-            ms(max),
-            ms(post50),
-            ours.copies_per_node,
-            ms(ours.cpu_per_offer),
-            ms(r50),
-            ms(r99),
-            ms(raw_post50),
-            raw.copies_per_node,
-            ms(raw.cpu_per_offer),
-            p50.as_secs_f64() / r50.as_secs_f64().max(1e-9),
-            p99.as_secs_f64() / r99.as_secs_f64().max(1e-9),
-            ours.settled_in.as_secs_f64(),
-            raw.settled_in.as_secs_f64(),
+            "\nbreakdown: p50 / p99 / CPU per offer (ms) of raw gossipsub carrying peerfx's \
+             offer bytes, then also checking each offer's signature, between raw and peerfx\n"
         );
+        println!("| N | first | raw | raw+offer bytes | raw+offer bytes+verify | peerfx |");
+        println!("|---|---|---|---|---|---|");
+        for row in extra_rows {
+            println!("{row}");
+        }
     }
     for updates in [false, true] {
         let took = run_sync(10_000, updates).await;
