@@ -122,6 +122,7 @@ impl Store {
                 .is_ok();
             if inserted {
                 self.own_index.note(o);
+                self.book_mem.note_own_maker(o.offer.body.maker);
             }
             stats.offers += usize::from(inserted);
         }

@@ -28,7 +28,8 @@
 //! - Expired offers are purged through an expiry index, not a full scan.
 //! - A maker has at most [`Limits::max_open_offers_per_maker`] unexpired
 //!   offers in the book, and the book at most
-//!   [`crate::StoreConfig::max_book_offers`].
+//!   [`crate::StoreConfig::max_book_offers`] besides this node's own, which
+//!   a full book never refuses or evicts.
 //!
 //! Queries walk an ordered index whose keys sort by give currency, want
 //! currency, rate, age and id: a taker's matches come out best first, and a
@@ -213,6 +214,8 @@ struct BookState {
     dirty: HashSet<OfferId>,
     /// Likewise for tombstones.
     dirty_tombs: HashSet<OfferId>,
+    /// Makers of this node's own offers (see [`Book::note_own_maker`]).
+    own_makers: HashSet<PublicKey>,
 }
 
 impl BookState {
@@ -314,7 +317,8 @@ impl BookState {
             InsertOutcome::Duplicate
         } else if self.live_offers_of(&offer.maker, now) >= quota {
             InsertOutcome::OverQuota
-        } else if self.entries.len() as u64 >= max_offers {
+        } else if self.entries.len() as u64 >= max_offers && !self.own_makers.contains(&offer.maker)
+        {
             match self.make_room_for(offer) {
                 Some(evicted) => {
                     self.add_entry(offer.clone(), None);
@@ -334,10 +338,11 @@ impl BookState {
         d(market.base(), market.quote()) + d(market.quote(), market.base())
     }
 
-    /// In a full book, drops the worst-priced offer of the fullest market to
-    /// make room for `offer`, if that market is another one and would still
-    /// hold more offers than `offer`'s. Returns the dropped offer. No
-    /// tombstone: it is valid, and may come back when there is room.
+    /// In a full book, drops the worst-priced offer of the fullest market
+    /// (never one of this node's own) to make room for `offer`, if that
+    /// market is another one and would still hold more offers than
+    /// `offer`'s. Returns the dropped offer. No tombstone: it is valid, and
+    /// may come back when there is room.
     fn make_room_for(&mut self, offer: &Offer) -> Option<OfferId> {
         let market = Market::new(offer.give, offer.want).ok()?;
         let mut totals: HashMap<Market, u64> = HashMap::new();
@@ -366,8 +371,18 @@ impl BookState {
         let mut end = start.clone();
         // Currency codes are ASCII letters: the last byte cannot overflow.
         *end.last_mut()? += 1;
-        let victim = self.index.range(start..end).next_back().cloned()?;
-        let id = id_of_index_key(&victim)?;
+        let is_own = |id: &OfferId| {
+            self.entries
+                .get(id)
+                .is_some_and(|e| self.own_makers.contains(&e.offer.maker))
+        };
+        // Own offers are passed over; there are at most a quota's worth.
+        let id = self
+            .index
+            .range(start..end)
+            .rev()
+            .filter_map(|k| id_of_index_key(k))
+            .find(|id| !is_own(id))?;
         self.remove_entry(&id)?;
         Some(id)
     }
@@ -521,6 +536,16 @@ impl Book {
             },
             dropped,
         })
+    }
+
+    /// Marks `maker` as one of this node's own keys. Its offers always find
+    /// room in a full book and are never evicted, so a node always sees its
+    /// own offers in its book. The book can then hold more than its maximum by
+    /// at most the own makers' open-offer quota.
+    pub(crate) fn note_own_maker(&self, maker: PublicKey) {
+        if !self.read().own_makers.contains(&maker) {
+            self.write().own_makers.insert(maker);
+        }
     }
 
     fn read(&self) -> RwLockReadGuard<'_, BookState> {

@@ -201,7 +201,11 @@ impl Store {
             );
         }
         let own_offers = tree("own_offers")?;
-        let own_index = own::OwnIndex::load(&own_offers).map_err(|e| db_err(e, &dir))?;
+        let (own_index, own_makers) =
+            own::OwnIndex::load(&own_offers).map_err(|e| db_err(e, &dir))?;
+        for maker in own_makers {
+            loaded.book.note_own_maker(maker);
+        }
         let store = Store {
             book_mem: std::sync::Arc::new(loaded.book),
             own_offers,
@@ -226,6 +230,14 @@ impl Store {
     /// Makes every write so far durable, the book's pending changes included.
     pub fn flush(&self) -> Result<()> {
         self.book_persist()?;
+        self.sync()
+    }
+
+    /// Makes the writes to sled's trees durable, but not the book's pending
+    /// changes: what the user is told happened (an own offer, a trade step)
+    /// must wait for the disk; a second's worth of other makers' offers, which
+    /// sync brings back, need not wait in front of it.
+    pub(crate) fn sync(&self) -> Result<()> {
         self.db.flush().map(|_| ()).map_err(|e| self.err(e))
     }
 

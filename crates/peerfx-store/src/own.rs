@@ -18,7 +18,7 @@ use peerfx_core::{
 use serde::{Deserialize, Serialize};
 use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::trades::TradeRecord;
@@ -137,14 +137,17 @@ pub(crate) struct OwnIndex(Mutex<BTreeMap<(Timestamp, OfferId), OwnStatus>>);
 impl OwnIndex {
     /// Indexes every record in the tree; records that do not decode are left
     /// out here and reported by whoever reads them.
-    pub(crate) fn load(tree: &sled::Tree) -> sled::Result<OwnIndex> {
+    /// Also returns the makers of those records: this node's own keys.
+    pub(crate) fn load(tree: &sled::Tree) -> sled::Result<(OwnIndex, HashSet<PublicKey>)> {
         let index = OwnIndex::default();
+        let mut makers = HashSet::new();
         for v in tree.iter().values() {
             if let Ok(rec) = crate::decode::<OwnOffer>("own_offers", &v?) {
                 index.note(&rec);
+                makers.insert(rec.offer.body.maker);
             }
         }
-        Ok(index)
+        Ok((index, makers))
     }
 
     fn map(&self) -> MutexGuard<'_, BTreeMap<(Timestamp, OfferId), OwnStatus>> {
@@ -199,11 +202,20 @@ impl Store {
             last_update: None,
             cancel: None,
         };
+        let id = offer.id();
         self.own_offers
-            .insert(offer.id().as_bytes(), enc(&rec))
+            .insert(id.as_bytes(), enc(&rec))
             .map_err(|e| self.err(e))?;
+        if let Err(e) = self.sync() {
+            // The caller reports the post as failed and publishes nothing, so
+            // the offer must not stay behind to be re-announced, or be written
+            // by a later flush once the disk has room again.
+            let _ = self.own_offers.remove(id.as_bytes());
+            return Err(e);
+        }
         self.own_index.note(&rec);
-        self.flush()
+        self.book_mem.note_own_maker(offer.maker);
+        Ok(())
     }
 
     /// One own offer.
@@ -256,7 +268,7 @@ impl Store {
         if let Some(rec) = &changed {
             self.own_index.note(rec);
         }
-        self.flush()?;
+        self.sync()?;
         Ok(changed.is_some())
     }
 
@@ -341,7 +353,7 @@ impl Store {
                 Ok(Ok(r.clone()))
             })
             .map_err(|e| tx_err(self, e))?;
-        self.flush()?;
+        self.sync()?;
         Ok(out)
     }
 
@@ -362,7 +374,7 @@ impl Store {
                 Ok(Some(r))
             })
             .map_err(|e| tx_err(self, e))?;
-        self.flush()?;
+        self.sync()?;
         Ok(out)
     }
 
@@ -425,7 +437,7 @@ impl Store {
         if let Ok(rec) = &out {
             self.own_index.note(rec);
         }
-        self.flush()?;
+        self.sync()?;
         Ok(out.map(|rec| rec.remaining))
     }
 }

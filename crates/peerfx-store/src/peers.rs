@@ -62,7 +62,7 @@ impl Store {
         self.peers
             .insert(peer.as_bytes(), peerfx_core::codec::encode(&rec))
             .map_err(|e| self.err(e))?;
-        self.flush()
+        self.sync()
     }
 
     /// Whether the user blocked this peer.

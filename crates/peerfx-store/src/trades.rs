@@ -77,7 +77,7 @@ impl Store {
             )
             .map_err(|e| self.err(e))?
             .is_ok();
-        self.flush()?;
+        self.sync()?;
         Ok(inserted)
     }
 
@@ -120,7 +120,7 @@ impl Store {
                 Ok(AppendOutcome::Appended(index))
             })
             .map_err(|e| tx_err(self, e))?;
-        self.flush()?;
+        self.sync()?;
         Ok(out)
     }
 
@@ -140,7 +140,7 @@ impl Store {
                 Ok(())
             })
             .map_err(|e| tx_err(self, e))?;
-        self.flush()
+        self.sync()
     }
 
     /// Keeps a countersigned take until the maker confirms it (flushed).
@@ -149,7 +149,7 @@ impl Store {
         self.negotiations
             .insert(key.as_bytes(), peerfx_core::codec::encode(n))
             .map_err(|e| self.err(e))?;
-        self.flush()
+        self.sync()
     }
 
     /// Forgets a negotiation (confirmed and stored as a trade, or expired).
@@ -157,7 +157,7 @@ impl Store {
         self.negotiations
             .remove(request_id.as_bytes())
             .map_err(|e| self.err(e))?;
-        self.flush()
+        self.sync()
     }
 
     /// Pending negotiations.

@@ -500,6 +500,49 @@ fn a_full_book_makes_room_for_another_market_from_the_fullest_one() {
 }
 
 #[test]
+fn a_full_book_never_evicts_or_refuses_the_nodes_own_offers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        max_book_offers: 3,
+        ..StoreConfig::default()
+    };
+    let limits = Limits::default();
+    let me = Keypair::generate();
+    let own = |rate, nonce| verified_offer(&me, "EUR", "USD", rate, nonce);
+    let foreign = |give, want, rate| verified_offer(&Keypair::generate(), give, want, rate, 1);
+    let worst_own = own("1.20", 1);
+    let cheap = [foreign("EUR", "USD", "1.05"), foreign("EUR", "USD", "1.06")];
+    {
+        let s = Store::open(dir.path(), &config).unwrap();
+        let insert = |o: &Verified<Offer>| s.book_insert(o, NOW, &limits).unwrap();
+        s.own_insert(&worst_own).unwrap();
+        assert_eq!(insert(&worst_own), InsertOutcome::Inserted);
+        for o in &cheap {
+            assert_eq!(insert(o), InsertOutcome::Inserted);
+        }
+        // The fullest market's worst price is our own offer: the next worst
+        // gives way instead.
+        assert_eq!(
+            insert(&foreign("GBP", "USD", "1.27")),
+            InsertOutcome::InsertedInPlaceOf(cheap[1].id())
+        );
+        // Our own offer in the fullest market of a full book still gets in.
+        let second_own = own("1.19", 2);
+        s.own_insert(&second_own).unwrap();
+        assert_eq!(insert(&second_own), InsertOutcome::Inserted);
+        assert_eq!(s.book_len(), 4);
+    }
+    // After a reopen the store still knows which offers are its own.
+    let s = Store::open(dir.path(), &config).unwrap();
+    assert_eq!(
+        s.book_insert(&foreign("USD", "JPY", "150"), NOW, &limits)
+            .unwrap(),
+        InsertOutcome::InsertedInPlaceOf(cheap[0].id())
+    );
+    assert!(s.book_get(&worst_own.id()).unwrap().is_some());
+}
+
+#[test]
 fn the_book_is_written_behind_and_comes_back_whole_after_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let limits = Limits::default();
