@@ -220,7 +220,7 @@ pub fn build_swarm(
                         .with_agent_version(format!("peerfx/{}", env!("CARGO_PKG_VERSION")))
                         .with_cache_size(NonZeroUsize::new(256).map_or(0, NonZeroUsize::get)),
                 ),
-                ping: ping::Behaviour::default(),
+                ping: ping::Behaviour::new(ping::Config::new().with_interval(config.ping_interval)),
                 kad,
                 gossipsub,
                 mdns: mdns.into(),

@@ -33,6 +33,10 @@ pub struct NetConfig {
     pub idle_connection_timeout: Duration,
     /// Gossipsub heartbeat: how often meshes are maintained.
     pub gossip_heartbeat: Duration,
+    /// How often each connection is pinged (liveness and round-trip time).
+    /// Each ping opens a stream on a connection that may otherwise be idle:
+    /// on a phone it wakes the radio.
+    pub ping_interval: Duration,
     /// Largest gossip message.
     pub max_gossip_bytes: usize,
     /// Timeout of a request-response exchange.
@@ -66,6 +70,8 @@ impl NetConfig {
     pub const DEFAULT_IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
     /// Default gossipsub heartbeat.
     pub const DEFAULT_GOSSIP_HEARTBEAT: Duration = Duration::from_secs(1);
+    /// Default ping interval: libp2p's.
+    pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(15);
     /// Default largest gossip message: a signed offer and update are < 2 KiB.
     pub const DEFAULT_MAX_GOSSIP_BYTES: usize = 16 * 1024;
     /// Default request timeout.
@@ -92,6 +98,7 @@ impl NetConfig {
             max_pending_connections: 8,
             max_memory_bytes: 96 * 1024 * 1024,
             gossip_heartbeat: Duration::from_secs(3),
+            ping_interval: Duration::from_secs(60),
             kad_bootstrap_interval: Duration::from_secs(900),
             event_buffer: 256,
             ..NetConfig::default()
@@ -118,6 +125,7 @@ impl Default for NetConfig {
             max_memory_bytes: Self::DEFAULT_MAX_MEMORY_BYTES,
             idle_connection_timeout: Self::DEFAULT_IDLE_CONNECTION_TIMEOUT,
             gossip_heartbeat: Self::DEFAULT_GOSSIP_HEARTBEAT,
+            ping_interval: Self::DEFAULT_PING_INTERVAL,
             max_gossip_bytes: Self::DEFAULT_MAX_GOSSIP_BYTES,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             kad_bootstrap_interval: Self::DEFAULT_KAD_BOOTSTRAP_INTERVAL,
