@@ -2,25 +2,38 @@
 //! loopback, compared with raw gossipsub on the same topology, and the time to
 //! sync a 10 000-offer market to a new node.
 //!
-//! Run: `cargo run --release --example net_bench [-- [--rounds R] [--breakdown] N1 N2 ...]`
-//! (default 10 25 50, one round). With R rounds each N is measured R times,
-//! rotating which side runs first, and a summary gives the median overhead.
-//! `--breakdown` adds two raw-gossipsub sides between the baseline and
-//! peerfx: one carrying real signed offers, one that also decodes and checks
-//! each offer's signature, so the overhead splits into payload, signature check
-//! and the rest of peerfx (store, book, events).
-//! Prints tables; docs/BENCHMARKS.md records a run.
+//! Run: `cargo run --release --example net_bench [-- [--breakdown] N1 N2 ...]`
+//! (default 10 25 50). Prints tables; docs/BENCHMARKS.md records runs.
 //!
-//! All N nodes share this process and the machine's cores, so starting them is
-//! a storm: N·(N-1) connections, each with a Noise handshake, identify, Kademlia
-//! and gossipsub set-up, keeps every core busy for seconds at N = 50. Latency
-//! measured during the storm measures the storm. Each run therefore waits until
-//! the process is nearly idle ([`settle`]) before it posts, and reports how long
-//! that took; the raw-gossipsub baseline gets the same treatment.
+//! # How the two sides are compared
 //!
-//! Linux only: CPU time comes from `/proc/self/stat`.
+//! Both networks, peerfx's and raw gossipsub's, run at once in this process,
+//! and their messages are **interleaved**: offer k goes out on one side, then
+//! message k on the other, the order swapping every pair. Each message is sent
+//! only once the process is quiet ([`quiet`]), and its CPU cost is what the
+//! process used from its send until the process is quiet again. So the two
+//! sides meet the same machine within milliseconds of each other.
+//!
+//! Earlier versions ran one side after the other. Fifty nodes share two
+//! cores, and the machine itself drifts: raw gossipsub's own p50 moved by 70 %
+//! between runs of one binary, which is as wide as the gap being measured.
+//! Interleaving cancels that drift; what is left is the difference between
+//! the sides.
+//!
+//! `--breakdown` adds two more raw sides: one carrying real signed offers,
+//! one that also decodes and checks each offer's signature. The overhead
+//! then splits into payload, signature check and the rest of peerfx (store,
+//! book, events).
+//!
+//! Starting N nodes is a storm: N·(N-1) connections, each with a Noise
+//! handshake, identify, Kademlia and gossipsub set-up, keeps every core busy for
+//! seconds at N = 50. The run waits until the process is nearly idle
+//! ([`settle`]) before it sends anything, and reports how long that took.
+//!
+//! Linux only: CPU time is the process's CPU clock.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,6 +42,7 @@ use peerfx::core::{Keypair, Limits, Market, OfferId, OfferUpdate, Signed};
 use peerfx::net::{Acceptance, Multiaddr, NetConfig, NetEvent, NetHandle};
 use peerfx::node::{Node, NodeConfig, NodeEvent, OfferSpec};
 use rand::{Rng, SeedableRng};
+use tokio::sync::Notify;
 
 const OFFERS_PER_RUN: usize = 300;
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -38,11 +52,15 @@ fn net_config(bootstrap: Vec<Multiaddr>) -> NetConfig {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")],
         bootstrap,
         mdns: false,
-        gossip_heartbeat: Duration::from_millis(200),
         // The memory ceiling is the whole process's, and here the process holds
-        // every node of every run (allocators keep freed memory): at N = 50 it
-        // passed 512 MiB and the next run's nodes could not connect at all.
+        // every node of every side and run (allocators keep freed memory): at
+        // N = 50 it passed 512 MiB and later nodes could not connect at all.
         max_memory_bytes: usize::MAX,
+        // Two networks of 50 nodes hold 4 900 connections, and their pings
+        // (a new stream per connection every 15 s, each way) kept a sixth of
+        // a core busy and came in waves: noise that either side's messages
+        // met by chance. Both sides ping rarely here; pings carry no gossip.
+        ping_interval: Duration::from_secs(600),
         ..NetConfig::default()
     }
 }
@@ -62,119 +80,119 @@ async fn listen_addr(net: &NetHandle) -> Multiaddr {
     }
 }
 
-/// CPU time this process has used (user + system), from `/proc/self/stat`,
-/// whose fields 14 and 15 count it in clock ticks of 1/100 s (Linux's USER_HZ).
+/// CPU time this process has used, all threads, from the kernel's
+/// nanosecond scheduler clock (`/proc/self/stat` counts only in 10 ms ticks,
+/// too coarse for one message).
 fn cpu_used() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The command name, field 2, may contain spaces; it ends at the last ')'.
-    let fields: Vec<u64> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
-    Duration::from_millis(ticks * 10)
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant
+    // every Linux kernel since 2.6.12 knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// Waits until the process uses less than 3 % of one core over a second (or a
-/// minute passes); returns how long that took.
-async fn settle() -> Duration {
+/// Waits until the start-up storm is over: the process uses less than 5 % of
+/// one core over a second (or a minute passes). Returns how long that took
+/// and the share of a core the process used in its last second: the idle
+/// networks' own upkeep, which [`quiet`] allows for.
+async fn settle() -> (Duration, f64) {
     const WINDOW: Duration = Duration::from_secs(1);
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
+    loop {
         let before = cpu_used();
         tokio::time::sleep(WINDOW).await;
-        if cpu_used().saturating_sub(before) < WINDOW * 3 / 100 {
-            break;
+        let rate = cpu_used().saturating_sub(before).as_secs_f64() / WINDOW.as_secs_f64();
+        if rate < 0.05 || start.elapsed() > Duration::from_secs(60) {
+            return (start.elapsed(), rate);
         }
     }
-    start.elapsed()
 }
 
-/// What one propagation run measured.
-struct Run {
-    /// Post to last arrival, per offer.
-    latencies: Vec<Duration>,
-    /// How long the post itself took (peerfx: sign, store, flush, publish).
-    posts: Vec<Duration>,
-    /// CPU time of the whole process per offer, while offers were posted.
-    cpu_per_offer: Duration,
-    /// Time from the warm-up message's arrival until the process was idle.
-    settled_in: Duration,
-    /// Copies of each message a node received, duplicates included.
-    copies_per_node: f64,
+/// How many [`quiet`] waits gave up.
+static NOT_QUIET: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Waits until, over the last 20 ms, the process used no more than its idle
+/// share of a core plus 10 % (or a second passes): the previous message's
+/// work, forwarded copies and all, is done, and the next one starts from the
+/// same state on either side.
+async fn quiet(idle: f64) {
+    const WINDOW: Duration = Duration::from_millis(20);
+    const STEP: Duration = Duration::from_millis(1);
+    let allowed = WINDOW.mul_f64(idle + 0.10);
+    let start = Instant::now();
+    let mut samples = std::collections::VecDeque::from([(start, cpu_used())]);
+    while start.elapsed() < Duration::from_secs(1) {
+        tokio::time::sleep(STEP).await;
+        let (t, cpu) = (Instant::now(), cpu_used());
+        samples.push_back((t, cpu));
+        // Keep the newest sample that is at least a window old in front.
+        while samples.len() > 1 && t.duration_since(samples[1].0) >= WINDOW {
+            samples.pop_front();
+        }
+        let (t_old, cpu_old) = samples[0];
+        if t.duration_since(t_old) >= WINDOW && cpu.saturating_sub(cpu_old) <= allowed {
+            return;
+        }
+    }
+    NOT_QUIET.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn percentiles(v: &[Duration]) -> [Duration; 4] {
-    let mut v = v.to_vec();
-    v.sort();
-    let at = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
-    [at(0.5), at(0.95), at(0.99), *v.last().expect("samples")]
+/// When each message (offer id or payload) arrived at each node, with a
+/// wake-up for whoever waits on them.
+struct Arrivals<K> {
+    times: Mutex<HashMap<K, Vec<Instant>>>,
+    changed: Notify,
 }
 
-/// "median (lowest–highest)" of ratios.
-fn spread(mut v: Vec<f64>) -> String {
-    v.sort_by(f64::total_cmp);
-    let median = if v.len() % 2 == 1 {
-        v[v.len() / 2]
-    } else {
-        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
-    };
-    format!(
-        "{median:.2}x ({:.2}–{:.2}x)",
-        v.first().copied().unwrap_or(0.0),
-        v.last().copied().unwrap_or(0.0)
-    )
-}
-
-fn ratio(a: Duration, b: Duration) -> f64 {
-    a.as_secs_f64() / b.as_secs_f64().max(1e-9)
-}
-
-/// One row of the breakdown table: p50 / p99 / CPU of each side.
-fn breakdown_row(n: usize, first: &str, sides: &[(&str, &Run)]) -> String {
-    let cells: Vec<String> = sides
-        .iter()
-        .map(|(_, run)| {
-            let [p50, _, p99, _] = percentiles(&run.latencies);
-            format!("{} / {} / {}", ms(p50), ms(p99), ms(run.cpu_per_offer))
+impl<K: Eq + Hash> Arrivals<K> {
+    fn new() -> Arc<Self> {
+        Arc::new(Arrivals {
+            times: Mutex::new(HashMap::new()),
+            changed: Notify::new(),
         })
-        .collect();
-    format!("| {n} | {first} | {} |", cells.join(" | "))
+    }
+
+    fn record(&self, key: K) {
+        let at = Instant::now();
+        self.times
+            .lock()
+            .expect("lock")
+            .entry(key)
+            .or_default()
+            .push(at);
+        self.changed.notify_waiters();
+    }
+
+    /// When the last of `count` arrivals of `key` happened, once there are that many.
+    fn all(&self, key: &K, count: usize) -> Option<Instant> {
+        let times = self.times.lock().expect("lock");
+        let v = times.get(key).filter(|v| v.len() >= count)?;
+        v.iter().max().copied()
+    }
+
+    /// Waits (up to [`TIMEOUT`]) for `count` arrivals of `key`.
+    async fn wait(&self, key: &K, count: usize) -> Option<Instant> {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            let changed = self.changed.notified();
+            if let Some(t) = self.all(key, count) {
+                return Some(t);
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.all(key, count);
+            }
+        }
+    }
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64() * 1000.0)
-}
-
-/// Parent of node i in a random tree: each node bootstraps from a random earlier one.
-fn topology(n: usize, seed: u64) -> Vec<usize> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    (0..n)
-        .map(|i| if i == 0 { 0 } else { rng.gen_range(0..i) })
-        .collect()
-}
-
-/// Arrival times of each message (offer id or payload) at each node.
-type Arrivals<K> = Arc<Mutex<HashMap<K, Vec<Instant>>>>;
-
-/// When the last of `count` arrivals of `key` happened, once there are that many.
-fn all_arrived<K: Eq + std::hash::Hash>(
-    arrivals: &Arrivals<K>,
-    key: &K,
-    count: usize,
-) -> Option<Instant> {
-    let arrivals = arrivals.lock().expect("lock");
-    let times = arrivals.get(key).filter(|v| v.len() >= count)?;
-    times.iter().max().copied()
-}
-
-/// Gossip messages the nodes have received so far, duplicates included:
+/// Gossip messages these nodes have received so far, duplicates included:
 /// gossipsub's own count, taken before its duplicate check (and after its
 /// signature check, which every copy pays).
-async fn copies_received(nets: &[&NetHandle]) -> u64 {
+async fn copies_received(nets: &[NetHandle]) -> u64 {
     let mut total = 0;
     for net in nets {
         let text = net.metrics_text().await.unwrap_or_default();
@@ -187,107 +205,15 @@ async fn copies_received(nets: &[&NetHandle]) -> u64 {
     total
 }
 
-async fn wait_mesh(check: impl Fn() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !check() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Parent of node i in a random tree: each node bootstraps from a random earlier one.
+fn topology(n: usize, seed: u64) -> Vec<usize> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| if i == 0 { 0 } else { rng.gen_range(0..i) })
+        .collect()
 }
 
-/// peerfx nodes, each a whole `Node`: sign, store, gossip, validate, book.
-async fn run_peerfx(n: usize, seed: u64) -> Run {
-    eprintln!("N={n} peerfx: starting nodes");
-    let parents = topology(n, seed);
-    let mut nodes: Vec<Node> = Vec::new();
-    let mut addrs: Vec<Multiaddr> = Vec::new();
-    let mut dirs = Vec::new();
-    for (i, parent) in parents.iter().enumerate() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut c = NodeConfig::new(dir.path());
-        c.net = net_config(if i == 0 {
-            vec![]
-        } else {
-            vec![addrs[*parent].clone()]
-        });
-        c.markets = vec![market()];
-        let node = Node::start(c).await.expect("node");
-        addrs.push(listen_addr(node.net()).await);
-        nodes.push(node);
-        dirs.push(dir);
-    }
-    // Arrival times per offer per node.
-    let arrivals: Arrivals<OfferId> = Arc::default();
-    for node in &nodes {
-        let mut events = node.events();
-        let arrivals = arrivals.clone();
-        tokio::spawn(async move {
-            while let Ok(e) = events.recv().await {
-                if let NodeEvent::OfferAdded { id, .. } = e {
-                    arrivals
-                        .lock()
-                        .expect("lock")
-                        .entry(id)
-                        .or_default()
-                        .push(Instant::now());
-                }
-            }
-        });
-    }
-    // Warm-up: every node posts one offer, and each must reach everyone. That
-    // lets meshes form, and makes every node a maker in the market, as in a
-    // market in steady state: a node's first offer in a market also registers
-    // it as a provider in the DHT (a Kademlia query touching ~20 peers), which
-    // happens once per node and market, not per offer.
-    for (i, node) in nodes.iter().enumerate() {
-        let rate = format!("2.{:04}", i + 1);
-        let warm = node
-            .post_offer(OfferSpec::parse("EUR", "100", "500", "USD", &rate).expect("spec"))
-            .await
-            .expect("post");
-        wait_mesh(|| all_arrived(&arrivals, &warm.id(), n).is_some()).await;
-    }
-    eprintln!("N={n} peerfx: warmed up, settling");
-    let settled_in = settle().await;
-    eprintln!("N={n} peerfx: posting");
-    let nets: Vec<&NetHandle> = nodes.iter().map(Node::net).collect();
-    let cpu_before = cpu_used();
-    let copies_before = copies_received(&nets).await;
-
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 1);
-    let mut latencies = Vec::new();
-    let mut posts = Vec::new();
-    for k in 0..OFFERS_PER_RUN {
-        let from = rng.gen_range(0..n);
-        let rate = format!("1.{:04}", k + 1);
-        let t0 = Instant::now();
-        let offer = nodes[from]
-            .post_offer(OfferSpec::parse("EUR", "100", "500", "USD", &rate).expect("spec"))
-            .await
-            .expect("post");
-        posts.push(t0.elapsed());
-        wait_mesh(|| all_arrived(&arrivals, &offer.id(), n).is_some()).await;
-        match all_arrived(&arrivals, &offer.id(), n) {
-            Some(t) => latencies.push(t.saturating_duration_since(t0)),
-            None => eprintln!("offer {k} did not reach every node within {TIMEOUT:?}"),
-        }
-    }
-    let cpu_per_offer = cpu_used().saturating_sub(cpu_before) / OFFERS_PER_RUN as u32;
-    let copies = copies_received(&nets).await - copies_before;
-    eprintln!("N={n} peerfx: stopping");
-    for node in &nodes {
-        node.shutdown().await;
-    }
-    Run {
-        latencies,
-        posts,
-        cpu_per_offer,
-        settled_in,
-        // The maker receives none of its own offer.
-        copies_per_node: copies as f64 / ((n - 1) * OFFERS_PER_RUN) as f64,
-    }
-}
-
-/// What the raw-gossipsub side publishes, and what a node does with it.
+/// What a raw-gossipsub side publishes, and what a node does with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Payload {
     /// A few bytes, accepted at once: the issue's baseline.
@@ -314,7 +240,8 @@ impl Payload {
             Payload::Trivial => format!("{}-{k}", if warm { "warm" } else { "msg" }).into_bytes(),
             Payload::Offer | Payload::VerifiedOffer => {
                 let maker = Keypair::generate();
-                let mut o = peerfx::core::testing::offer(&maker, "EUR", "USD", "1.08", k as u64);
+                let nonce = if warm { u64::MAX - k as u64 } else { k as u64 };
+                let mut o = peerfx::core::testing::offer(&maker, "EUR", "USD", "1.08", nonce);
                 o.created_at = peerfx::node::now();
                 o.expires_at = o.created_at.plus(3600);
                 let msg = GossipMessage::offer(Signed::sign(o, &maker), None);
@@ -338,114 +265,364 @@ impl Payload {
     }
 }
 
-/// Raw gossipsub through peerfx-net alone: same topology, `payload`'s
-/// messages, each accepted once [`Payload::check`] has run.
-async fn run_raw(n: usize, seed: u64, payload: Payload) -> Run {
-    let label = payload.label();
-    eprintln!("N={n} {label}: starting");
-    let parents = topology(n, seed);
-    let arrivals: Arrivals<Vec<u8>> = Arc::default();
-    let mut handles = Vec::new();
-    let mut addrs: Vec<Multiaddr> = Vec::new();
-    for (i, parent) in parents.iter().enumerate() {
-        let key = Keypair::generate().to_libp2p();
-        let (net, mut events) = peerfx::net::start(
-            key,
-            net_config(if i == 0 {
+/// N peerfx nodes, each a whole `Node`: sign, store, gossip, validate, book.
+struct PeerfxSide {
+    nodes: Vec<Node>,
+    arrivals: Arc<Arrivals<OfferId>>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl PeerfxSide {
+    async fn start(n: usize, seed: u64) -> PeerfxSide {
+        eprintln!("N={n} peerfx: starting nodes");
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut addrs: Vec<Multiaddr> = Vec::new();
+        let mut dirs = Vec::new();
+        for (i, parent) in topology(n, seed).into_iter().enumerate() {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut c = NodeConfig::new(dir.path());
+            c.net = net_config(if i == 0 {
                 vec![]
             } else {
-                vec![addrs[*parent].clone()]
-            }),
-        )
-        .await
-        .expect("net");
-        net.subscribe(market()).await.expect("subscribe");
-        let h = net.clone();
-        // Delivered to the application the way a node delivers an offer: the
-        // task that consumes network events announces it on a broadcast
-        // channel, then reports the verdict; a subscriber takes the time.
-        let (delivered, mut subscriber) = tokio::sync::broadcast::channel::<Vec<u8>>(1024);
-        tokio::spawn(async move {
-            let limits = Limits::default();
-            while let Some(e) = events.recv().await {
-                if let NetEvent::Gossip { token, data, .. } = e {
-                    payload.check(&data, &limits);
-                    let _ = delivered.send(data);
-                    let _ = h.report(token, Acceptance::Accept).await;
+                vec![addrs[parent].clone()]
+            });
+            c.markets = vec![market()];
+            let node = Node::start(c).await.expect("node");
+            addrs.push(listen_addr(node.net()).await);
+            nodes.push(node);
+            dirs.push(dir);
+        }
+        let arrivals = Arrivals::new();
+        for node in &nodes {
+            let mut events = node.events();
+            let arrivals = arrivals.clone();
+            tokio::spawn(async move {
+                while let Ok(e) = events.recv().await {
+                    if let NodeEvent::OfferAdded { id, .. } = e {
+                        arrivals.record(id);
+                    }
                 }
-            }
-        });
-        let arrivals = arrivals.clone();
-        tokio::spawn(async move {
-            while let Ok(data) = subscriber.recv().await {
-                arrivals
-                    .lock()
-                    .expect("lock")
-                    .entry(data)
-                    .or_default()
-                    .push(Instant::now());
-            }
-        });
-        addrs.push(listen_addr(&net).await);
-        handles.push(net);
-    }
-    // Warm-up until a message reaches all n-1 others.
-    let mut k = 0u32;
-    loop {
-        k += 1;
-        let msg = payload.message(k as usize, true);
-        handles[0]
-            .publish(market(), msg.clone())
-            .await
-            .expect("publish");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if all_arrived(&arrivals, &msg, n - 1).is_some() {
-            break;
+            });
         }
-        if k > 300 {
-            eprintln!("N={n} {label}: warm-up message did not reach every node in 30 s");
-            break;
+        PeerfxSide {
+            nodes,
+            arrivals,
+            _dirs: dirs,
         }
     }
-    eprintln!("N={n} {label}: warmed up, settling");
-    let messages: Vec<Vec<u8>> = (0..OFFERS_PER_RUN)
-        .map(|k| payload.message(k, false))
-        .collect();
-    let settled_in = settle().await;
-    eprintln!("N={n} {label}: publishing");
-    let nets: Vec<&NetHandle> = handles.iter().collect();
-    let cpu_before = cpu_used();
-    let copies_before = copies_received(&nets).await;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 1);
-    let mut latencies = Vec::new();
-    let mut posts = Vec::new();
-    for (k, msg) in messages.into_iter().enumerate() {
-        let from = rng.gen_range(0..n);
+
+    /// Every node posts one offer, and each must reach everyone. That lets
+    /// meshes form, and makes every node a maker in the market, as in a
+    /// market in steady state: a node's first offer in a market also
+    /// registers it as a provider in the DHT (a Kademlia query touching ~20
+    /// peers), which happens once per node and market, not per offer.
+    async fn warm_up(&self) {
+        for (i, node) in self.nodes.iter().enumerate() {
+            let rate = format!("2.{:04}", i + 1);
+            let warm = node
+                .post_offer(OfferSpec::parse("EUR", "100", "500", "USD", &rate).expect("spec"))
+                .await
+                .expect("post");
+            if self
+                .arrivals
+                .wait(&warm.id(), self.nodes.len())
+                .await
+                .is_none()
+            {
+                eprintln!("peerfx: warm-up offer {i} did not reach every node");
+            }
+        }
+    }
+
+    /// Posts offer `k` from node `from`; returns when the post started, how
+    /// long it took, and when the offer was in every book.
+    async fn send(&self, k: usize, from: usize) -> (Instant, Duration, Option<Instant>) {
+        let rate = format!("1.{:04}", k + 1);
         let t0 = Instant::now();
-        handles[from]
+        let offer = self.nodes[from]
+            .post_offer(OfferSpec::parse("EUR", "100", "500", "USD", &rate).expect("spec"))
+            .await
+            .expect("post");
+        let post = t0.elapsed();
+        // The maker's own book counts: n arrivals.
+        (
+            t0,
+            post,
+            self.arrivals.wait(&offer.id(), self.nodes.len()).await,
+        )
+    }
+
+    fn nets(&self) -> Vec<NetHandle> {
+        self.nodes.iter().map(|n| n.net().clone()).collect()
+    }
+
+    async fn shutdown(&self) {
+        for node in &self.nodes {
+            node.shutdown().await;
+        }
+    }
+}
+
+/// N nodes of peerfx-net alone, `payload`'s messages, each accepted once
+/// [`Payload::check`] has run.
+struct RawSide {
+    payload: Payload,
+    nets: Vec<NetHandle>,
+    arrivals: Arc<Arrivals<Vec<u8>>>,
+    /// Messages signed ahead, so that signing is not timed.
+    messages: Vec<Vec<u8>>,
+}
+
+impl RawSide {
+    async fn start(n: usize, seed: u64, payload: Payload) -> RawSide {
+        eprintln!("N={n} {}: starting", payload.label());
+        let arrivals = Arrivals::new();
+        let mut nets = Vec::new();
+        let mut addrs: Vec<Multiaddr> = Vec::new();
+        for (i, parent) in topology(n, seed).into_iter().enumerate() {
+            let key = Keypair::generate().to_libp2p();
+            let (net, mut events) = peerfx::net::start(
+                key,
+                net_config(if i == 0 {
+                    vec![]
+                } else {
+                    vec![addrs[parent].clone()]
+                }),
+            )
+            .await
+            .expect("net");
+            net.subscribe(market()).await.expect("subscribe");
+            let h = net.clone();
+            // Delivered to the application the way a node delivers an offer:
+            // the task that consumes network events announces it on a
+            // broadcast channel, then reports the verdict; a subscriber
+            // takes the time.
+            let (delivered, mut subscriber) = tokio::sync::broadcast::channel::<Vec<u8>>(1024);
+            tokio::spawn(async move {
+                let limits = Limits::default();
+                while let Some(e) = events.recv().await {
+                    if let NetEvent::Gossip { token, data, .. } = e {
+                        payload.check(&data, &limits);
+                        let _ = delivered.send(data);
+                        let _ = h.report(token, Acceptance::Accept).await;
+                    }
+                }
+            });
+            let arrivals = arrivals.clone();
+            tokio::spawn(async move {
+                while let Ok(data) = subscriber.recv().await {
+                    arrivals.record(data);
+                }
+            });
+            addrs.push(listen_addr(&net).await);
+            nets.push(net);
+        }
+        RawSide {
+            payload,
+            nets,
+            arrivals,
+            messages: (0..OFFERS_PER_RUN)
+                .map(|k| payload.message(k, false))
+                .collect(),
+        }
+    }
+
+    /// Publishes from node 0 until a message reaches all n-1 others.
+    async fn warm_up(&self) {
+        let n = self.nets.len();
+        for k in 0..300 {
+            let msg = self.payload.message(k, true);
+            self.nets[0]
+                .publish(market(), msg.clone())
+                .await
+                .expect("publish");
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
+            while tokio::time::Instant::now() < deadline && self.arrivals.all(&msg, n - 1).is_none()
+            {
+                let _ = tokio::time::timeout_at(deadline, self.arrivals.changed.notified()).await;
+            }
+            if self.arrivals.all(&msg, n - 1).is_some() {
+                return;
+            }
+        }
+        eprintln!(
+            "{}: warm-up message did not reach every node in 30 s",
+            self.payload.label()
+        );
+    }
+
+    async fn send(&self, k: usize, from: usize) -> (Instant, Duration, Option<Instant>) {
+        let msg = &self.messages[k];
+        let t0 = Instant::now();
+        self.nets[from]
             .publish(market(), msg.clone())
             .await
             .expect("publish");
-        posts.push(t0.elapsed());
-        wait_mesh(|| all_arrived(&arrivals, &msg, n - 1).is_some()).await;
-        match all_arrived(&arrivals, &msg, n - 1) {
-            Some(t) => latencies.push(t.saturating_duration_since(t0)),
-            None => eprintln!("message {k} did not reach every node within {TIMEOUT:?}"),
+        let post = t0.elapsed();
+        // The publisher does not deliver its own message: n-1 arrivals.
+        (t0, post, self.arrivals.wait(msg, self.nets.len() - 1).await)
+    }
+
+    async fn shutdown(&self) {
+        for h in &self.nets {
+            let _ = h.shutdown().await;
         }
     }
-    let cpu_per_offer = cpu_used().saturating_sub(cpu_before) / OFFERS_PER_RUN as u32;
-    let copies = copies_received(&nets).await - copies_before;
-    eprintln!("N={n} {label}: stopping");
-    for h in &handles {
-        let _ = h.shutdown().await;
+}
+
+enum Side {
+    Peerfx(PeerfxSide),
+    Raw(RawSide),
+}
+
+impl Side {
+    fn label(&self) -> &'static str {
+        match self {
+            Side::Peerfx(_) => "peerfx",
+            Side::Raw(r) => r.payload.label(),
+        }
     }
-    Run {
-        latencies,
-        posts,
-        cpu_per_offer,
-        settled_in,
-        copies_per_node: copies as f64 / ((n - 1) * OFFERS_PER_RUN) as f64,
+
+    async fn warm_up(&self) {
+        match self {
+            Side::Peerfx(s) => s.warm_up().await,
+            Side::Raw(s) => s.warm_up().await,
+        }
     }
+
+    async fn send(&self, k: usize, from: usize) -> (Instant, Duration, Option<Instant>) {
+        match self {
+            Side::Peerfx(s) => s.send(k, from).await,
+            Side::Raw(s) => s.send(k, from).await,
+        }
+    }
+
+    fn nets(&self) -> Vec<NetHandle> {
+        match self {
+            Side::Peerfx(s) => s.nets(),
+            Side::Raw(s) => s.nets.clone(),
+        }
+    }
+
+    async fn shutdown(&self) {
+        match self {
+            Side::Peerfx(s) => s.shutdown().await,
+            Side::Raw(s) => s.shutdown().await,
+        }
+    }
+}
+
+/// What one side measured.
+#[derive(Default)]
+struct Run {
+    /// Send to last arrival, per message.
+    latencies: Vec<Duration>,
+    /// How long the send itself took (peerfx: sign, store, flush, publish).
+    posts: Vec<Duration>,
+    /// From the send's return until the last arrival: the network's part.
+    after_post: Vec<Duration>,
+    /// CPU time of the whole process, send until quiet again, less the idle
+    /// networks' share, per message.
+    cpu: Vec<Duration>,
+    /// Copies of each message a node received, duplicates included.
+    copies_per_node: f64,
+    /// Messages that did not reach every node within [`TIMEOUT`].
+    lost: usize,
+}
+
+fn percentiles(v: &[Duration]) -> [Duration; 4] {
+    let mut v = v.to_vec();
+    v.sort();
+    if v.is_empty() {
+        return [Duration::ZERO; 4];
+    }
+    let at = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
+    [at(0.5), at(0.95), at(0.99), v[v.len() - 1]]
+}
+
+fn mean(v: &[Duration]) -> Duration {
+    v.iter().sum::<Duration>() / v.len().max(1) as u32
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(1e-9)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+/// Starts every side for `n` nodes, interleaves their messages, and returns
+/// one [`Run`] per side (peerfx first, then raw, then the breakdown sides),
+/// how long settling took and the idle share of a core.
+async fn propagation(n: usize, breakdown: bool) -> (Vec<(&'static str, Run)>, Duration, f64) {
+    let seed = n as u64;
+    let mut sides = vec![
+        Side::Peerfx(PeerfxSide::start(n, seed).await),
+        Side::Raw(RawSide::start(n, seed, Payload::Trivial).await),
+    ];
+    if breakdown {
+        for p in [Payload::Offer, Payload::VerifiedOffer] {
+            sides.push(Side::Raw(RawSide::start(n, seed, p).await));
+        }
+    }
+    for side in &sides {
+        eprintln!("N={n} {}: warming up", side.label());
+        side.warm_up().await;
+    }
+    eprintln!("N={n}: settling");
+    let (settled_in, idle) = settle().await;
+    eprintln!(
+        "N={n}: idle at {:.1} % of a core; sending {OFFERS_PER_RUN} messages per side, interleaved",
+        idle * 100.0
+    );
+    let nets: Vec<Vec<NetHandle>> = sides.iter().map(Side::nets).collect();
+    let mut copies_before = Vec::new();
+    for nets in &nets {
+        copies_before.push(copies_received(nets).await);
+    }
+    let mut runs: Vec<Run> = sides.iter().map(|_| Run::default()).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 1);
+    for k in 0..OFFERS_PER_RUN {
+        // The same sender on every side; who goes first rotates.
+        let from = rng.gen_range(0..n);
+        for j in 0..sides.len() {
+            let i = (j + k) % sides.len();
+            quiet(idle).await;
+            let cpu0 = cpu_used();
+            let (t0, post, arrived) = sides[i].send(k, from).await;
+            quiet(idle).await;
+            // What the idle networks used meanwhile is nobody's message.
+            let background = t0.elapsed().mul_f64(idle);
+            let run = &mut runs[i];
+            run.cpu
+                .push(cpu_used().saturating_sub(cpu0).saturating_sub(background));
+            run.posts.push(post);
+            match arrived {
+                Some(t) => {
+                    let latency = t.saturating_duration_since(t0);
+                    run.latencies.push(latency);
+                    run.after_post.push(latency.saturating_sub(post));
+                }
+                None => run.lost += 1,
+            }
+        }
+    }
+    for ((run, nets), before) in runs.iter_mut().zip(&nets).zip(copies_before) {
+        let copies = copies_received(nets).await - before;
+        // A sender receives none of its own message.
+        run.copies_per_node = copies as f64 / ((n - 1) * OFFERS_PER_RUN) as f64;
+    }
+    eprintln!("N={n}: stopping");
+    for side in &sides {
+        side.shutdown().await;
+    }
+    let not_quiet = NOT_QUIET.swap(0, std::sync::atomic::Ordering::Relaxed);
+    if not_quiet > 0 {
+        eprintln!("N={n}: {not_quiet} waits for a quiet process gave up after 1 s");
+    }
+    let labels = sides.iter().map(Side::label);
+    (labels.zip(runs).collect(), settled_in, idle)
 }
 
 /// Time for a new node to sync a market of `count` offers from one peer. With
@@ -521,121 +698,121 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let rounds = match args.iter().position(|a| a == "--rounds") {
-        Some(i) => match args.get(i + 1).and_then(|r| r.parse::<usize>().ok()) {
-            Some(r) if r > 0 => r,
+    let breakdown = args.iter().any(|a| a == "--breakdown");
+    let mut sizes = Vec::new();
+    for a in args.iter().filter(|a| *a != "--breakdown") {
+        match a.parse::<usize>() {
+            Ok(n) if n >= 2 => sizes.push(n),
             _ => {
-                eprintln!("--rounds takes a positive number");
+                eprintln!("usage: net_bench [--breakdown] [N ...]   (each N at least 2)");
                 std::process::exit(2);
             }
-        },
-        None => 1,
-    };
-    let breakdown = args.iter().any(|a| a == "--breakdown");
-    let sizes: Vec<usize> = args
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i == 0 || args[i - 1] != "--rounds")
-        .filter_map(|(_, a)| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![10, 25, 50]
-    } else {
-        sizes
-    };
+        }
+    }
+    if sizes.is_empty() {
+        sizes = vec![10, 25, 50];
+    }
     println!(
-        "propagation: {OFFERS_PER_RUN} offers from random nodes; time from post until in \
-         every node's book (ms); post: how long post_offer (raw: publish) took, p50; \
-         msgs: copies of each offer a node received, duplicates included; \
-         CPU is the whole process's, per offer (ms); first: which side ran first\n"
+        "propagation: {OFFERS_PER_RUN} offers from random nodes, interleaved with as many \
+         raw messages from the same nodes; time from post until in every node's book (ms); \
+         msgs: copies of each message a node received, duplicates included; CPU: the whole \
+         process's, send until quiet, mean per message, less the idle share (ms); idle: what \
+         the idle networks used, share of one core\n"
     );
     println!(
-        "| N | first | p50 | p95 | p99 | max | post | msgs | CPU/offer | raw p50 | raw p99 \
-         | raw post | raw msgs | raw CPU/offer | overhead p50 | overhead p99 | settled in (s) |"
+        "| N | p50 | p95 | p99 | max | raw p50 | raw p99 | overhead p50 | overhead p99 | msgs \
+         | raw msgs | CPU | raw CPU | overhead CPU | settled in (s) | idle |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    let mut summaries = Vec::new();
-    let mut extra_rows = Vec::new();
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut post_rows = Vec::new();
+    let mut breakdown_rows = Vec::new();
     for n in sizes {
-        let mut ratios = Vec::new();
-        for round in 0..rounds {
-            // Rotating which side runs first cancels what an earlier run
-            // leaves a later one (a warm allocator, pages already faulted in).
-            let mut sides: Vec<Option<Payload>> = vec![None, Some(Payload::Trivial)];
-            if breakdown {
-                sides.extend([Some(Payload::Offer), Some(Payload::VerifiedOffer)]);
-            }
-            let first = round % sides.len();
-            sides.rotate_left(first);
-            let mut ours = None;
-            let mut raws = HashMap::new();
-            for side in &sides {
-                match side {
-                    None => ours = Some(run_peerfx(n, n as u64).await),
-                    Some(p) => {
-                        raws.insert(*p, run_raw(n, n as u64, *p).await);
-                    }
-                }
-            }
-            let (Some(ours), Some(raw)) = (ours, raws.remove(&Payload::Trivial)) else {
-                unreachable!("both sides ran");
-            };
-            let [p50, p95, p99, max] = percentiles(&ours.latencies);
-            let [r50, _, r99, _] = percentiles(&raw.latencies);
-            let [post50, ..] = percentiles(&ours.posts);
-            let [raw_post50, ..] = percentiles(&raw.posts);
-            ratios.push((ratio(p50, r50), ratio(p99, r99)));
-            let first = sides[0].map_or("peerfx", Payload::label);
-            println!(
-                "| {n} | {first} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {:.2} | {} \
-                 | {:.2}x | {:.2}x | {:.1} / {:.1} |",
-                ms(p50),
-                ms(p95),
-                ms(p99),
-                ms(max),
-                ms(post50),
-                ours.copies_per_node,
-                ms(ours.cpu_per_offer),
-                ms(r50),
-                ms(r99),
-                ms(raw_post50),
-                raw.copies_per_node,
-                ms(raw.cpu_per_offer),
-                ratio(p50, r50),
-                ratio(p99, r99),
-                ours.settled_in.as_secs_f64(),
-                raw.settled_in.as_secs_f64(),
-            );
-            let mut by_side = vec![("raw", &raw)];
-            by_side.extend(
-                [Payload::Offer, Payload::VerifiedOffer]
-                    .iter()
-                    .filter_map(|p| Some((p.label(), raws.get(p)?))),
-            );
-            by_side.push(("peerfx", &ours));
-            if by_side.len() > 2 {
-                extra_rows.push(breakdown_row(n, first, &by_side));
+        let (runs, settled_in, idle) = propagation(n, breakdown).await;
+        let (ours, raw) = (&runs[0].1, &runs[1].1);
+        for (label, run) in &runs {
+            if run.lost > 0 {
+                eprintln!(
+                    "N={n} {label}: {} messages did not reach every node",
+                    run.lost
+                );
             }
         }
-        summaries.push((n, ratios));
-    }
-    if rounds > 1 {
-        println!("\noverhead over {rounds} rounds: median (lowest to highest)\n");
-        println!("| N | p50 | p99 |");
-        println!("|---|---|---|");
-        for (n, ratios) in summaries {
-            let (p50s, p99s): (Vec<f64>, Vec<f64>) = ratios.into_iter().unzip();
-            println!("| {n} | {} | {} |", spread(p50s), spread(p99s));
-        }
-    }
-    if !extra_rows.is_empty() {
+        let [p50, p95, p99, max] = percentiles(&ours.latencies);
+        let [r50, _, r99, _] = percentiles(&raw.latencies);
+        let (cpu, raw_cpu) = (mean(&ours.cpu), mean(&raw.cpu));
         println!(
-            "\nbreakdown: p50 / p99 / CPU per offer (ms) of raw gossipsub carrying peerfx's \
-             offer bytes, then also checking each offer's signature, between raw and peerfx\n"
+            "| {n} | {} | {} | {} | {} | {} | {} | {:.2}x | {:.2}x | {:.2} | {:.2} | {} | {} \
+             | {:.2}x | {:.1} | {:.1} % |",
+            ms(p50),
+            ms(p95),
+            ms(p99),
+            ms(max),
+            ms(r50),
+            ms(r99),
+            ratio(p50, r50),
+            ratio(p99, r99),
+            ours.copies_per_node,
+            raw.copies_per_node,
+            ms(cpu),
+            ms(raw_cpu),
+            ratio(cpu, raw_cpu),
+            settled_in.as_secs_f64(),
+            idle * 100.0,
         );
-        println!("| N | first | raw | raw+offer bytes | raw+offer bytes+verify | peerfx |");
-        println!("|---|---|---|---|---|---|");
-        for row in extra_rows {
+        let [post50, _, post99, post_max] = percentiles(&ours.posts);
+        let [rpost50, _, rpost99, rpost_max] = percentiles(&raw.posts);
+        let [a50, _, a99, _] = percentiles(&ours.after_post);
+        let [ra50, _, ra99, _] = percentiles(&raw.after_post);
+        post_rows.push(format!(
+            "| {n} | {} / {} / {} | {} / {} / {} | {} / {} | {} / {} | {:.2}x | {:.2}x |",
+            ms(post50),
+            ms(post99),
+            ms(post_max),
+            ms(rpost50),
+            ms(rpost99),
+            ms(rpost_max),
+            ms(a50),
+            ms(a99),
+            ms(ra50),
+            ms(ra99),
+            ratio(a50, ra50),
+            ratio(a99, ra99),
+        ));
+        if breakdown {
+            // raw, raw+offer bytes, raw+offer bytes+verify, peerfx.
+            let order = [1, 2, 3, 0];
+            let cells: Vec<String> = order
+                .iter()
+                .map(|&i| {
+                    let run = &runs[i].1;
+                    let [p50, _, p99, _] = percentiles(&run.latencies);
+                    format!("{} / {} / {}", ms(p50), ms(p99), ms(mean(&run.cpu)))
+                })
+                .collect();
+            breakdown_rows.push(format!("| {n} | {} |", cells.join(" | ")));
+        }
+    }
+    println!(
+        "\nthe same messages split at the post's return: how long post_offer (raw: publish) \
+         took, p50 / p99 / max (peerfx: sign, validate, store and flush to disk, publish), \
+         then from its return until in every book, p50 / p99 (ms)\n"
+    );
+    println!(
+        "| N | post | raw publish | after post | raw after publish | overhead after, p50 \
+         | overhead after, p99 |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for row in post_rows {
+        println!("{row}");
+    }
+    if !breakdown_rows.is_empty() {
+        println!(
+            "\nbreakdown: p50 / p99 / CPU per message (ms) of raw gossipsub, then carrying \
+             peerfx's offer bytes, then also checking each offer's signature, then peerfx\n"
+        );
+        println!("| N | raw | raw+offer bytes | raw+offer bytes+verify | peerfx |");
+        println!("|---|---|---|---|---|");
+        for row in breakdown_rows {
             println!("{row}");
         }
     }
