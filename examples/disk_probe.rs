@@ -49,7 +49,7 @@ fn main() -> anyhow::Result<()> {
         std::thread::sleep(GAP);
     }
 
-    let store = Store::open(&dir.path().join("db"), &StoreConfig::default())?;
+    let store = Store::open(dir.path().join("db"), &StoreConfig::default())?;
     let maker = Keypair::generate();
     let now = peerfx::node::now();
     let mut own = Vec::with_capacity(writes);
