@@ -174,9 +174,9 @@ impl<K: Eq + Hash> Arrivals<K> {
         v.iter().max().copied()
     }
 
-    /// Waits (up to [`TIMEOUT`]) for `count` arrivals of `key`.
-    async fn wait(&self, key: &K, count: usize) -> Option<Instant> {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
+    /// Waits up to `within` for `count` arrivals of `key`.
+    async fn wait(&self, key: &K, count: usize, within: Duration) -> Option<Instant> {
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             let changed = self.changed.notified();
             if let Some(t) = self.all(key, count) {
@@ -325,7 +325,7 @@ impl PeerfxSide {
                 .expect("post");
             if self
                 .arrivals
-                .wait(&warm.id(), self.nodes.len())
+                .wait(&warm.id(), self.nodes.len(), TIMEOUT)
                 .await
                 .is_none()
             {
@@ -348,7 +348,9 @@ impl PeerfxSide {
         (
             t0,
             post,
-            self.arrivals.wait(&offer.id(), self.nodes.len()).await,
+            self.arrivals
+                .wait(&offer.id(), self.nodes.len(), TIMEOUT)
+                .await,
         )
     }
 
@@ -436,12 +438,8 @@ impl RawSide {
                 .publish(market(), msg.clone())
                 .await
                 .expect("publish");
-            let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
-            while tokio::time::Instant::now() < deadline && self.arrivals.all(&msg, n - 1).is_none()
-            {
-                let _ = tokio::time::timeout_at(deadline, self.arrivals.changed.notified()).await;
-            }
-            if self.arrivals.all(&msg, n - 1).is_some() {
+            let within = Duration::from_millis(100);
+            if self.arrivals.wait(&msg, n - 1, within).await.is_some() {
                 return;
             }
         }
@@ -460,7 +458,11 @@ impl RawSide {
             .expect("publish");
         let post = t0.elapsed();
         // The publisher does not deliver its own message: n-1 arrivals.
-        (t0, post, self.arrivals.wait(msg, self.nets.len() - 1).await)
+        (
+            t0,
+            post,
+            self.arrivals.wait(msg, self.nets.len() - 1, TIMEOUT).await,
+        )
     }
 
     async fn shutdown(&self) {

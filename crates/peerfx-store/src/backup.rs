@@ -121,8 +121,7 @@ impl Store {
                 .map_err(|e| self.err(e))?
                 .is_ok();
             if inserted {
-                self.own_index.note(o);
-                self.book_mem.note_own_maker(o.offer.body.maker);
+                self.note_new_own(o);
             }
             stats.offers += usize::from(inserted);
         }

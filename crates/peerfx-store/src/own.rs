@@ -213,9 +213,15 @@ impl Store {
             let _ = self.own_offers.remove(id.as_bytes());
             return Err(e);
         }
-        self.own_index.note(&rec);
-        self.book_mem.note_own_maker(offer.maker);
+        self.note_new_own(&rec);
         Ok(())
+    }
+
+    /// Records a new own offer, written and flushed, in memory: the live
+    /// index, and its maker as one of this node's keys for the book.
+    pub(crate) fn note_new_own(&self, rec: &OwnOffer) {
+        self.own_index.note(rec);
+        self.book_mem.note_own_maker(rec.offer.body.maker);
     }
 
     /// One own offer.
