@@ -4,7 +4,7 @@
 //! Run: `cargo run --release --example fill_book -- DATA_DIR [N]` (default 10000),
 //! then `peerfx --data-dir DATA_DIR daemon`.
 
-use peerfx::core::{validate, Keypair, Limits, Signed};
+use peerfx::core::{validate, Keypair, Signed, WireLimits};
 use peerfx::store::{Store, StoreConfig};
 
 fn main() -> anyhow::Result<()> {
@@ -32,7 +32,7 @@ fn main() -> anyhow::Result<()> {
                 peerfx::core::testing::offer(k, "EUR", "USD", rates[i % rates.len()], i as u64);
             o.created_at = now;
             o.expires_at = now.plus(86_400);
-            Ok(validate(Signed::sign(o, k), now, &Limits::default())?)
+            Ok(validate(Signed::sign(o, k), now, &WireLimits::default())?)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     for chunk in offers.chunks(256) {

@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use peerfx::core::protocol::GossipMessage;
-use peerfx::core::{Keypair, Limits, Market, OfferId, OfferUpdate, Signed};
+use peerfx::core::{Keypair, Market, OfferId, OfferUpdate, Signed, WireLimits};
 use peerfx::net::{Acceptance, Multiaddr, NetConfig, NetEvent, NetHandle};
 use peerfx::node::{Node, NodeConfig, NodeEvent, OfferSpec};
 use rand::{Rng, SeedableRng};
@@ -252,7 +252,7 @@ impl Payload {
 
     /// What the receiving node does before it accepts a message: for
     /// `VerifiedOffer`, what peerfx's ingest does short of the book.
-    fn check(self, data: &[u8], limits: &Limits) {
+    fn check(self, data: &[u8], limits: &WireLimits) {
         if self == Payload::VerifiedOffer {
             let ok = match peerfx::core::codec::decode::<GossipMessage>(data) {
                 Ok(GossipMessage::Offer(state)) => {
@@ -390,6 +390,7 @@ impl RawSide {
                 } else {
                     vec![addrs[parent].clone()]
                 }),
+                &Default::default(),
             )
             .await
             .expect("net");
@@ -401,7 +402,7 @@ impl RawSide {
             // takes the time.
             let (delivered, mut subscriber) = tokio::sync::broadcast::channel::<Vec<u8>>(1024);
             tokio::spawn(async move {
-                let limits = Limits::default();
+                let limits = WireLimits::default();
                 while let Some(e) = events.recv().await {
                     if let NetEvent::Gossip { token, data, .. } = e {
                         payload.check(&data, &limits);

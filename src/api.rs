@@ -116,7 +116,7 @@ impl From<NodeError> for ApiError {
                 };
                 ApiError::new(StatusCode::CONFLICT, code, msg)
             }
-            NodeError::TradeRefused(_) | NodeError::Net(_) => {
+            NodeError::TradeRefused(_) | NodeError::BadAnswer(_) | NodeError::Net(_) => {
                 ApiError::new(StatusCode::BAD_GATEWAY, "peer_unreachable", msg)
             }
             NodeError::Store(_) | NodeError::Identity(_) => {

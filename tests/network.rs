@@ -167,7 +167,7 @@ async fn invalid_offers_stay_out_and_cost_the_sender_its_score() {
         attempt += 1;
         let mut forged = offer(attempt, 0);
         forged.body.rate = "0.5".parse().unwrap(); // no longer what was signed
-        let huge = offer(attempt, 10_000);
+        let huge = offer(attempt, 5_000);
         sent_ids.push(forged.id());
         sent_ids.push(huge.id());
         let msgs = [
@@ -353,7 +353,7 @@ async fn a_node_reachable_only_through_a_relay_gets_gossip_and_answers_sync() {
 /// up whole. Without the retry the sync would stop at the lost page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_sync_page_is_asked_for_again() {
-    use peerfx::core::protocol::{OfferState, MAX_SYNC_PAGE};
+    use peerfx::core::protocol::OfferState;
     use peerfx::core::Keypair;
     use peerfx::net::NetEvent;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -386,6 +386,7 @@ async fn a_lost_sync_page_is_asked_for_again() {
             gossip_heartbeat: std::time::Duration::from_millis(100),
             ..NetConfig::default()
         },
+        &Default::default(),
     )
     .await
     .unwrap();
@@ -394,7 +395,7 @@ async fn a_lost_sync_page_is_asked_for_again() {
     let seen = requests.clone();
     let handle = server.clone();
     tokio::spawn(async move {
-        let page = usize::from(MAX_SYNC_PAGE);
+        let page = usize::from(peerfx::core::WireLimits::default().max_sync_page);
         while let Some(event) = events.recv().await {
             let NetEvent::SyncRequest { request, token, .. } = event else {
                 continue;

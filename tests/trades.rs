@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
-use peerfx::core::protocol::{TradeRequest, TradeResponse};
-use peerfx::core::trade::Phase;
+use peerfx::core::protocol::{TradeRefusal, TradeRequest, TradeResponse};
+use peerfx::core::trade::{Phase, StepError};
 use peerfx::core::{
     Amount, Hash, RejectReason, Signed, TakeReply, TakeRequest, TradeAction, TradeMessage,
 };
@@ -191,20 +191,32 @@ async fn forged_and_replayed_messages_change_nothing() {
     };
     // Wrong signer: mallory's own message for someone else's trade.
     let r = send(&mallory, msg(&mk, mk.public(), 1, TradeAction::Received)).await;
-    assert!(matches!(r, TradeResponse::Error(_)), "{r:?}");
+    assert_eq!(
+        r,
+        TradeResponse::Refused(TradeRefusal::Step(StepError::NotAParty))
+    );
     // Mallory signing as the taker: the signature does not verify.
     let r = send(&mallory, msg(&mk, tk.public(), 2, TradeAction::Received)).await;
-    assert!(matches!(r, TradeResponse::Error(_)), "{r:?}");
+    assert!(
+        matches!(&r, TradeResponse::Refused(TradeRefusal::Invalid(e)) if e.contains("bad signature")),
+        "{r:?}"
+    );
     // The taker replaying seq 1 with other content.
     let r = send(&taker, msg(&tk, tk.public(), 1, TradeAction::Received)).await;
     assert!(
-        matches!(&r, TradeResponse::Error(e) if e.contains("already used")),
+        matches!(
+            &r,
+            TradeResponse::Refused(TradeRefusal::Step(StepError::Replay { seq: 1, .. }))
+        ),
         "{r:?}"
     );
     // Skipping ahead.
     let r = send(&taker, msg(&tk, tk.public(), 5, TradeAction::Received)).await;
     assert!(
-        matches!(&r, TradeResponse::Error(e) if e.contains("skips")),
+        matches!(
+            &r,
+            TradeResponse::Refused(TradeRefusal::Step(StepError::Gap { seq: 5, .. }))
+        ),
         "{r:?}"
     );
     // An exact resend of what was stored is acknowledged again, changing nothing.
@@ -223,10 +235,7 @@ async fn forged_and_replayed_messages_change_nothing() {
         &tk,
     );
     let r = send(&taker, unknown).await;
-    assert!(
-        matches!(&r, TradeResponse::Error(e) if e.contains("unknown trade")),
-        "{r:?}"
-    );
+    assert_eq!(r, TradeResponse::Refused(TradeRefusal::UnknownTrade));
     assert_eq!(log_len(), 1);
 
     // An altered contract is refused by the taker's check.

@@ -116,7 +116,7 @@ fn vector<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
 fn offer_vector() {
     let o = the_offer();
     let back: Signed<Offer> = vector("offer", &o, o.id());
-    let v = validate(back, T0, &Limits::default()).unwrap();
+    let v = validate(back, T0, &WireLimits::default()).unwrap();
     assert_eq!(v.maker.peer_id().unwrap(), maker().peer_id());
 }
 

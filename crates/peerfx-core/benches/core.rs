@@ -26,7 +26,7 @@ fn bench(c: &mut Criterion) {
     let signed = Signed::sign(o.clone(), &key);
     let bytes = signed.to_bytes();
     let msg = signing_bytes(&o);
-    let limits = Limits::default();
+    let limits = WireLimits::default();
 
     let mut g = c.benchmark_group("crypto");
     g.throughput(Throughput::Elements(1));

@@ -82,6 +82,27 @@ pub fn decode<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecE
     decode_with_limit::<T, MAX_MESSAGE_BYTES>(bytes)
 }
 
+/// The most any wire message may claim, whatever the configured limits:
+/// the ceiling [`decode_within`] gives bincode, which bounds what a hostile
+/// length prefix can make it allocate.
+pub const MAX_WIRE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Decodes a value of at most `limit` bytes (a limit set at run time, such as
+/// one of [`crate::WireLimits`]; at most [`MAX_WIRE_BYTES`]), strictly.
+pub fn decode_within<T: Serialize + DeserializeOwned>(
+    bytes: &[u8],
+    limit: usize,
+) -> Result<T, CodecError> {
+    let limit = limit.min(MAX_WIRE_BYTES);
+    if bytes.len() > limit {
+        return Err(CodecError::TooLarge {
+            size: bytes.len(),
+            limit,
+        });
+    }
+    decode_with_limit::<T, MAX_WIRE_BYTES>(bytes)
+}
+
 /// Decodes a value of at most `LIMIT` bytes, strictly.
 pub fn decode_with_limit<T: Serialize + DeserializeOwned, const LIMIT: usize>(
     bytes: &[u8],

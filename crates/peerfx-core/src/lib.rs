@@ -13,7 +13,9 @@
 //! - [`message`]: every signed message: offers, updates, cancels, takes,
 //!   contracts, trade steps and chat.
 //! - [`codec`]: the one place that turns values into bytes and back, strictly.
+//! - [`limits`]: every bound on what peers send, in one [`WireLimits`].
 //! - [`validate`]: what makes a message acceptable, with precise errors.
+//! - [`text`]: free text from peers is data, never terminal control.
 //! - [`matching`]: which offers suit a taker, best first, and their fills.
 //! - [`trade`]: contracts, and the trade lifecycle derived from a signed log.
 //! - [`geo`]: geohash locations and payment method names.
@@ -22,21 +24,24 @@
 pub mod codec;
 pub mod geo;
 pub mod keys;
+pub mod limits;
 pub mod matching;
 pub mod message;
 pub mod money;
 pub mod protocol;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+pub mod text;
 pub mod trade;
 pub mod validate;
 
 pub use geo::{Geohash, PaymentMethod};
 pub use keys::{Hash, KeyError, Keypair, PublicKey, Signature};
+pub use limits::WireLimits;
 pub use matching::{fill_range, match_offers, BookEntry, Fill, MatchQuery};
 pub use message::{
     Body, Contract, Offer, OfferCancel, OfferId, OfferUpdate, RejectReason, Signed, SignedContract,
     TakeReject, TakeReply, TakeRequest, Timestamp, TradeAction, TradeId, TradeMessage, Verified,
 };
 pub use money::{give_for_want, want_for_give, Amount, Currency, Market, MoneyError, Rate};
-pub use validate::{decode_and_validate, validate, validate_batch, Check, Limits, ValidationError};
+pub use validate::{decode_and_validate, validate, validate_batch, Check, ValidationError};

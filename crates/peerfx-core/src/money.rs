@@ -171,9 +171,20 @@ impl Market {
         self.quote
     }
 
+    /// What every market topic starts with; the rest is the market,
+    /// `BASE-QUOTE` in canonical order.
+    pub const TOPIC_PREFIX: &'static str = "peerfx/1/market/";
+
     /// The gossipsub topic of this market.
     pub fn topic(&self) -> String {
-        format!("peerfx/1/market/{}-{}", self.base, self.quote)
+        format!("{}{}-{}", Self::TOPIC_PREFIX, self.base, self.quote)
+    }
+
+    /// The market whose [`Market::topic`] is `topic`, if it is one: the
+    /// canonical spelling only, so one market has exactly one topic.
+    pub fn from_topic(topic: &str) -> Option<Market> {
+        let market: Market = topic.strip_prefix(Self::TOPIC_PREFIX)?.parse().ok()?;
+        (market.topic() == topic).then_some(market)
     }
 }
 
@@ -504,6 +515,17 @@ mod tests {
         assert_eq!(m.to_string(), "EUR-USD");
         assert_eq!(m.topic(), "peerfx/1/market/EUR-USD");
         assert!(Market::new(c("EUR"), c("EUR")).is_err());
+        let m: Market = "EUR-USD".parse().unwrap();
+        assert_eq!(Market::from_topic(&m.topic()), Some(m));
+        for t in [
+            "peerfx/1/market/USD-EUR",
+            "peerfx/1/market/eur-usd",
+            "peerfx/2/market/EUR-USD",
+            "peerfx/1/market/EUR/USD",
+            "x",
+        ] {
+            assert_eq!(Market::from_topic(t), None, "{t}");
+        }
     }
 
     #[test]

@@ -15,26 +15,20 @@ use crate::message::{
     Offer, OfferCancel, OfferUpdate, Signed, TakeReply, TakeRequest, TradeId, TradeMessage,
 };
 use crate::money::Market;
+use crate::trade::StepError;
 
-/// Protocol name of book sync.
-pub const SYNC_PROTOCOL: &str = "/peerfx/sync/1";
-/// Protocol name of the direct negotiation and trade messages.
-pub const TRADE_PROTOCOL: &str = "/peerfx/trade/1";
-/// Largest encoded trade request or response (one signed message or contract).
-pub const MAX_TRADE_BYTES: usize = 8 * 1024;
+/// Protocol name of book sync. Version 2: refusals are typed
+/// ([`SyncRefusal`]), no longer free text.
+pub const SYNC_PROTOCOL: &str = "/peerfx/sync/2";
+/// Protocol name of the direct negotiation and trade messages. Version 2:
+/// refusals are typed ([`TradeRefusal`]), no longer free text.
+pub const TRADE_PROTOCOL: &str = "/peerfx/trade/2";
 /// Protocol name of the Kademlia DHT.
 pub const KAD_PROTOCOL: &str = "/peerfx/kad/1.0.0";
 /// Protocol name of identify.
 pub const IDENTIFY_PROTOCOL: &str = "/peerfx/id/1.0.0";
 
-/// Most entries one sync page may carry.
-pub const MAX_SYNC_PAGE: u16 = 256;
-/// Largest encoded sync response: a full page of offers at the size limit.
-pub const MAX_SYNC_RESPONSE_BYTES: usize = 1024 * 1024;
-/// Largest encoded sync request.
-pub const MAX_SYNC_REQUEST_BYTES: usize = 256;
-/// Longest paging cursor.
-pub const MAX_CURSOR_BYTES: usize = 80;
+// Every size bound of these messages is in [`crate::WireLimits`].
 
 /// An offer and, if it has been filled or re-announced, the maker's latest update.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,7 +64,8 @@ pub struct SyncRequest {
     pub market: Market,
     /// Where the previous page ended; `None` for the first page. Opaque.
     pub cursor: Option<Vec<u8>>,
-    /// Most entries wanted (capped at [`MAX_SYNC_PAGE`] by the responder).
+    /// Most entries wanted (capped at [`crate::WireLimits::max_sync_page`]
+    /// by the responder).
     pub limit: u16,
 }
 
@@ -84,8 +79,25 @@ pub enum SyncResponse {
         /// Pass back to get the next page.
         next: Option<Vec<u8>>,
     },
-    /// The responder refuses, e.g. because this peer asks too often.
-    Refused(String),
+    /// The responder refuses.
+    Refused(SyncRefusal),
+}
+
+/// Why a peer refused a sync request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum SyncRefusal {
+    /// The requester asked for more pages than its budget allows; slow down.
+    #[error("too many sync requests; slow down")]
+    RateLimited,
+    /// The responder is overloaded; try again later.
+    #[error("busy, try again later")]
+    Busy,
+    /// The cursor is longer than any the responder hands out.
+    #[error("cursor too long")]
+    BadCursor,
+    /// The responder could not read its book.
+    #[error("the peer could not read its book")]
+    Unavailable,
 }
 
 /// What one party sends the other directly, over `/peerfx/trade/1`.
@@ -122,5 +134,51 @@ pub enum TradeResponse {
         seq: u32,
     },
     /// Refused, with the reason.
-    Error(String),
+    Refused(TradeRefusal),
+}
+
+/// Why a peer refused a trade request. [`TradeRefusal::is_transient`] says
+/// whether sending the same request again later can succeed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum TradeRefusal {
+    /// The peer is overloaded; try again later.
+    #[error("busy, try again later")]
+    Busy,
+    /// The peer could not read or write its database; try again later.
+    #[error("the peer could not store it (its disk); try again later")]
+    Storage,
+    /// The peer is asked too often by this sender; try again later.
+    #[error("too many requests; slow down")]
+    RateLimited,
+    /// No take with this request id is pending: it expired, or never was.
+    #[error("no pending take with this id (it may have expired)")]
+    UnknownTake,
+    /// The sender is not the taker of the contract it countersigns.
+    #[error("not the taker of this contract")]
+    NotTheTaker,
+    /// The countersignature does not verify.
+    #[error("bad countersignature")]
+    BadCountersignature,
+    /// No trade with this id.
+    #[error("unknown trade")]
+    UnknownTrade,
+    /// A message's author is not the peer that sent it.
+    #[error("the author is not the sender")]
+    NotTheAuthor,
+    /// The message fails validation; the detail says how.
+    #[error("invalid message: {0}")]
+    Invalid(String),
+    /// The message does not fit the trade's state.
+    #[error(transparent)]
+    Step(#[from] StepError),
+}
+
+impl TradeRefusal {
+    /// Whether the same request may succeed if sent again later.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            TradeRefusal::Busy | TradeRefusal::Storage | TradeRefusal::RateLimited
+        )
+    }
 }

@@ -2,9 +2,10 @@
 //! deterministic way to make valid signed offers.
 
 use crate::keys::Keypair;
+use crate::limits::WireLimits;
 use crate::message::{Offer, Signed, Timestamp, Verified};
 use crate::money::{Amount, Currency, Rate};
-use crate::validate::{validate, Limits};
+use crate::validate::validate;
 
 /// A fixed "now" for tests: 2026-01-01T00:00:00Z.
 pub const NOW: Timestamp = Timestamp(1_767_225_600);
@@ -44,7 +45,7 @@ pub fn verified_offer(
     validate(
         Signed::sign(offer(maker, give, want, rate, nonce), maker),
         NOW,
-        &Limits::default(),
+        &WireLimits::default(),
     )
     .expect("test offer is valid")
 }

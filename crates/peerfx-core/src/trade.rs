@@ -25,6 +25,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::PublicKey;
+use crate::limits::WireLimits;
 use crate::message::{
     Contract, Offer, RejectReason, TakeRequest, Timestamp, TradeAction, TradeMessage, Verified,
 };
@@ -105,8 +106,33 @@ pub struct Progress {
     pub last_seq: u32,
 }
 
-/// Why a trade message cannot be applied.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+/// A step a party takes (everything but chat), for errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StepKind {
+    /// "I have sent my side."
+    Paid,
+    /// "I have received the other side."
+    Received,
+    /// "I withdraw."
+    Cancel,
+    /// "Something is wrong."
+    Dispute,
+}
+
+impl fmt::Display for StepKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StepKind::Paid => "paid",
+            StepKind::Received => "received",
+            StepKind::Cancel => "cancel",
+            StepKind::Dispute => "disputed",
+        })
+    }
+}
+
+/// Why a trade message cannot be applied. Travels to the peer that sent the
+/// message, so it is part of the wire format.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum StepError {
     /// Author is neither maker nor taker.
     #[error("the author is not a party to this trade")]
@@ -135,7 +161,35 @@ pub enum StepError {
     Final(Phase),
     /// The step was already taken by this party.
     #[error("already marked {0}")]
-    Repeated(&'static str),
+    Repeated(StepKind),
+    /// The author has used its message budget for this trade
+    /// ([`WireLimits::max_trade_messages`]; chat lines stop
+    /// [`WireLimits::STEP_RESERVE`] earlier, so steps always fit).
+    #[error("{what} limit reached: at most {max} per party in one trade")]
+    TooManyMessages {
+        /// "chat lines" or "messages".
+        what: BudgetKind,
+        /// The limit.
+        max: u32,
+    },
+}
+
+/// Which message budget ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BudgetKind {
+    /// Chat lines.
+    Chat,
+    /// Messages of any kind.
+    Messages,
+}
+
+impl fmt::Display for BudgetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BudgetKind::Chat => "chat line",
+            BudgetKind::Messages => "message",
+        })
+    }
 }
 
 /// A trade's state, derived from its contract and log.
@@ -251,13 +305,36 @@ impl TradeState {
         match &msg.action {
             TradeAction::Chat { .. } => {}
             _ if phase.is_final() => return Err(StepError::Final(phase)),
-            TradeAction::Paid if me.paid => return Err(StepError::Repeated("paid")),
-            TradeAction::Received if me.received => return Err(StepError::Repeated("received")),
-            TradeAction::Cancel if me.cancel => return Err(StepError::Repeated("cancel")),
+            TradeAction::Paid if me.paid => return Err(StepError::Repeated(StepKind::Paid)),
+            TradeAction::Received if me.received => {
+                return Err(StepError::Repeated(StepKind::Received))
+            }
+            TradeAction::Cancel if me.cancel => return Err(StepError::Repeated(StepKind::Cancel)),
             TradeAction::Dispute { .. } if phase == Phase::Disputed => {
-                return Err(StepError::Repeated("disputed"))
+                return Err(StepError::Repeated(StepKind::Dispute))
             }
             _ => {}
+        }
+        Ok(side)
+    }
+
+    /// Checks a *new* message, one about to be stored: [`TradeState::check`],
+    /// then the author's message budget. Replaying a stored log does not
+    /// apply the budget, so a log stored under other limits still replays.
+    pub fn admit(
+        &self,
+        contract: &Contract,
+        trade_id: &crate::TradeId,
+        msg: &TradeMessage,
+        limits: &WireLimits,
+    ) -> Result<Side, StepError> {
+        let side = self.check(contract, trade_id, msg)?;
+        let (what, max) = match msg.action {
+            TradeAction::Chat { .. } => (BudgetKind::Chat, limits.max_chat_lines()),
+            _ => (BudgetKind::Messages, limits.max_trade_messages),
+        };
+        if msg.seq > max {
+            return Err(StepError::TooManyMessages { what, max });
         }
         Ok(side)
     }

@@ -1,7 +1,7 @@
 //! Validation: everything from the network is hostile until it passes here.
 //!
 //! [`validate`] turns a decoded `Signed<T>` into a [`Verified<T>`] after checking
-//! its size, its fields against [`Limits`] and the current time, and its
+//! its size, its fields against [`WireLimits`] and the current time, and its
 //! signature, in that order (cheap checks first, so junk costs little). Every
 //! failure is a [`ValidationError`] that says exactly what is wrong; gossip uses
 //! it to decide Reject vs. Ignore, and the control API shows it to the user.
@@ -11,65 +11,12 @@
 
 use crate::codec::{self, CodecError};
 use crate::keys::{self, KeyError};
+use crate::limits::WireLimits;
 use crate::message::{
     signing_bytes, Body, Contract, Offer, OfferCancel, OfferUpdate, Signed, TakeReject,
     TakeRequest, Timestamp, TradeAction, TradeMessage, Verified,
 };
 use crate::money::{want_for_give, Amount, Currency, MoneyError, Rate};
-
-/// Bounds on what a node accepts. One value, passed everywhere, with the
-/// defaults every node on the network is expected to use.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest encoded signed message.
-    pub max_message_bytes: usize,
-    /// Longest offer note, in bytes.
-    pub max_note_bytes: usize,
-    /// Longest chat line or dispute reason, in bytes.
-    pub max_text_bytes: usize,
-    /// Most payment methods on one offer.
-    pub max_payment_methods: usize,
-    /// Longest time from `created_at` to `expires_at`, in seconds.
-    pub max_offer_lifetime_secs: u64,
-    /// How far in the future a `created_at` may be (clock skew between peers).
-    pub max_clock_skew_secs: u64,
-    /// Most open offers one maker may have in a book. Offers past it are not
-    /// stored or forwarded, so one key cannot flood every book; a maker's own
-    /// node refuses to post past it.
-    pub max_open_offers_per_maker: usize,
-}
-
-impl Limits {
-    /// Default largest message: an offer with every field at its limit is < 1 KiB.
-    pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024;
-    /// Default note length (a tweet).
-    pub const DEFAULT_MAX_NOTE_BYTES: usize = 280;
-    /// Default chat line length.
-    pub const DEFAULT_MAX_TEXT_BYTES: usize = 1000;
-    /// Default number of payment methods.
-    pub const DEFAULT_MAX_PAYMENT_METHODS: usize = 8;
-    /// Default longest offer lifetime: 30 days.
-    pub const DEFAULT_MAX_OFFER_LIFETIME_SECS: u64 = 30 * 24 * 3600;
-    /// Default clock skew: 5 minutes.
-    pub const DEFAULT_MAX_CLOCK_SKEW_SECS: u64 = 300;
-    /// Default open offers per maker: plenty for a person or a small exchange
-    /// office (one offer per market and direction, a few price levels each).
-    pub const DEFAULT_MAX_OPEN_OFFERS_PER_MAKER: usize = 64;
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
-            max_note_bytes: Self::DEFAULT_MAX_NOTE_BYTES,
-            max_text_bytes: Self::DEFAULT_MAX_TEXT_BYTES,
-            max_payment_methods: Self::DEFAULT_MAX_PAYMENT_METHODS,
-            max_offer_lifetime_secs: Self::DEFAULT_MAX_OFFER_LIFETIME_SECS,
-            max_clock_skew_secs: Self::DEFAULT_MAX_CLOCK_SKEW_SECS,
-            max_open_offers_per_maker: Self::DEFAULT_MAX_OPEN_OFFERS_PER_MAKER,
-        }
-    }
-}
 
 /// What exactly is wrong with a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,6 +102,17 @@ pub enum ValidationError {
         /// Limit.
         max: usize,
     },
+    /// Text with a control character or a bidirectional override (see
+    /// [`crate::text`]).
+    #[error(
+        "{field} contains the control or bidi character U+{code_point:04X}, which peerfx refuses"
+    )]
+    ForbiddenCharacter {
+        /// Which field.
+        field: &'static str,
+        /// The character.
+        code_point: u32,
+    },
     /// An offer with no way to settle.
     #[error("an offer needs at least one payment method")]
     NoPaymentMethod,
@@ -192,13 +150,13 @@ impl From<KeyError> for ValidationError {
 /// The field rules of one message kind (everything except the signature).
 pub trait Check: Body {
     /// Checks the body's fields against `limits` at time `now`.
-    fn check(&self, now: Timestamp, limits: &Limits) -> Result<(), ValidationError>;
+    fn check(&self, now: Timestamp, limits: &WireLimits) -> Result<(), ValidationError>;
 }
 
 fn check_created_at(
     created_at: Timestamp,
     now: Timestamp,
-    limits: &Limits,
+    limits: &WireLimits,
 ) -> Result<(), ValidationError> {
     if created_at > now.plus(limits.max_clock_skew_secs) {
         return Err(ValidationError::FromTheFuture {
@@ -233,11 +191,17 @@ fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), Validat
             max,
         });
     }
+    if let Some(c) = crate::text::first_forbidden(text) {
+        return Err(ValidationError::ForbiddenCharacter {
+            field,
+            code_point: u32::from(c),
+        });
+    }
     Ok(())
 }
 
 impl Check for Offer {
-    fn check(&self, now: Timestamp, limits: &Limits) -> Result<(), ValidationError> {
+    fn check(&self, now: Timestamp, limits: &WireLimits) -> Result<(), ValidationError> {
         check_currency(self.give)?;
         check_currency(self.want)?;
         if self.give == self.want {
@@ -303,7 +267,7 @@ impl Check for Offer {
 }
 
 impl Check for OfferUpdate {
-    fn check(&self, now: Timestamp, limits: &Limits) -> Result<(), ValidationError> {
+    fn check(&self, now: Timestamp, limits: &WireLimits) -> Result<(), ValidationError> {
         if self.seq == 0 {
             return Err(ValidationError::ZeroSeq);
         }
@@ -312,13 +276,13 @@ impl Check for OfferUpdate {
 }
 
 impl Check for OfferCancel {
-    fn check(&self, now: Timestamp, limits: &Limits) -> Result<(), ValidationError> {
+    fn check(&self, now: Timestamp, limits: &WireLimits) -> Result<(), ValidationError> {
         check_created_at(self.created_at, now, limits)
     }
 }
 
 impl Check for TakeRequest {
-    fn check(&self, now: Timestamp, limits: &Limits) -> Result<(), ValidationError> {
+    fn check(&self, now: Timestamp, limits: &WireLimits) -> Result<(), ValidationError> {
         if self.give_amount == Amount::ZERO {
             return Err(ValidationError::ZeroAmount("give_amount"));
         }
@@ -333,7 +297,7 @@ impl Check for TakeRequest {
 }
 
 impl Check for TakeReject {
-    fn check(&self, now: Timestamp, limits: &Limits) -> Result<(), ValidationError> {
+    fn check(&self, now: Timestamp, limits: &WireLimits) -> Result<(), ValidationError> {
         if let crate::message::RejectReason::Invalid(detail) = &self.reason {
             check_text("reject detail", detail, limits.max_text_bytes)?;
         }
@@ -342,7 +306,7 @@ impl Check for TakeReject {
 }
 
 impl Check for Contract {
-    fn check(&self, now: Timestamp, limits: &Limits) -> Result<(), ValidationError> {
+    fn check(&self, now: Timestamp, limits: &WireLimits) -> Result<(), ValidationError> {
         check_currency(self.give)?;
         check_currency(self.want)?;
         if self.give == self.want {
@@ -363,7 +327,7 @@ impl Check for Contract {
 }
 
 impl Check for TradeMessage {
-    fn check(&self, now: Timestamp, limits: &Limits) -> Result<(), ValidationError> {
+    fn check(&self, now: Timestamp, limits: &WireLimits) -> Result<(), ValidationError> {
         if self.seq == 0 {
             return Err(ValidationError::ZeroSeq);
         }
@@ -376,7 +340,7 @@ impl Check for TradeMessage {
     }
 }
 
-fn check_size<T: Check>(signed: &Signed<T>, limits: &Limits) -> Result<(), ValidationError> {
+fn check_size<T: Check>(signed: &Signed<T>, limits: &WireLimits) -> Result<(), ValidationError> {
     let size = codec::encode(signed).len();
     if size > limits.max_message_bytes {
         return Err(ValidationError::TooLarge {
@@ -391,7 +355,7 @@ fn check_size<T: Check>(signed: &Signed<T>, limits: &Limits) -> Result<(), Valid
 pub fn validate<T: Check>(
     signed: Signed<T>,
     now: Timestamp,
-    limits: &Limits,
+    limits: &WireLimits,
 ) -> Result<Verified<T>, ValidationError> {
     check_size(&signed, limits)?;
     signed.body.check(now, limits)?;
@@ -403,7 +367,7 @@ pub fn validate<T: Check>(
 pub fn decode_and_validate<T: Check>(
     bytes: &[u8],
     now: Timestamp,
-    limits: &Limits,
+    limits: &WireLimits,
 ) -> Result<Verified<T>, ValidationError> {
     if bytes.len() > limits.max_message_bytes {
         return Err(ValidationError::TooLarge {
@@ -420,7 +384,7 @@ pub fn decode_and_validate<T: Check>(
 pub fn validate_batch<T: Check>(
     messages: Vec<Signed<T>>,
     now: Timestamp,
-    limits: &Limits,
+    limits: &WireLimits,
 ) -> Vec<Result<Verified<T>, ValidationError>> {
     let mut results: Vec<Result<Signed<T>, ValidationError>> = messages
         .into_iter()

@@ -89,7 +89,7 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
         let mut b = bytes;
         if let Some(first) = b.first_mut() { *first = codec::FORMAT_VERSION; }
-        let _ = decode_and_validate::<Offer>(&b, NOW, &Limits::default());
+        let _ = decode_and_validate::<Offer>(&b, NOW, &WireLimits::default());
         let _ = codec::decode::<Signed<TradeMessage>>(&b);
         let _ = codec::decode::<TakeReply>(&b);
     }
@@ -150,7 +150,7 @@ proptest! {
         let entries: Vec<BookEntry> = offers.into_iter().zip(remaining).filter_map(|((k, o), rem)| {
             let rem = Amount(rem.min(o.max_give.0));
             Some(BookEntry {
-                offer: validate(Signed::sign(o, &keys()[k]), NOW, &Limits::default()).ok()?,
+                offer: validate(Signed::sign(o, &keys()[k]), NOW, &WireLimits::default()).ok()?,
                 remaining: rem,
                 seq: 0,
             })

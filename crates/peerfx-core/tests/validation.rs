@@ -5,7 +5,7 @@ use peerfx_core::testing::{cur, offer, NOW};
 use peerfx_core::*;
 
 fn check(o: Offer, key: &Keypair) -> Result<Verified<Offer>, ValidationError> {
-    validate(Signed::sign(o, key), NOW, &Limits::default())
+    validate(Signed::sign(o, key), NOW, &WireLimits::default())
 }
 
 #[test]
@@ -20,7 +20,7 @@ fn a_good_offer_passes_and_its_author_is_its_peer() {
 fn each_rule_has_its_own_error() {
     let key = Keypair::generate();
     let base = || offer(&key, "EUR", "USD", "1.08", 1);
-    let limits = Limits::default();
+    let limits = WireLimits::default();
     type Expect = fn(&ValidationError) -> bool;
     let cases: Vec<(Offer, Expect)> = vec![
         (
@@ -136,7 +136,7 @@ fn hostile_field_values_from_the_wire() {
     let pos = bytes.windows(3).position(|w| w == b"USD").unwrap();
     let mut hostile = bytes.clone();
     hostile[pos..pos + 3].copy_from_slice(b"XYZ");
-    let err = decode_and_validate::<Offer>(&hostile, NOW, &Limits::default()).unwrap_err();
+    let err = decode_and_validate::<Offer>(&hostile, NOW, &WireLimits::default()).unwrap_err();
     assert_eq!(err, ValidationError::UnknownCurrency("XYZ".into()));
 
     // Zero rate and absurd rate.
@@ -178,14 +178,14 @@ fn signature_must_be_the_makers() {
     // Signed by someone else while naming `maker` as author.
     let forged = Signed::sign(offer(&maker, "EUR", "USD", "1.08", 1), &other);
     assert_eq!(
-        validate(forged, NOW, &Limits::default()).unwrap_err(),
+        validate(forged, NOW, &WireLimits::default()).unwrap_err(),
         ValidationError::BadSignature
     );
     // A valid signature over a different body.
     let mut signed = Signed::sign(offer(&maker, "EUR", "USD", "1.08", 1), &maker);
     signed.body.rate = "1.09".parse().unwrap();
     assert_eq!(
-        validate(signed, NOW, &Limits::default()).unwrap_err(),
+        validate(signed, NOW, &WireLimits::default()).unwrap_err(),
         ValidationError::BadSignature
     );
 }
@@ -196,7 +196,7 @@ fn oversized_messages_are_refused() {
     let mut o = offer(&key, "EUR", "USD", "1.08", 1);
     o.note = "x".repeat(5000);
     let bytes = codec::encode(&Signed::sign(o, &key));
-    let err = decode_and_validate::<Offer>(&bytes, NOW, &Limits::default()).unwrap_err();
+    let err = decode_and_validate::<Offer>(&bytes, NOW, &WireLimits::default()).unwrap_err();
     assert!(matches!(err, ValidationError::TooLarge { .. }), "{err:?}");
     let huge = vec![codec::FORMAT_VERSION; codec::MAX_MESSAGE_BYTES + 1];
     let err = codec::decode::<Signed<Offer>>(&huge).unwrap_err();
@@ -240,7 +240,7 @@ fn batch_validation_isolates_the_bad_ones() {
         .collect();
     msgs[3].body.nonce += 1; // breaks the signature
     msgs[5].body.want = cur("EUR"); // breaks a rule (and the signature, checked later)
-    let results = validate_batch(msgs, NOW, &Limits::default());
+    let results = validate_batch(msgs, NOW, &WireLimits::default());
     for (i, r) in results.iter().enumerate() {
         match i {
             3 => assert_eq!(r.as_ref().unwrap_err(), &ValidationError::BadSignature),
@@ -254,7 +254,7 @@ fn batch_validation_isolates_the_bad_ones() {
 fn other_message_kinds_validate() {
     let maker = Keypair::generate();
     let taker = Keypair::generate();
-    let limits = Limits::default();
+    let limits = WireLimits::default();
     let take = TakeRequest {
         offer_id: Hash([1; 32]),
         taker: taker.public(),
@@ -327,4 +327,156 @@ fn contract_is_signed_by_both() {
     assert_eq!(tampered.verify(), Err(KeyError::BadSignature));
     let wrong_taker = SignedContract::countersign(signed.contract.clone(), &maker);
     assert_eq!(wrong_taker.verify(), Err(KeyError::BadSignature));
+}
+
+#[test]
+fn text_from_peers_may_not_carry_terminal_control_or_bidi_overrides() {
+    let key = Keypair::generate();
+    let limits = WireLimits::default();
+    for (bad, code_point) in [
+        ("line erase \x1b[2K", 0x1b),
+        ("fake\nstate completed", 0x0a),
+        ("nul\0", 0x00),
+        ("csi \u{9b}31m", 0x9b),
+        ("rate 1.08 \u{202e}80.1", 0x202e),
+    ] {
+        let mut o = offer(&key, "EUR", "USD", "1.08", 1);
+        o.note = bad.into();
+        assert_eq!(
+            check(o, &key).unwrap_err(),
+            ValidationError::ForbiddenCharacter {
+                field: "note",
+                code_point
+            },
+            "{bad:?}"
+        );
+        let chat = TradeMessage {
+            trade_id: Hash([2; 32]),
+            author: key.public(),
+            seq: 1,
+            created_at: NOW,
+            action: TradeAction::Chat { text: bad.into() },
+        };
+        assert!(matches!(
+            validate(Signed::sign(chat, &key), NOW, &limits),
+            Err(ValidationError::ForbiddenCharacter {
+                field: "chat text",
+                ..
+            })
+        ));
+        let dispute = TradeMessage {
+            trade_id: Hash([2; 32]),
+            author: key.public(),
+            seq: 1,
+            created_at: NOW,
+            action: TradeAction::Dispute { reason: bad.into() },
+        };
+        assert!(matches!(
+            validate(Signed::sign(dispute, &key), NOW, &limits),
+            Err(ValidationError::ForbiddenCharacter {
+                field: "reason",
+                ..
+            })
+        ));
+    }
+    let mut o = offer(&key, "EUR", "USD", "1.08", 1);
+    o.note = "Kreuzberg — abends, 日本語 ok, \u{200f}mark".into();
+    check(o, &key).unwrap();
+}
+
+#[test]
+fn a_party_has_a_message_budget_per_trade_and_steps_always_fit() {
+    use peerfx_core::trade::{BudgetKind, StepError, TradeState};
+    let maker = Keypair::generate();
+    let taker = Keypair::generate();
+    let limits = WireLimits {
+        max_trade_messages: 6,
+        ..WireLimits::default()
+    };
+    let contract = Contract {
+        offer_id: Hash([1; 32]),
+        request_id: Hash([2; 32]),
+        maker: maker.public(),
+        taker: taker.public(),
+        give: cur("EUR"),
+        want: cur("USD"),
+        give_amount: Amount(10_000),
+        want_amount: Amount(10_800),
+        rate: "1.08".parse().unwrap(),
+        payment_method: "cash".parse().unwrap(),
+        created_at: NOW,
+        deadline: NOW.plus(86_400),
+    };
+    let id = Hash([3; 32]);
+    let mut state = TradeState::new(&contract);
+    let msg = |seq, action| TradeMessage {
+        trade_id: id,
+        author: taker.public(),
+        seq,
+        created_at: NOW,
+        action,
+    };
+    let chat = |seq| msg(seq, TradeAction::Chat { text: "hi".into() });
+    for seq in 1..=2 {
+        state.admit(&contract, &id, &chat(seq), &limits).unwrap();
+        state.apply(&contract, &id, &chat(seq)).unwrap();
+    }
+    assert_eq!(
+        state.admit(&contract, &id, &chat(3), &limits),
+        Err(StepError::TooManyMessages {
+            what: BudgetKind::Chat,
+            max: 2
+        })
+    );
+    // The four steps still fit after the chat budget is spent.
+    for (seq, action) in [
+        (3, TradeAction::Paid),
+        (4, TradeAction::Received),
+        (
+            5,
+            TradeAction::Dispute {
+                reason: "late".into(),
+            },
+        ),
+    ] {
+        state
+            .admit(&contract, &id, &msg(seq, action.clone()), &limits)
+            .unwrap();
+        state.apply(&contract, &id, &msg(seq, action)).unwrap();
+    }
+    state
+        .admit(&contract, &id, &msg(6, TradeAction::Cancel), &limits)
+        .unwrap();
+    state
+        .apply(&contract, &id, &msg(6, TradeAction::Cancel))
+        .unwrap();
+    assert!(matches!(
+        state.admit(&contract, &id, &chat(7), &limits),
+        Err(StepError::TooManyMessages {
+            what: BudgetKind::Chat,
+            ..
+        })
+    ));
+    // Limits below the step reserve still bound steps.
+    let tiny = WireLimits {
+        max_trade_messages: 1,
+        ..limits.clone()
+    };
+    let fresh = TradeState::new(&contract);
+    fresh
+        .admit(&contract, &id, &msg(1, TradeAction::Paid), &tiny)
+        .unwrap();
+    let mut two = fresh.clone();
+    two.apply(&contract, &id, &msg(1, TradeAction::Paid))
+        .unwrap();
+    assert_eq!(
+        two.admit(&contract, &id, &msg(2, TradeAction::Received), &tiny),
+        Err(StepError::TooManyMessages {
+            what: BudgetKind::Messages,
+            max: 1
+        })
+    );
+    // A stored log replays whatever the limits.
+    let log = [chat(1), chat(2), chat(3)];
+    assert!(TradeState::replay(&contract, &id, log.iter()).is_ok());
 }

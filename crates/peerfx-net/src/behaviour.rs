@@ -11,21 +11,20 @@ use libp2p::{
 };
 use peerfx_core::protocol::{
     SyncRequest, SyncResponse, TradeRequest, TradeResponse, IDENTIFY_PROTOCOL, KAD_PROTOCOL,
-    MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES, MAX_TRADE_BYTES, SYNC_PROTOCOL,
-    TRADE_PROTOCOL,
+    SYNC_PROTOCOL, TRADE_PROTOCOL,
 };
+use peerfx_core::WireLimits;
 use sha2::{Digest, Sha256};
 
 use crate::codec::Codec;
 use crate::config::NetConfig;
 use crate::NetError;
 
-/// The codec of `/peerfx/sync/1`.
-pub type SyncCodec =
-    Codec<SyncRequest, SyncResponse, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES>;
+/// The codec of `/peerfx/sync`.
+pub type SyncCodec = Codec<SyncRequest, SyncResponse>;
 
-/// The codec of `/peerfx/trade/1`.
-pub type TradeCodec = Codec<TradeRequest, TradeResponse, MAX_TRADE_BYTES, MAX_TRADE_BYTES>;
+/// The codec of `/peerfx/trade`.
+pub type TradeCodec = Codec<TradeRequest, TradeResponse>;
 
 /// Everything a node speaks. Limits come first so they can refuse a connection
 /// before any other behaviour spends anything on it.
@@ -90,7 +89,10 @@ pub fn topic_score_params() -> gossipsub::TopicScoreParams {
     }
 }
 
-fn gossipsub_config(config: &NetConfig) -> Result<gossipsub::Config, NetError> {
+fn gossipsub_config(
+    config: &NetConfig,
+    limits: &WireLimits,
+) -> Result<gossipsub::Config, NetError> {
     gossipsub::ConfigBuilder::default()
         .heartbeat_interval(config.gossip_heartbeat)
         .heartbeat_initial_delay(config.gossip_heartbeat.min(Duration::from_millis(500)))
@@ -100,7 +102,7 @@ fn gossipsub_config(config: &NetConfig) -> Result<gossipsub::Config, NetError> {
         .mesh_n_low(1)
         .mesh_n_high(12)
         .mesh_outbound_min(1)
-        .max_transmit_size(config.max_gossip_bytes)
+        .max_transmit_size(limits.max_gossip_bytes())
         .validation_mode(gossipsub::ValidationMode::Strict)
         .validate_messages()
         // Content-addressed ids: identical bytes are one message wherever they come
@@ -116,6 +118,7 @@ fn gossipsub_config(config: &NetConfig) -> Result<gossipsub::Config, NetError> {
 pub fn build_swarm(
     key: libp2p::identity::Keypair,
     config: &NetConfig,
+    limits: &WireLimits,
     registry: &mut libp2p::metrics::Registry,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let transport_err = |e: &dyn std::fmt::Display| NetError::Config(format!("transport: {e}"));
@@ -136,7 +139,7 @@ pub fn build_swarm(
             let peer_id = key.public().to_peer_id();
             let mut gossipsub = gossipsub::Behaviour::new(
                 gossipsub::MessageAuthenticity::Signed(key.clone()),
-                gossipsub_config(config)?,
+                gossipsub_config(config, limits)?,
             )?;
             gossipsub.with_peer_score(score_params(), score_thresholds())?;
             // Gossipsub's own metrics: duplicates, IDONTWANTs, mesh sizes, and
@@ -185,12 +188,16 @@ pub fn build_swarm(
                 relay.set_status(Some(relay::Status::Enable));
                 relay
             });
-            let limits = connection_limits::ConnectionLimits::default()
+            let connection_limits = connection_limits::ConnectionLimits::default()
                 .with_max_established(Some(config.max_connections))
                 .with_max_established_per_peer(Some(config.max_connections_per_peer))
                 .with_max_pending_incoming(Some(config.max_pending_connections))
                 .with_max_pending_outgoing(Some(config.max_pending_connections));
-            let sync = request_response::Behaviour::new(
+            let sync = request_response::Behaviour::with_codec(
+                SyncCodec::new(
+                    limits.max_sync_request_bytes(),
+                    limits.max_sync_response_bytes,
+                ),
                 [(
                     StreamProtocol::new(SYNC_PROTOCOL),
                     request_response::ProtocolSupport::Full,
@@ -199,7 +206,8 @@ pub fn build_swarm(
                     .with_request_timeout(config.request_timeout)
                     .with_max_concurrent_streams(16),
             );
-            let trade = request_response::Behaviour::new(
+            let trade = request_response::Behaviour::with_codec(
+                TradeCodec::new(limits.max_trade_bytes(), limits.max_trade_bytes()),
                 [(
                     StreamProtocol::new(TRADE_PROTOCOL),
                     request_response::ProtocolSupport::Full,
@@ -210,7 +218,7 @@ pub fn build_swarm(
             );
             Ok(Behaviour {
                 trade,
-                limits: connection_limits::Behaviour::new(limits),
+                limits: connection_limits::Behaviour::new(connection_limits),
                 memory: memory_connection_limits::Behaviour::with_max_bytes(
                     config.max_memory_bytes,
                 ),

@@ -3,7 +3,8 @@
 //!
 //! A request-response stream carries exactly one request and one response and is
 //! then closed, so no length prefix is needed: the reader takes at most
-//! `LIMIT + 1` bytes and refuses the message if it got more than `LIMIT`.
+//! `limit + 1` bytes and refuses the message if it got more than `limit`. The
+//! limits per direction come from [`peerfx_core::WireLimits`].
 
 use std::io;
 use std::marker::PhantomData;
@@ -14,38 +15,38 @@ use peerfx_core::codec;
 use serde::{de::DeserializeOwned, Serialize};
 
 /// A request-response codec for `Req`/`Resp`, with byte limits per direction.
-pub struct Codec<Req, Resp, const REQ_LIMIT: usize, const RESP_LIMIT: usize> {
+pub struct Codec<Req, Resp> {
+    request_limit: usize,
+    response_limit: usize,
     _types: PhantomData<fn() -> (Req, Resp)>,
 }
 
-impl<Req, Resp, const A: usize, const B: usize> Default for Codec<Req, Resp, A, B> {
-    fn default() -> Self {
+impl<Req, Resp> Codec<Req, Resp> {
+    /// A codec that reads at most `request_limit` bytes of a request and
+    /// `response_limit` of a response.
+    pub fn new(request_limit: usize, response_limit: usize) -> Self {
         Codec {
+            request_limit,
+            response_limit,
             _types: PhantomData,
         }
     }
 }
 
-impl<Req, Resp, const A: usize, const B: usize> Clone for Codec<Req, Resp, A, B> {
+impl<Req, Resp> Clone for Codec<Req, Resp> {
     fn clone(&self) -> Self {
-        Self::default()
+        Self::new(self.request_limit, self.response_limit)
     }
 }
 
-async fn read_limited<T, M, const LIMIT: usize>(io: &mut T) -> io::Result<M>
+async fn read_limited<T, M>(io: &mut T, limit: usize) -> io::Result<M>
 where
     T: AsyncRead + Unpin + Send,
     M: Serialize + DeserializeOwned,
 {
     let mut buf = Vec::new();
-    io.take(LIMIT as u64 + 1).read_to_end(&mut buf).await?;
-    if buf.len() > LIMIT {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("message over the {LIMIT}-byte limit"),
-        ));
-    }
-    codec::decode_with_limit::<M, LIMIT>(&buf)
+    io.take(limit as u64 + 1).read_to_end(&mut buf).await?;
+    codec::decode_within(&buf, limit)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
 
@@ -57,8 +58,7 @@ where
     io.close().await
 }
 
-impl<Req, Resp, const REQ_LIMIT: usize, const RESP_LIMIT: usize> libp2p::request_response::Codec
-    for Codec<Req, Resp, REQ_LIMIT, RESP_LIMIT>
+impl<Req, Resp> libp2p::request_response::Codec for Codec<Req, Resp>
 where
     Req: Serialize + DeserializeOwned + Send + 'static,
     Resp: Serialize + DeserializeOwned + Send + 'static,
@@ -71,14 +71,14 @@ where
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_limited::<T, Req, REQ_LIMIT>(io).await
+        read_limited(io, self.request_limit).await
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_limited::<T, Resp, RESP_LIMIT>(io).await
+        read_limited(io, self.response_limit).await
     }
 
     async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Req) -> io::Result<()>

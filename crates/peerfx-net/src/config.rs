@@ -37,8 +37,6 @@ pub struct NetConfig {
     /// Each ping opens a stream on a connection that may otherwise be idle:
     /// on a phone it wakes the radio.
     pub ping_interval: Duration,
-    /// Largest gossip message.
-    pub max_gossip_bytes: usize,
     /// Timeout of a request-response exchange.
     pub request_timeout: Duration,
     /// How often to refresh the Kademlia routing table.
@@ -72,8 +70,6 @@ impl NetConfig {
     pub const DEFAULT_GOSSIP_HEARTBEAT: Duration = Duration::from_secs(1);
     /// Default ping interval: libp2p's.
     pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(15);
-    /// Default largest gossip message: a signed offer and update are < 2 KiB.
-    pub const DEFAULT_MAX_GOSSIP_BYTES: usize = 16 * 1024;
     /// Default request timeout.
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default routing refresh.
@@ -126,7 +122,6 @@ impl Default for NetConfig {
             idle_connection_timeout: Self::DEFAULT_IDLE_CONNECTION_TIMEOUT,
             gossip_heartbeat: Self::DEFAULT_GOSSIP_HEARTBEAT,
             ping_interval: Self::DEFAULT_PING_INTERVAL,
-            max_gossip_bytes: Self::DEFAULT_MAX_GOSSIP_BYTES,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             kad_bootstrap_interval: Self::DEFAULT_KAD_BOOTSTRAP_INTERVAL,
             kad_max_providers_per_key: Self::DEFAULT_KAD_MAX_PROVIDERS_PER_KEY,

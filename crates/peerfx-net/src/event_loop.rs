@@ -16,7 +16,7 @@ use libp2p::{
     swarm::{dial_opts::DialOpts, dial_opts::PeerCondition, SwarmEvent},
     Multiaddr, PeerId, Swarm,
 };
-use peerfx_core::protocol::{SyncResponse, TradeResponse};
+use peerfx_core::protocol::{SyncRefusal, SyncResponse, TradeRefusal, TradeResponse};
 use peerfx_core::Market;
 use tokio::sync::{mpsc, oneshot};
 
@@ -29,9 +29,6 @@ use crate::{
 /// dropped (its requester sees a failure), so a node that stops answering cannot
 /// make the loop hold channels without bound.
 const MAX_PENDING_INBOUND: usize = 1024;
-
-/// What an overloaded node answers instead of queueing without bound.
-const BUSY: &str = "busy, try again later";
 
 /// How often a market this node provides is announced to the DHT again:
 /// Kademlia's own provider publication interval.
@@ -604,7 +601,7 @@ impl EventLoop {
                         token,
                     }) {
                         if let Some(channel) = self.sync.inbound.remove(&token) {
-                            let busy = SyncResponse::Refused(BUSY.into());
+                            let busy = SyncResponse::Refused(SyncRefusal::Busy);
                             let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
                         }
                     }
@@ -620,7 +617,7 @@ impl EventLoop {
                         token,
                     }) {
                         if let Some(channel) = self.trade.inbound.remove(&token) {
-                            let busy = TradeResponse::Error(BUSY.into());
+                            let busy = TradeResponse::Refused(TradeRefusal::Busy);
                             let _ = self
                                 .swarm
                                 .behaviour_mut()

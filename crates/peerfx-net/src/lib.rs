@@ -29,7 +29,7 @@ mod event_loop;
 use std::collections::HashSet;
 
 use peerfx_core::protocol::{SyncRequest, SyncResponse, TradeRequest, TradeResponse};
-use peerfx_core::Market;
+use peerfx_core::{Market, WireLimits};
 use tokio::sync::{mpsc, oneshot};
 
 pub use config::NetConfig;
@@ -221,10 +221,11 @@ const COMMAND_BUFFER: usize = 256;
 pub async fn start(
     key: libp2p::identity::Keypair,
     config: NetConfig,
+    limits: &WireLimits,
 ) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
     let peer_id = key.public().to_peer_id();
     let mut registry = libp2p::metrics::Registry::default();
-    let swarm = behaviour::build_swarm(key, &config, &mut registry)?;
+    let swarm = behaviour::build_swarm(key, &config, limits, &mut registry)?;
     let (tx, rx) = mpsc::channel(COMMAND_BUFFER);
     let (event_tx, event_rx) = mpsc::channel(config.event_buffer);
     let listen = config.listen.clone();
@@ -374,9 +375,4 @@ impl NetHandle {
     pub async fn shutdown(&self) -> Result<(), NetError> {
         self.call(Command::Shutdown).await
     }
-}
-
-/// The market a topic string belongs to, if it is a market topic.
-pub fn market_of_topic(topic: &str) -> Option<Market> {
-    topic.strip_prefix("peerfx/1/market/")?.parse().ok()
 }

@@ -14,9 +14,6 @@ use peerfx_store::book::{CancelOutcome, InsertOutcome, MergeOutcome, UpdateOutco
 
 use crate::{Inner, Metrics, NodeEvent, RemovalReason};
 
-/// Largest gossip message: an offer and an update, each at the message limit.
-const MAX_GOSSIP_BYTES: usize = 2 * peerfx_core::Limits::DEFAULT_MAX_MESSAGE_BYTES + 64;
-
 /// Why a message was refused, for logs and metrics.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -64,9 +61,8 @@ impl Inner {
         data: &[u8],
         now: Timestamp,
     ) -> Result<Acceptance, IngestError> {
-        let market =
-            peerfx_net::market_of_topic(topic).ok_or_else(|| IngestError::Topic(topic.into()))?;
-        let msg: GossipMessage = codec::decode_with_limit::<_, MAX_GOSSIP_BYTES>(data)?;
+        let market = Market::from_topic(topic).ok_or_else(|| IngestError::Topic(topic.into()))?;
+        let msg: GossipMessage = codec::decode_within(data, self.limits.max_gossip_bytes())?;
         match msg {
             GossipMessage::Offer(state) => {
                 let offer = match validate(state.offer, now, &self.limits) {

@@ -42,9 +42,9 @@ use std::time::Duration;
 use peerfx_core::protocol::GossipMessage;
 use peerfx_core::validate::{validate, ValidationError};
 use peerfx_core::{
-    codec, Amount, BookEntry, Currency, Fill, Geohash, Keypair, Limits, Market, MatchQuery,
-    MoneyError, Offer, OfferCancel, OfferId, OfferUpdate, PaymentMethod, PublicKey, Rate, Signed,
-    Timestamp, Verified,
+    codec, Amount, BookEntry, Currency, Fill, Geohash, Keypair, Market, MatchQuery, MoneyError,
+    Offer, OfferCancel, OfferId, OfferUpdate, PaymentMethod, PublicKey, Rate, Signed, Timestamp,
+    Verified, WireLimits,
 };
 use peerfx_net::{NetConfig, NetError, NetHandle, PeerId};
 use peerfx_store::book::InsertOutcome;
@@ -66,7 +66,7 @@ pub struct NodeConfig {
     /// Database tuning.
     pub store: StoreConfig,
     /// What messages the node accepts.
-    pub limits: Limits,
+    pub limits: WireLimits,
     /// Markets to follow from the start (markets of own offers are always followed).
     pub markets: Vec<Market>,
     /// How often own open offers are re-announced.
@@ -127,7 +127,7 @@ impl NodeConfig {
             data_dir: data_dir.into(),
             net: NetConfig::default(),
             store: StoreConfig::default(),
-            limits: Limits::default(),
+            limits: WireLimits::default(),
             markets: Vec::new(),
             reannounce_interval: Self::DEFAULT_REANNOUNCE_INTERVAL,
             maintenance_interval: Self::DEFAULT_MAINTENANCE_INTERVAL,
@@ -177,9 +177,12 @@ pub enum NodeError {
     /// The maker refused the take.
     #[error("take refused: {0}")]
     Take(peerfx_core::RejectReason),
-    /// The peer refused a trade message, or answered nonsense.
+    /// The peer refused a trade request.
     #[error("refused by the peer: {0}")]
-    TradeRefused(String),
+    TradeRefused(#[from] peerfx_core::protocol::TradeRefusal),
+    /// The peer answered something that is not an answer to the request.
+    #[error("the peer answered nonsense: {0}")]
+    BadAnswer(String),
     /// No trade with this id.
     #[error("no trade with id {0}")]
     UnknownTrade(peerfx_core::TradeId),
@@ -338,7 +341,7 @@ pub(crate) struct Inner {
     pub(crate) key: Keypair,
     pub(crate) store: Store,
     pub(crate) net: NetHandle,
-    pub(crate) limits: Limits,
+    pub(crate) limits: WireLimits,
     pub(crate) config: NodeConfig,
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) metrics: Metrics,
@@ -396,7 +399,8 @@ impl Node {
         })?;
         let key = identity::load_or_create(&config.data_dir.join(IDENTITY_FILE))?;
         let store = Store::open(config.data_dir.join("db"), &config.store)?;
-        let (net, net_events) = peerfx_net::start(key.to_libp2p(), config.net.clone()).await?;
+        let (net, net_events) =
+            peerfx_net::start(key.to_libp2p(), config.net.clone(), &config.limits).await?;
 
         let mut blocked = HashSet::new();
         for (peer, rec) in store.peer_list()? {

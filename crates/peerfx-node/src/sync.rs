@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use peerfx_core::protocol::{SyncRequest, SyncResponse, MAX_CURSOR_BYTES, MAX_SYNC_PAGE};
+use peerfx_core::protocol::{SyncRefusal, SyncRequest, SyncResponse};
 use peerfx_core::Market;
 use peerfx_net::{PeerId, ResponseToken};
 
@@ -116,7 +116,7 @@ pub(crate) async fn fetch(inner: Arc<Inner>, peer: PeerId, market: Market) {
         let request = SyncRequest {
             market,
             cursor: cursor.take(),
-            limit: MAX_SYNC_PAGE,
+            limit: inner.limits.max_sync_page,
         };
         let response = request_page(&inner, peer, request).await;
         // Earlier pages merged while this one was in flight.
@@ -134,7 +134,9 @@ pub(crate) async fn fetch(inner: Arc<Inner>, peer: PeerId, market: Market) {
                     worker.ingest_page(market, offers, now())
                 }));
                 match next {
-                    Some(c) if c.len() <= MAX_CURSOR_BYTES && count > 0 => cursor = Some(c),
+                    Some(c) if c.len() <= inner.limits.max_cursor_bytes && count > 0 => {
+                        cursor = Some(c)
+                    }
                     _ => break,
                 }
             }
@@ -220,16 +222,16 @@ pub(crate) fn serve(inner: Arc<Inner>, peer: PeerId, request: SyncRequest, token
             .is_ok_and(|mut s| s.may_serve(peer, inner.config.sync_pages_per_minute));
         let response = if !allowed {
             Metrics::inc(&inner.metrics.sync_refused);
-            SyncResponse::Refused("too many sync requests; slow down".into())
+            SyncResponse::Refused(SyncRefusal::RateLimited)
         } else if request
             .cursor
             .as_ref()
-            .is_some_and(|c| c.len() > MAX_CURSOR_BYTES)
+            .is_some_and(|c| c.len() > inner.limits.max_cursor_bytes)
         {
-            SyncResponse::Refused("cursor too long".into())
+            SyncResponse::Refused(SyncRefusal::BadCursor)
         } else {
             // The book is in memory: a page is a few hundred clones, no I/O.
-            let limit = usize::from(request.limit.clamp(1, MAX_SYNC_PAGE));
+            let limit = usize::from(request.limit.clamp(1, inner.limits.max_sync_page));
             match inner
                 .store
                 .book_page(request.market, request.cursor.as_deref(), limit, now())
@@ -240,7 +242,7 @@ pub(crate) fn serve(inner: Arc<Inner>, peer: PeerId, request: SyncRequest, token
                 }
                 Err(e) => {
                     inner.store_failed(e);
-                    SyncResponse::Refused("internal error".into())
+                    SyncResponse::Refused(SyncRefusal::Unavailable)
                 }
             }
         };

@@ -3,7 +3,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use peerfx_net::{market_of_topic, Acceptance, NetEvent};
+use peerfx_core::Market;
+use peerfx_net::{Acceptance, NetEvent};
 use tokio::sync::mpsc;
 
 use crate::{now, sync, Inner, Metrics, Node, NodeEvent, RemovalReason};
@@ -142,7 +143,7 @@ async fn on_net_event(inner: &Arc<Inner>, event: NetEvent) {
                 .spawn(crate::trades::serve(inner.clone(), peer, request, token));
         }
         NetEvent::PeerSubscribed { peer, topic } => {
-            let Some(market) = market_of_topic(&topic) else {
+            let Some(market) = Market::from_topic(&topic) else {
                 return;
             };
             if let Ok(mut pm) = inner.peer_markets.lock() {

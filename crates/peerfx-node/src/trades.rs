@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use peerfx_core::protocol::{TradeRequest, TradeResponse};
+use peerfx_core::protocol::{TradeRefusal, TradeRequest, TradeResponse};
 use peerfx_core::trade::{
     build_contract, check_contract, counter_acceptable, Phase, Side, TradeState,
 };
@@ -230,7 +230,7 @@ impl Inner {
             Ok(r) => r,
             Err(e) => {
                 self.store_failed(e);
-                return (TradeResponse::Error("maker storage error".into()), None);
+                return (TradeResponse::Refused(TradeRefusal::Storage), None);
             }
         };
         let Some(Reservation {
@@ -247,26 +247,21 @@ impl Inner {
             });
             return match stored {
                 Some(t) => (TradeResponse::Stored(t.contract.trade_id()), None),
-                None => (
-                    TradeResponse::Error(
-                        "no pending take with this id (it may have expired)".into(),
-                    ),
-                    None,
-                ),
+                None => (TradeResponse::Refused(TradeRefusal::UnknownTake), None),
             };
         };
         if contract.body.taker.peer_id().ok() != Some(peer) {
-            return (
-                TradeResponse::Error("not the taker of this contract".into()),
-                None,
-            );
+            return (TradeResponse::Refused(TradeRefusal::NotTheTaker), None);
         }
         let signed = SignedContract {
             contract,
             taker_signature,
         };
         if signed.verify().is_err() {
-            return (TradeResponse::Error("bad countersignature".into()), None);
+            return (
+                TradeResponse::Refused(TradeRefusal::BadCountersignature),
+                None,
+            );
         }
         let trade_id = signed.trade_id();
         let record = TradeRecord {
@@ -283,13 +278,10 @@ impl Inner {
                 });
                 (TradeResponse::Stored(trade_id), Some(offer_id))
             }
-            Ok(Err(_)) => (
-                TradeResponse::Error("no pending take with this id (it may have expired)".into()),
-                None,
-            ),
+            Ok(Err(_)) => (TradeResponse::Refused(TradeRefusal::UnknownTake), None),
             Err(e) => {
                 self.store_failed(e);
-                (TradeResponse::Error("maker storage error".into()), None)
+                (TradeResponse::Refused(TradeRefusal::Storage), None)
             }
         }
     }
@@ -298,33 +290,36 @@ impl Inner {
     fn on_message(&self, peer: PeerId, signed: Signed<TradeMessage>) -> TradeResponse {
         let msg = match validate(signed, now(), &self.limits) {
             Ok(m) => m,
-            Err(e) => return TradeResponse::Error(format!("invalid message: {e}")),
+            Err(e) => return TradeResponse::Refused(TradeRefusal::Invalid(e.to_string())),
         };
         if msg.author.peer_id().ok() != Some(peer) || msg.author == self.key.public() {
-            return TradeResponse::Error("the author is not the sender".into());
+            return TradeResponse::Refused(TradeRefusal::NotTheAuthor);
         }
         let trade_id = msg.trade_id;
         let record = match self.store.trade_get(&trade_id) {
             Ok(Some(r)) => r,
-            Ok(None) => return TradeResponse::Error("unknown trade".into()),
+            Ok(None) => return TradeResponse::Refused(TradeRefusal::UnknownTrade),
             Err(e) => {
                 self.store_failed(e);
-                return TradeResponse::Error("storage error".into());
+                return TradeResponse::Refused(TradeRefusal::Storage);
             }
         };
         let log = match self.store.trade_log(&trade_id) {
             Ok(l) => l,
             Err(e) => {
                 self.store_failed(e);
-                return TradeResponse::Error("storage error".into());
+                return TradeResponse::Refused(TradeRefusal::Storage);
             }
         };
         let contract = &record.contract.contract.body;
         let state = match TradeState::replay(contract, &trade_id, log.iter().map(|m| &m.body)) {
             Ok(s) => s,
-            Err(e) => return TradeResponse::Error(format!("stored log does not replay: {e}")),
+            Err(e) => {
+                tracing::error!("stored log of trade {trade_id} does not replay: {e}");
+                return TradeResponse::Refused(TradeRefusal::Storage);
+            }
         };
-        if let Err(e) = state.check(contract, &trade_id, &msg) {
+        if let Err(e) = state.admit(contract, &trade_id, &msg, &self.limits) {
             // A resend of what is already stored is acknowledged again, changing
             // nothing; anything else that reuses a seq is refused.
             if log.iter().any(|m| m.id() == msg.id()) {
@@ -333,14 +328,16 @@ impl Inner {
                     seq: msg.seq,
                 };
             }
-            return TradeResponse::Error(e.to_string());
+            return TradeResponse::Refused(e.into());
         }
         match self.store.trade_append(&trade_id, msg.signed()) {
             Ok(AppendOutcome::Appended(_) | AppendOutcome::Duplicate) => {}
-            Ok(AppendOutcome::UnknownTrade) => return TradeResponse::Error("unknown trade".into()),
+            Ok(AppendOutcome::UnknownTrade) => {
+                return TradeResponse::Refused(TradeRefusal::UnknownTrade)
+            }
             Err(e) => {
                 self.store_failed(e);
-                return TradeResponse::Error("storage error".into());
+                return TradeResponse::Refused(TradeRefusal::Storage);
             }
         }
         if let TradeAction::Chat { text } = &msg.action {
@@ -463,28 +460,24 @@ impl Node {
                         || r.body.maker != offer.maker
                         || r.body.request_id != request.id()
                     {
-                        return Err(NodeError::TradeRefused(
+                        return Err(NodeError::BadAnswer(
                             "the maker's reject is not signed by the maker".into(),
                         ));
                     }
                     return Err(NodeError::Take(r.body.reason));
                 }
             },
-            TradeResponse::Error(e) => return Err(NodeError::TradeRefused(e)),
-            other => {
-                return Err(NodeError::TradeRefused(format!(
-                    "unexpected answer {other:?}"
-                )))
-            }
+            TradeResponse::Refused(e) => return Err(NodeError::TradeRefused(e)),
+            other => return Err(NodeError::BadAnswer(format!("unexpected answer {other:?}"))),
         };
         let contract = validate(contract, now, &inner.limits)?;
         if contract.maker != offer.maker {
-            return Err(NodeError::TradeRefused(
+            return Err(NodeError::BadAnswer(
                 "contract not signed by the maker".into(),
             ));
         }
         check_contract(&contract, &offer, &request)
-            .map_err(|e| NodeError::TradeRefused(e.to_string()))?;
+            .map_err(|e| NodeError::BadAnswer(e.to_string()))?;
         let signed = SignedContract::countersign(contract.into_signed(), &inner.key);
         inner.store.negotiation_put(&Negotiation {
             contract: signed.clone(),
@@ -527,13 +520,11 @@ impl Node {
                 });
                 Ok(())
             }
-            TradeResponse::Error(e) => {
+            TradeResponse::Refused(e) => {
                 inner.store.negotiation_remove(&contract.request_id)?;
                 Err(NodeError::TradeRefused(e))
             }
-            other => Err(NodeError::TradeRefused(format!(
-                "unexpected answer {other:?}"
-            ))),
+            other => Err(NodeError::BadAnswer(format!("unexpected answer {other:?}"))),
         }
     }
 
@@ -563,7 +554,7 @@ impl Node {
             };
             let signed = validate(Signed::sign(msg, &inner.key), now(), &inner.limits)?;
             view.state
-                .check(contract, &id, &signed)
+                .admit(contract, &id, &signed, &inner.limits)
                 .map_err(NodeError::Step)?;
             inner.store.trade_append(&id, signed.signed())?;
             let mut state = view.state;
@@ -604,12 +595,8 @@ impl Node {
                 TradeResponse::Ack { trade_id, seq } if trade_id == *id && seq == m.body.seq => {
                     inner.store.trade_set_acked(id, seq)?;
                 }
-                TradeResponse::Error(e) => return Err(NodeError::TradeRefused(e)),
-                other => {
-                    return Err(NodeError::TradeRefused(format!(
-                        "unexpected answer {other:?}"
-                    )))
-                }
+                TradeResponse::Refused(e) => return Err(NodeError::TradeRefused(e)),
+                other => return Err(NodeError::BadAnswer(format!("unexpected answer {other:?}"))),
             }
         }
         Ok(())

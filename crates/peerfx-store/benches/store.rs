@@ -34,7 +34,7 @@ fn wire_offers(n: usize, seed: u64) -> Vec<Vec<u8>> {
 }
 
 fn bench(c: &mut Criterion) {
-    let limits = Limits::default();
+    let limits = WireLimits::default();
     let mut g = c.benchmark_group("ingest");
     g.sample_size(20);
     for batch in [1usize, 64] {

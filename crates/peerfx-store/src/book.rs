@@ -26,7 +26,7 @@
 //! - Updates apply only with a `seq` strictly above the last one applied, and
 //!   only from the offer's maker.
 //! - Expired offers are purged through an expiry index, not a full scan.
-//! - A maker has at most [`Limits::max_open_offers_per_maker`] unexpired
+//! - A maker has at most [`WireLimits::max_open_offers_per_maker`] unexpired
 //!   offers in the book, and the book at most
 //!   [`crate::StoreConfig::max_book_offers`] besides this node's own, which
 //!   a full book never refuses or evicts.
@@ -44,8 +44,8 @@ use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use peerfx_core::matching::BookEntry;
 use peerfx_core::protocol::OfferState;
 use peerfx_core::{
-    codec, Amount, Currency, Fill, Limits, Market, MatchQuery, Offer, OfferCancel, OfferId,
-    OfferUpdate, PublicKey, Timestamp, Verified,
+    codec, Amount, Currency, Fill, Market, MatchQuery, Offer, OfferCancel, OfferId, OfferUpdate,
+    PublicKey, Timestamp, Verified, WireLimits,
 };
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -415,7 +415,7 @@ impl BookState {
     fn apply_cancel(
         &mut self,
         cancel: &Verified<OfferCancel>,
-        limits: &Limits,
+        limits: &WireLimits,
         max_early: usize,
     ) -> CancelOutcome {
         let id = cancel.offer_id;
@@ -644,7 +644,7 @@ impl Store {
         &self,
         offer: &Verified<Offer>,
         now: Timestamp,
-        limits: &Limits,
+        limits: &WireLimits,
     ) -> Result<InsertOutcome> {
         let outcomes = self.book_insert_many(std::slice::from_ref(offer), now, limits)?;
         Ok(outcomes
@@ -659,7 +659,7 @@ impl Store {
         &self,
         offers: &[Verified<Offer>],
         now: Timestamp,
-        limits: &Limits,
+        limits: &WireLimits,
     ) -> Result<Vec<InsertOutcome>> {
         let items: Vec<_> = offers.iter().map(|o| (o, None)).collect();
         Ok(self
@@ -677,7 +677,7 @@ impl Store {
         &self,
         states: &[(Verified<Offer>, Option<Verified<OfferUpdate>>)],
         now: Timestamp,
-        limits: &Limits,
+        limits: &WireLimits,
     ) -> Result<Vec<MergeOutcome>> {
         let items: Vec<_> = states.iter().map(|(o, u)| (o, u.as_ref())).collect();
         Ok(self.merge(&items, now, limits))
@@ -687,7 +687,7 @@ impl Store {
         &self,
         items: &[(&Verified<Offer>, Option<&Verified<OfferUpdate>>)],
         now: Timestamp,
-        limits: &Limits,
+        limits: &WireLimits,
     ) -> Vec<MergeOutcome> {
         let quota = u64::try_from(limits.max_open_offers_per_maker).unwrap_or(u64::MAX);
         let max = self.book_mem.max_offers;
@@ -723,7 +723,7 @@ impl Store {
     pub fn book_apply_cancel(
         &self,
         cancel: &Verified<OfferCancel>,
-        limits: &Limits,
+        limits: &WireLimits,
     ) -> Result<CancelOutcome> {
         let max_early = usize::try_from(self.book_mem.max_offers).unwrap_or(usize::MAX);
         Ok(self

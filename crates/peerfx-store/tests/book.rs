@@ -47,7 +47,7 @@ fn update(key: &Keypair, id: OfferId, remaining: u64, seq: u64) -> Verified<Offe
         seq,
         created_at: NOW,
     };
-    validate(Signed::sign(u, key), NOW, &Limits::default()).unwrap()
+    validate(Signed::sign(u, key), NOW, &WireLimits::default()).unwrap()
 }
 
 fn cancel(key: &Keypair, id: OfferId) -> Verified<OfferCancel> {
@@ -56,7 +56,7 @@ fn cancel(key: &Keypair, id: OfferId) -> Verified<OfferCancel> {
         maker: key.public(),
         created_at: NOW,
     };
-    validate(Signed::sign(c, key), NOW, &Limits::default()).unwrap()
+    validate(Signed::sign(c, key), NOW, &WireLimits::default()).unwrap()
 }
 
 #[test]
@@ -65,17 +65,18 @@ fn insert_is_idempotent() {
     let k = Keypair::generate();
     let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
     assert_eq!(
-        s.book_insert(&o, NOW, &Limits::default()).unwrap(),
+        s.book_insert(&o, NOW, &WireLimits::default()).unwrap(),
         InsertOutcome::Inserted
     );
     assert_eq!(
-        s.book_insert(&o, NOW, &Limits::default()).unwrap(),
+        s.book_insert(&o, NOW, &WireLimits::default()).unwrap(),
         InsertOutcome::Duplicate
     );
     assert_eq!(s.book_len(), 1);
     assert_eq!(s.book_get(&o.id()).unwrap().unwrap().offer, o);
     assert_eq!(
-        s.book_insert(&o, o.expires_at, &Limits::default()).unwrap(),
+        s.book_insert(&o, o.expires_at, &WireLimits::default())
+            .unwrap(),
         InsertOutcome::Expired
     );
 }
@@ -85,7 +86,7 @@ fn updates_need_a_higher_seq_and_the_makers_key() {
     let (_d, s) = store();
     let k = Keypair::generate();
     let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
-    s.book_insert(&o, NOW, &Limits::default()).unwrap();
+    s.book_insert(&o, NOW, &WireLimits::default()).unwrap();
     assert_eq!(
         s.book_apply_update(&update(&k, o.id(), 40_000, 2)).unwrap(),
         UpdateOutcome::Applied(Amount(40_000))
@@ -124,7 +125,7 @@ fn updates_need_a_higher_seq_and_the_makers_key() {
     );
     assert!(s.book_get(&o.id()).unwrap().is_none());
     assert_eq!(
-        s.book_insert(&o, NOW, &Limits::default()).unwrap(),
+        s.book_insert(&o, NOW, &WireLimits::default()).unwrap(),
         InsertOutcome::Tombstoned
     );
 }
@@ -137,10 +138,10 @@ fn merging_applies_each_offer_then_its_update_in_one_batch() {
     let known = verified_offer(&k, "EUR", "USD", "1.09", 2);
     let filled = verified_offer(&k, "EUR", "USD", "1.10", 3);
     let gone = verified_offer(&k, "EUR", "USD", "1.11", 4);
-    s.book_insert(&known, NOW, &Limits::default()).unwrap();
+    s.book_insert(&known, NOW, &WireLimits::default()).unwrap();
     s.book_apply_update(&update(&k, known.id(), 30_000, 5))
         .unwrap();
-    s.book_apply_cancel(&cancel(&k, gone.id()), &Limits::default())
+    s.book_apply_cancel(&cancel(&k, gone.id()), &WireLimits::default())
         .unwrap();
 
     let outcomes = s
@@ -154,7 +155,7 @@ fn merging_applies_each_offer_then_its_update_in_one_batch() {
                 (verified_offer(&k, "EUR", "USD", "1.12", 5), None),
             ],
             NOW,
-            &Limits::default(),
+            &WireLimits::default(),
         )
         .unwrap();
     let expect = |offer, update| MergeOutcome { offer, update };
@@ -182,7 +183,7 @@ fn merging_applies_each_offer_then_its_update_in_one_batch() {
     // Filled on arrival: never listed, and a later copy stays out.
     assert!(s.book_get(&filled.id()).unwrap().is_none());
     assert_eq!(
-        s.book_insert(&filled, NOW, &Limits::default()).unwrap(),
+        s.book_insert(&filled, NOW, &WireLimits::default()).unwrap(),
         InsertOutcome::Tombstoned
     );
     assert!(s.book_get(&gone.id()).unwrap().is_none());
@@ -194,26 +195,26 @@ fn a_cancelled_offer_never_comes_back() {
     let (_d, s) = store();
     let k = Keypair::generate();
     let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
-    s.book_insert(&o, NOW, &Limits::default()).unwrap();
+    s.book_insert(&o, NOW, &WireLimits::default()).unwrap();
     let mallory = Keypair::generate();
     assert_eq!(
-        s.book_apply_cancel(&cancel(&mallory, o.id()), &Limits::default())
+        s.book_apply_cancel(&cancel(&mallory, o.id()), &WireLimits::default())
             .unwrap(),
         CancelOutcome::WrongMaker
     );
     assert!(s.book_get(&o.id()).unwrap().is_some());
     assert_eq!(
-        s.book_apply_cancel(&cancel(&k, o.id()), &Limits::default())
+        s.book_apply_cancel(&cancel(&k, o.id()), &WireLimits::default())
             .unwrap(),
         CancelOutcome::Cancelled
     );
     assert_eq!(
-        s.book_apply_cancel(&cancel(&k, o.id()), &Limits::default())
+        s.book_apply_cancel(&cancel(&k, o.id()), &WireLimits::default())
             .unwrap(),
         CancelOutcome::AlreadyGone
     );
     assert_eq!(
-        s.book_insert(&o, NOW, &Limits::default()).unwrap(),
+        s.book_insert(&o, NOW, &WireLimits::default()).unwrap(),
         InsertOutcome::Tombstoned
     );
     assert_eq!(s.book_len(), 0);
@@ -225,22 +226,22 @@ fn a_cancel_before_its_offer_is_remembered_for_the_same_maker_only() {
     let k = Keypair::generate();
     let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
     assert_eq!(
-        s.book_apply_cancel(&cancel(&k, o.id()), &Limits::default())
+        s.book_apply_cancel(&cancel(&k, o.id()), &WireLimits::default())
             .unwrap(),
         CancelOutcome::Remembered
     );
     assert_eq!(
-        s.book_insert(&o, NOW, &Limits::default()).unwrap(),
+        s.book_insert(&o, NOW, &WireLimits::default()).unwrap(),
         InsertOutcome::Tombstoned
     );
 
     // Someone else's early "cancel" does not keep a real offer out.
     let o2 = verified_offer(&k, "EUR", "USD", "1.08", 2);
     let mallory = Keypair::generate();
-    s.book_apply_cancel(&cancel(&mallory, o2.id()), &Limits::default())
+    s.book_apply_cancel(&cancel(&mallory, o2.id()), &WireLimits::default())
         .unwrap();
     assert_eq!(
-        s.book_insert(&o2, NOW, &Limits::default()).unwrap(),
+        s.book_insert(&o2, NOW, &WireLimits::default()).unwrap(),
         InsertOutcome::Inserted
     );
 }
@@ -255,18 +256,18 @@ fn queries_come_best_rate_first_and_respect_filters() {
     for (i, r) in rates.iter().enumerate() {
         let o = verified_offer(&keys[i % 3], "USD", "EUR", r, i as u64);
         ids.push(o.id());
-        s.book_insert(&o, NOW, &Limits::default()).unwrap();
+        s.book_insert(&o, NOW, &WireLimits::default()).unwrap();
     }
     s.book_insert(
         &verified_offer(&keys[0], "EUR", "USD", "1.08", 99),
         NOW,
-        &Limits::default(),
+        &WireLimits::default(),
     )
     .unwrap();
     s.book_insert(
         &verified_offer(&keys[0], "GBP", "EUR", "1.15", 98),
         NOW,
-        &Limits::default(),
+        &WireLimits::default(),
     )
     .unwrap();
 
@@ -344,11 +345,11 @@ fn expired_offers_and_old_tombstones_are_purged() {
     let k = Keypair::generate();
     let mut short = offer(&k, "EUR", "USD", "1.08", 1);
     short.expires_at = NOW.plus(10);
-    let short = validate(Signed::sign(short, &k), NOW, &Limits::default()).unwrap();
+    let short = validate(Signed::sign(short, &k), NOW, &WireLimits::default()).unwrap();
     let long = verified_offer(&k, "EUR", "USD", "1.08", 2);
-    s.book_insert(&short, NOW, &Limits::default()).unwrap();
-    s.book_insert(&long, NOW, &Limits::default()).unwrap();
-    s.book_apply_cancel(&cancel(&k, long.id()), &Limits::default())
+    s.book_insert(&short, NOW, &WireLimits::default()).unwrap();
+    s.book_insert(&long, NOW, &WireLimits::default()).unwrap();
+    s.book_apply_cancel(&cancel(&k, long.id()), &WireLimits::default())
         .unwrap();
     assert_eq!(s.book_purge_expired(NOW.plus(9)).unwrap(), vec![]);
     assert_eq!(
@@ -364,9 +365,9 @@ fn expired_offers_and_old_tombstones_are_purged() {
 #[test]
 fn a_maker_gets_at_most_the_quota_and_room_comes_back_when_offers_leave() {
     let (_d, s) = store();
-    let limits = Limits {
+    let limits = WireLimits {
         max_open_offers_per_maker: 3,
-        ..Limits::default()
+        ..WireLimits::default()
     };
     let k = Keypair::generate();
     let offers: Vec<_> = (0..4)
@@ -407,9 +408,9 @@ fn a_maker_gets_at_most_the_quota_and_room_comes_back_when_offers_leave() {
 #[test]
 fn an_expired_offer_does_not_hold_a_place_while_it_waits_for_the_purge() {
     let (_d, s) = store();
-    let limits = Limits {
+    let limits = WireLimits {
         max_open_offers_per_maker: 2,
-        ..Limits::default()
+        ..WireLimits::default()
     };
     let k = Keypair::generate();
     let mut short = offer(&k, "EUR", "USD", "1.08", 1);
@@ -433,7 +434,7 @@ fn an_expired_offer_does_not_hold_a_place_while_it_waits_for_the_purge() {
 #[test]
 fn a_full_book_refuses_new_offers_until_one_leaves() {
     let (_d, s) = store_holding(2);
-    let limits = Limits::default();
+    let limits = WireLimits::default();
     let makers: Vec<_> = (0..3).map(|_| Keypair::generate()).collect();
     let offers: Vec<_> = makers
         .iter()
@@ -459,7 +460,7 @@ fn a_full_book_refuses_new_offers_until_one_leaves() {
 #[test]
 fn a_full_book_makes_room_for_another_market_from_the_fullest_one() {
     let (_d, s) = store_holding(4);
-    let limits = Limits::default();
+    let limits = WireLimits::default();
     let offer_in = |give, want, rate| verified_offer(&Keypair::generate(), give, want, rate, 1);
     let insert = |o: &Verified<Offer>| s.book_insert(o, NOW, &limits).unwrap();
     // A flood fills the book in one market, one offer per key.
@@ -506,7 +507,7 @@ fn a_full_book_never_evicts_or_refuses_the_nodes_own_offers() {
         max_book_offers: 3,
         ..StoreConfig::default()
     };
-    let limits = Limits::default();
+    let limits = WireLimits::default();
     let me = Keypair::generate();
     let own = |rate, nonce| verified_offer(&me, "EUR", "USD", rate, nonce);
     let foreign = |give, want, rate| verified_offer(&Keypair::generate(), give, want, rate, 1);
@@ -545,7 +546,7 @@ fn a_full_book_never_evicts_or_refuses_the_nodes_own_offers() {
 #[test]
 fn the_book_is_written_behind_and_comes_back_whole_after_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let limits = Limits::default();
+    let limits = WireLimits::default();
     let k = Keypair::generate();
     let offers: Vec<_> = ["1.10", "1.08", "1.09"]
         .iter()
@@ -598,7 +599,7 @@ fn a_schema_1_directory_is_migrated() {
     let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
     {
         let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-        s.book_insert(&o, NOW, &Limits::default()).unwrap();
+        s.book_insert(&o, NOW, &WireLimits::default()).unwrap();
         s.flush().unwrap();
     }
     // What schema 1 left: its version, and the trees now kept in memory.
@@ -634,7 +635,7 @@ fn a_schema_1_directory_is_migrated() {
 #[test]
 fn early_cancels_are_capped_and_the_makers_cancel_beats_anyone_elses() {
     let (_d, s) = store_holding(2);
-    let limits = Limits::default();
+    let limits = WireLimits::default();
     let k = Keypair::generate();
     let mallory = Keypair::generate();
     let o = verified_offer(&k, "EUR", "USD", "1.08", 1);

@@ -10,7 +10,7 @@ use peerfx_store::{Store, StoreConfig};
 fn expiring(key: &Keypair, nonce: u64, secs: u64) -> Verified<Offer> {
     let mut o = offer(key, "EUR", "USD", "1.08", nonce);
     o.expires_at = NOW.plus(secs);
-    validate(Signed::sign(o, key), NOW, &Limits::default()).unwrap()
+    validate(Signed::sign(o, key), NOW, &WireLimits::default()).unwrap()
 }
 
 fn cancel(key: &Keypair, id: OfferId) -> Signed<OfferCancel> {
