@@ -50,6 +50,7 @@ fn main() -> anyhow::Result<()> {
     }
 
     let store = Store::open(dir.path().join("db"), &StoreConfig::default())?;
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     let maker = Keypair::generate();
     let now = peerfx::node::now();
     let mut own = Vec::with_capacity(writes);
@@ -59,7 +60,9 @@ fn main() -> anyhow::Result<()> {
         o.expires_at = now.plus(3600);
         let offer = peerfx::core::validate(Signed::sign(o, &maker), now, &Default::default())?;
         let t = Instant::now();
-        store.own_insert(&offer)?;
+        runtime
+            .block_on(store.own_insert(&offer, usize::MAX, now))?
+            .map_err(anyhow::Error::msg)?;
         own.push(t.elapsed());
         std::thread::sleep(GAP);
     }
@@ -68,6 +71,6 @@ fn main() -> anyhow::Result<()> {
     println!("| what | p50 | p95 | p99 | max |");
     println!("|---|---|---|---|---|");
     row("1 000 bytes + fdatasync", plain);
-    row("Store::own_insert (insert + flush)", own);
+    row("Store::own_insert (insert + flush, on the writer)", own);
     Ok(())
 }

@@ -38,7 +38,7 @@ fn main() -> anyhow::Result<()> {
     for chunk in offers.chunks(256) {
         store.book_insert_many(chunk, now, &Default::default())?;
     }
-    store.flush()?;
+    futures::executor::block_on(store.flush())?;
     println!("{} offers in the book of {dir}", store.book_len());
     Ok(())
 }

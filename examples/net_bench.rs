@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use peerfx::core::protocol::GossipMessage;
 use peerfx::core::{Keypair, Market, OfferId, OfferUpdate, Signed, WireLimits};
-use peerfx::net::{Acceptance, Multiaddr, NetConfig, NetEvent, NetHandle};
+use peerfx::net::{Acceptance, Gossip, Multiaddr, NetConfig, NetHandle};
 use peerfx::node::{Node, NodeConfig, NodeEvent, OfferSpec};
 use rand::{Rng, SeedableRng};
 use tokio::sync::Notify;
@@ -67,6 +67,16 @@ fn net_config(bootstrap: Vec<Multiaddr>) -> NetConfig {
 
 fn market() -> Market {
     "EUR-USD".parse().expect("market")
+}
+
+/// The first address `node` listens on, with `/p2p/<id>`, once it has one.
+async fn node_addr(node: &Node) -> Multiaddr {
+    loop {
+        if let Some(a) = node.status().await.expect("status").listen_addrs.first() {
+            return a.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// The first address `net` listens on, with `/p2p/<id>`, once it has one.
@@ -192,10 +202,26 @@ impl<K: Eq + Hash> Arrivals<K> {
 /// Gossip messages these nodes have received so far, duplicates included:
 /// gossipsub's own count, taken before its duplicate check (and after its
 /// signature check, which every copy pays).
-async fn copies_received(nets: &[NetHandle]) -> u64 {
+/// Where a side's gossipsub metrics come from.
+#[derive(Clone)]
+enum Meter {
+    Node(Node),
+    Net(NetHandle),
+}
+
+impl Meter {
+    async fn text(&self) -> String {
+        match self {
+            Meter::Node(n) => n.metrics_text().await,
+            Meter::Net(n) => n.metrics_text().await.unwrap_or_default(),
+        }
+    }
+}
+
+async fn copies_received(meters: &[Meter]) -> u64 {
     let mut total = 0;
-    for net in nets {
-        let text = net.metrics_text().await.unwrap_or_default();
+    for m in meters {
+        let text = m.text().await;
         total += text
             .lines()
             .filter(|l| !l.starts_with('#') && l.contains("topic_msg_recv_counts_unfiltered"))
@@ -288,7 +314,7 @@ impl PeerfxSide {
             });
             c.markets = vec![market()];
             let node = Node::start(c).await.expect("node");
-            addrs.push(listen_addr(node.net()).await);
+            addrs.push(node_addr(&node).await);
             nodes.push(node);
             dirs.push(dir);
         }
@@ -354,8 +380,8 @@ impl PeerfxSide {
         )
     }
 
-    fn nets(&self) -> Vec<NetHandle> {
-        self.nodes.iter().map(|n| n.net().clone()).collect()
+    fn meters(&self) -> Vec<Meter> {
+        self.nodes.iter().cloned().map(Meter::Node).collect()
     }
 
     async fn shutdown(&self) {
@@ -403,8 +429,9 @@ impl RawSide {
             let (delivered, mut subscriber) = tokio::sync::broadcast::channel::<Vec<u8>>(1024);
             tokio::spawn(async move {
                 let limits = WireLimits::default();
-                while let Some(e) = events.recv().await {
-                    if let NetEvent::Gossip { token, data, .. } = e {
+                while let Some(e) = events.gossip.recv().await {
+                    {
+                        let Gossip { token, data, .. } = e;
                         payload.check(&data, &limits);
                         let _ = delivered.send(data);
                         let _ = h.report(token, Acceptance::Accept).await;
@@ -500,10 +527,10 @@ impl Side {
         }
     }
 
-    fn nets(&self) -> Vec<NetHandle> {
+    fn meters(&self) -> Vec<Meter> {
         match self {
-            Side::Peerfx(s) => s.nets(),
-            Side::Raw(s) => s.nets.clone(),
+            Side::Peerfx(s) => s.meters(),
+            Side::Raw(s) => s.nets.iter().cloned().map(Meter::Net).collect(),
         }
     }
 
@@ -579,7 +606,7 @@ async fn propagation(n: usize, breakdown: bool) -> (Vec<(&'static str, Run)>, Du
         "N={n}: idle at {:.1} % of a core; sending {OFFERS_PER_RUN} messages per side, interleaved",
         idle * 100.0
     );
-    let nets: Vec<Vec<NetHandle>> = sides.iter().map(Side::nets).collect();
+    let nets: Vec<Vec<Meter>> = sides.iter().map(Side::meters).collect();
     let mut copies_before = Vec::new();
     for nets in &nets {
         copies_before.push(copies_received(nets).await);
@@ -633,11 +660,7 @@ async fn propagation(n: usize, breakdown: bool) -> (Vec<(&'static str, Run)>, Du
 /// re-announcement), so each entry costs two signature checks.
 async fn run_sync(count: usize, updates: bool) -> Duration {
     let dir_a = tempfile::tempdir().expect("tempdir");
-    let mut c = NodeConfig::new(dir_a.path());
-    c.net = net_config(vec![]);
-    c.markets = vec![market()];
-    let a = Node::start(c).await.expect("node");
-    // Fill a's book directly with offers from other makers.
+    // Fill a's book on disk, before it starts, with offers from other makers.
     let now = peerfx::node::now();
     let limits = Default::default();
     // Within the open-offer quota per maker, as a real market would be.
@@ -666,12 +689,22 @@ async fn run_sync(count: usize, updates: bool) -> Duration {
             (offer, update)
         })
         .collect();
-    for chunk in states.chunks(256) {
-        a.store()
-            .book_merge_many(chunk, now, &limits)
-            .expect("insert");
+    {
+        let store = peerfx::store::Store::open(
+            dir_a.path().join(peerfx::node::DB_DIR),
+            &Default::default(),
+        )
+        .expect("store");
+        for chunk in states.chunks(256) {
+            store.book_merge_many(chunk, now, &limits).expect("insert");
+        }
+        store.flush().await.expect("flush");
     }
-    let addr = listen_addr(a.net()).await;
+    let mut c = NodeConfig::new(dir_a.path());
+    c.net = net_config(vec![]);
+    c.markets = vec![market()];
+    let a = Node::start(c).await.expect("node");
+    let addr = node_addr(&a).await;
     let dir_b = tempfile::tempdir().expect("tempdir");
     let mut c = NodeConfig::new(dir_b.path());
     c.net = net_config(vec![addr]);
@@ -679,15 +712,13 @@ async fn run_sync(count: usize, updates: bool) -> Duration {
     let t0 = Instant::now();
     let b = Node::start(c).await.expect("node");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while b.store().book_len() < count && Instant::now() < deadline {
+    let book = || async { b.status().await.expect("status").book_size };
+    while book().await < count && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let took = t0.elapsed();
-    assert!(
-        b.store().book_len() >= count,
-        "sync incomplete: {}",
-        b.store().book_len()
-    );
+    let got = book().await;
+    assert!(got >= count, "sync incomplete: {got}");
     a.shutdown().await;
     b.shutdown().await;
     took

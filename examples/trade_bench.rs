@@ -30,8 +30,8 @@ async fn main() -> anyhow::Result<()> {
     let (da, db) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let maker = Node::start(config(da.path(), vec![])).await?;
     let addr = loop {
-        if let Some(a) = maker.net().info().await?.listen_addrs.first() {
-            break a.clone().with_p2p(maker.peer_id()).expect("p2p");
+        if let Some(a) = maker.status().await?.listen_addrs.first() {
+            break a.clone();
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };

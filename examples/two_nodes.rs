@@ -26,8 +26,8 @@ async fn main() -> anyhow::Result<()> {
     let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let alice = Node::start(config(dir_a.path(), vec![])).await?;
     let alice_addr = loop {
-        if let Some(a) = alice.net().info().await?.listen_addrs.first() {
-            break a.clone().with_p2p(alice.peer_id()).expect("no peer id yet");
+        if let Some(a) = alice.status().await?.listen_addrs.first() {
+            break a.clone();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };

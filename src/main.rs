@@ -3,7 +3,6 @@
 mod api;
 mod cli;
 mod daemon;
-mod metrics;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

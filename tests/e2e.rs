@@ -241,7 +241,7 @@ fn three_daemons_trade_and_survive_kill_9() {
     assert_eq!(c.trade_state(&tid).as_deref(), Some("completed"));
     let offers = c.cli(&["offer", "list"]).unwrap();
     assert!(
-        offers
+        offers["items"]
             .as_array()
             .unwrap()
             .iter()

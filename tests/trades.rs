@@ -8,7 +8,7 @@ use peerfx::core::trade::{Phase, StepError};
 use peerfx::core::{
     Amount, Hash, RejectReason, Signed, TakeReply, TakeRequest, TradeAction, TradeMessage,
 };
-use peerfx::node::{Node, NodeError, TradeView};
+use peerfx::node::{Node, NodeError, PageRequest, TradeView};
 
 /// A take request signed by `key`, for sending by hand.
 fn signed_take(
@@ -57,17 +57,19 @@ async fn two_nodes_trade_to_completion() {
     let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
     let trade = take(&taker.node, offer.id(), 30_000).await.unwrap();
     let id = trade.id();
-    assert_eq!(
-        trade.record.contract.contract.body.want_amount,
-        Amount(32_400)
-    );
+    assert_eq!(trade.contract.contract.body.want_amount, Amount(32_400));
 
     // Both hold the same contract, with both signatures valid.
     let on_maker = maker.node.trade(&id).unwrap();
-    assert_eq!(on_maker.record.contract, trade.record.contract);
-    on_maker.record.contract.verify().unwrap();
+    assert_eq!(on_maker.contract, trade.contract);
+    on_maker.contract.verify().unwrap();
     assert_eq!(
-        maker.node.own_offers().unwrap()[0].remaining,
+        maker
+            .node
+            .own_offer(&offer.id())
+            .unwrap()
+            .unwrap()
+            .remaining,
         Amount(20_000)
     );
 
@@ -146,9 +148,21 @@ async fn ten_takers_race_for_three_fills() {
             "unexpected refusal: {r}"
         );
     }
-    let own = &maker.node.own_offers().unwrap()[0];
+    let own = &maker
+        .node
+        .own_offers(&PageRequest::default())
+        .unwrap()
+        .items[0];
     assert_eq!((own.remaining, own.reserved), (Amount::ZERO, Amount::ZERO));
-    assert_eq!(maker.node.trades().unwrap().len(), 3);
+    assert_eq!(
+        maker
+            .node
+            .trades(&PageRequest::default())
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
     for t in &takers {
         wait_until("the offer closed everywhere", || async {
             !has_offer(&t.node, &offer.id())
@@ -165,14 +179,20 @@ async fn ten_takers_race_for_three_fills() {
 async fn forged_and_replayed_messages_change_nothing() {
     init_logs();
     let (maker, taker) = pair().await;
-    let mallory = start(vec![maker.addr.clone()]).await;
     let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
     let id = take(&taker.node, offer.id(), 10_000).await.unwrap().id();
     taker.node.trade_step(id, TradeAction::Paid).await.unwrap();
     let log_len = || maker.node.trade(&id).unwrap().log.len();
     assert_eq!(log_len(), 1);
-
-    let (tk, mk) = (key_of(&taker), key_of(&mallory));
+    let original = taker.node.trade(&id).unwrap().log[0].clone();
+    // From here on the taker's key is played by a bare peer that sends what
+    // the test says; mallory is another.
+    let tk = key_of(&taker);
+    taker.node.shutdown().await;
+    drop(taker);
+    let mk = peerfx::core::Keypair::generate();
+    let mallory = raw_peer_with(&mk, vec![maker.addr.clone()]).await;
+    let taker = raw_peer_with(&tk, vec![maker.addr.clone()]).await;
     let msg = |key: &peerfx::core::Keypair, author, seq, action| {
         Signed::sign(
             TradeMessage {
@@ -185,24 +205,38 @@ async fn forged_and_replayed_messages_change_nothing() {
             key,
         )
     };
-    let send = |from: &TestNode, m: Signed<TradeMessage>| {
-        let (net, to) = (from.node.net().clone(), maker.node.peer_id());
-        async move { net.trade(to, TradeRequest::Message(m)).await.unwrap() }
-    };
+    let to = maker.node.peer_id();
+    async fn send(
+        from: &RawPeer,
+        to: peerfx::net::PeerId,
+        m: Signed<TradeMessage>,
+    ) -> TradeResponse {
+        from.trade(to, TradeRequest::Message(m)).await
+    }
     // Wrong signer: mallory's own message for someone else's trade.
-    let r = send(&mallory, msg(&mk, mk.public(), 1, TradeAction::Received)).await;
+    let r = send(
+        &mallory,
+        to,
+        msg(&mk, mk.public(), 1, TradeAction::Received),
+    )
+    .await;
     assert_eq!(
         r,
         TradeResponse::Refused(TradeRefusal::Step(StepError::NotAParty))
     );
     // Mallory signing as the taker: the signature does not verify.
-    let r = send(&mallory, msg(&mk, tk.public(), 2, TradeAction::Received)).await;
+    let r = send(
+        &mallory,
+        to,
+        msg(&mk, tk.public(), 2, TradeAction::Received),
+    )
+    .await;
     assert!(
         matches!(&r, TradeResponse::Refused(TradeRefusal::Invalid(e)) if e.contains("bad signature")),
         "{r:?}"
     );
     // The taker replaying seq 1 with other content.
-    let r = send(&taker, msg(&tk, tk.public(), 1, TradeAction::Received)).await;
+    let r = send(&taker, to, msg(&tk, tk.public(), 1, TradeAction::Received)).await;
     assert!(
         matches!(
             &r,
@@ -211,7 +245,7 @@ async fn forged_and_replayed_messages_change_nothing() {
         "{r:?}"
     );
     // Skipping ahead.
-    let r = send(&taker, msg(&tk, tk.public(), 5, TradeAction::Received)).await;
+    let r = send(&taker, to, msg(&tk, tk.public(), 5, TradeAction::Received)).await;
     assert!(
         matches!(
             &r,
@@ -220,8 +254,7 @@ async fn forged_and_replayed_messages_change_nothing() {
         "{r:?}"
     );
     // An exact resend of what was stored is acknowledged again, changing nothing.
-    let original = taker.node.trade(&id).unwrap().log[0].clone();
-    let r = send(&taker, original).await;
+    let r = send(&taker, to, original).await;
     assert!(matches!(r, TradeResponse::Ack { seq: 1, .. }), "{r:?}");
     // A step for a trade that does not exist.
     let unknown = Signed::sign(
@@ -234,18 +267,13 @@ async fn forged_and_replayed_messages_change_nothing() {
         },
         &tk,
     );
-    let r = send(&taker, unknown).await;
+    let r = send(&taker, to, unknown).await;
     assert_eq!(r, TradeResponse::Refused(TradeRefusal::UnknownTrade));
     assert_eq!(log_len(), 1);
 
     // An altered contract is refused by the taker's check.
     let req = signed_take(&tk, offer.id(), 10_000, 1);
-    let reply = taker
-        .node
-        .net()
-        .trade(maker.node.peer_id(), TradeRequest::Take(req.clone()))
-        .await
-        .unwrap();
+    let reply = taker.trade(to, TradeRequest::Take(req.clone())).await;
     let TradeResponse::Take(reply) = reply else {
         panic!("not a take reply")
     };
@@ -256,8 +284,9 @@ async fn forged_and_replayed_messages_change_nothing() {
     let req = peerfx::core::validate(req, peerfx::node::now(), &Default::default()).unwrap();
     assert!(contract.verify().is_err());
     assert!(peerfx::core::trade::check_contract(&contract.body, &offer, &req).is_err());
-    for t in [&maker, &taker, &mallory] {
-        t.node.shutdown().await;
+    maker.node.shutdown().await;
+    for p in [&taker, &mallory] {
+        p.net.shutdown().await.unwrap();
     }
 }
 
@@ -271,15 +300,14 @@ async fn trades_complete_across_restarts() {
     })
     .await;
 
-    // Mid-negotiation: the maker has reserved and signed, then restarts.
-    let tk = key_of(&taker);
+    // Mid-negotiation: the maker has reserved and signed for a taker (a bare
+    // peer, to stop at this point), then restarts.
+    let tk = peerfx::core::Keypair::generate();
+    let bare = raw_peer_with(&tk, vec![maker.addr.clone()]).await;
     let req = signed_take(&tk, offer.id(), 20_000, 42);
-    let reply = taker
-        .node
-        .net()
+    let reply = bare
         .trade(maker.node.peer_id(), TradeRequest::Take(req.clone()))
-        .await
-        .unwrap();
+        .await;
     let TradeResponse::Take(reply) = reply else {
         panic!("not a take reply")
     };
@@ -290,15 +318,19 @@ async fn trades_complete_across_restarts() {
     let (maker_dir, maker_node) = (maker.dir, maker.node);
     drop(maker_node);
     let maker = start_with(config(maker_dir.path(), vec![]), maker_dir).await;
-    assert_eq!(maker.node.own_offers().unwrap()[0].reserved, Amount(20_000));
-    taker.node.net().dial(maker.addr.clone()).await.unwrap();
+    assert_eq!(
+        maker.node.own_offer(&offer.id()).unwrap().unwrap().reserved,
+        Amount(20_000)
+    );
+    taker.node.dial(maker.addr.clone()).await.unwrap();
+    bare.net.dial(maker.addr.clone()).await.unwrap();
     let signed = peerfx::core::SignedContract::countersign(contract, &tk);
     let r = wait_for("the countersignature accepted", || async {
         let req = TradeRequest::Countersign {
             request_id: req.id(),
             taker_signature: signed.taker_signature,
         };
-        match taker.node.net().trade(maker.node.peer_id(), req).await {
+        match bare.net.trade(maker.node.peer_id(), req).await {
             Ok(TradeResponse::Stored(id)) => Some(id),
             _ => None,
         }
@@ -373,8 +405,8 @@ async fn counter_rates_self_takes_and_blocked_peers() {
         )
         .await
         .unwrap();
-    assert_eq!(t.record.contract.contract.body.rate.to_string(), "1.075");
-    assert_eq!(t.record.contract.contract.body.want_amount, Amount(10_750));
+    assert_eq!(t.contract.contract.body.rate.to_string(), "1.075");
+    assert_eq!(t.contract.contract.body.want_amount, Amount(10_750));
     // Outside: refused with the maker's rate.
     let err = taker
         .node
@@ -427,7 +459,10 @@ async fn counter_rates_self_takes_and_blocked_peers() {
         .take(offer.id(), Amount(10_000), None, None)
         .await
         .is_err());
-    assert_eq!(maker.node.own_offers().unwrap()[0].reserved, Amount::ZERO);
+    assert_eq!(
+        maker.node.own_offer(&offer.id()).unwrap().unwrap().reserved,
+        Amount::ZERO
+    );
     // The taker blocks the maker: the maker's offers vanish from its book queries.
     taker
         .node
@@ -436,7 +471,8 @@ async fn counter_rates_self_takes_and_blocked_peers() {
         .unwrap();
     assert!(taker
         .node
-        .book_list(None, 100)
+        .book(&Default::default())
+        .await
         .unwrap()
         .iter()
         .all(|e| e.offer.maker != maker.node.public_key()));

@@ -28,9 +28,64 @@ pub fn config(dir: &std::path::Path, bootstrap: Vec<Multiaddr>) -> NodeConfig {
         ..NetConfig::default()
     };
     c.markets = vec![market()];
-    c.maintenance_interval = Duration::from_millis(500);
-    c.sync_min_interval = Duration::from_millis(200);
+    c.timers.maintenance_interval = Duration::from_millis(500);
+    c.sync.min_interval = Duration::from_millis(200);
     c
+}
+
+/// A bare network peer (no node behind it) for playing a hostile or
+/// scripted peer: it sends what a test tells it to, signed by any key.
+pub struct RawPeer {
+    pub net: peerfx::net::NetHandle,
+    pub events: peerfx::net::NetEvents,
+    pub addr: Multiaddr,
+}
+
+pub async fn raw_peer(bootstrap: Vec<Multiaddr>) -> RawPeer {
+    raw_peer_with(&peerfx::core::Keypair::generate(), bootstrap).await
+}
+
+/// A bare network peer with identity `key`.
+pub async fn raw_peer_with(key: &peerfx::core::Keypair, bootstrap: Vec<Multiaddr>) -> RawPeer {
+    let key = key.to_libp2p();
+    let config = NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap,
+        mdns: false,
+        gossip_heartbeat: Duration::from_millis(100),
+        ..NetConfig::default()
+    };
+    let (net, events) = peerfx::net::start(key, config, &Default::default())
+        .await
+        .unwrap();
+    net.subscribe(market()).await.unwrap();
+    let peer = net.peer_id();
+    let addr = wait_for("the raw peer's address", || async {
+        let info = net.info().await.ok()?;
+        info.listen_addrs
+            .first()
+            .map(|a| a.clone().with_p2p(peer).unwrap())
+    })
+    .await;
+    RawPeer { net, events, addr }
+}
+
+impl RawPeer {
+    /// Sends a trade request to `to`, once connected to it.
+    pub async fn trade(
+        &self,
+        to: peerfx::net::PeerId,
+        request: peerfx::core::protocol::TradeRequest,
+    ) -> peerfx::core::protocol::TradeResponse {
+        wait_until("the raw peer connected", || async {
+            self.net
+                .info()
+                .await
+                .is_ok_and(|i| i.connected.iter().any(|(p, _)| *p == to))
+        })
+        .await;
+        self.net.trade(to, request).await.unwrap()
+    }
 }
 
 pub struct TestNode {
@@ -52,12 +107,8 @@ pub async fn start_with(config: NodeConfig, dir: tempfile::TempDir) -> TestNode 
 
 /// The node's first listen address with `/p2p/<id>`, once it has one.
 pub async fn listen_addr(node: &Node) -> Multiaddr {
-    let peer = node.peer_id();
     wait_for("a listen address", || async {
-        let info = node.net().info().await.ok()?;
-        info.listen_addrs
-            .first()
-            .map(|a| a.clone().with_p2p(peer).unwrap())
+        node.status().await.ok()?.listen_addrs.first().cloned()
     })
     .await
 }
@@ -116,7 +167,7 @@ pub fn init_logs() {
 /// The sum of a node's Prometheus samples whose line starts with `series`
 /// (a metric name, optionally with the start of its labels).
 pub async fn metric(node: &Node, series: &str) -> u64 {
-    let text = node.net().metrics_text().await.unwrap();
+    let text = node.metrics_text().await;
     text.lines()
         .filter(|l| l.starts_with(series))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())

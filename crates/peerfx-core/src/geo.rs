@@ -125,6 +125,11 @@ impl PaymentMethod {
         &self.0
     }
 
+    /// Cash in person: the method of an offer that names none.
+    pub fn cash() -> PaymentMethod {
+        PaymentMethod("cash".into())
+    }
+
     /// Whether the name is well-formed.
     pub fn check(&self) -> Result<(), PaymentMethodError> {
         let ok = !self.0.is_empty()

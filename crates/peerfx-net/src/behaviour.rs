@@ -13,11 +13,12 @@ use peerfx_core::protocol::{
     SyncRequest, SyncResponse, TradeRequest, TradeResponse, IDENTIFY_PROTOCOL, KAD_PROTOCOL,
     SYNC_PROTOCOL, TRADE_PROTOCOL,
 };
-use peerfx_core::WireLimits;
+use peerfx_core::{Market, WireLimits};
 use sha2::{Digest, Sha256};
 
 use crate::codec::Codec;
 use crate::config::NetConfig;
+use crate::scoring::{Scoring, THRESHOLDS};
 use crate::NetError;
 
 /// The codec of `/peerfx/sync`.
@@ -36,7 +37,7 @@ pub struct Behaviour {
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
-    pub(crate) gossipsub: gossipsub::Behaviour,
+    pub(crate) gossipsub: gossipsub::Behaviour<gossipsub::IdentityTransform, TopicFilter>,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(crate) sync: request_response::Behaviour<SyncCodec>,
     pub(crate) trade: request_response::Behaviour<TradeCodec>,
@@ -46,47 +47,15 @@ pub struct Behaviour {
     pub(crate) autonat: autonat::Behaviour,
 }
 
-/// Gossipsub score thresholds. A peer at or below `graylist` is ignored
-/// entirely; three invalid offers (see [`topic_score_params`]) get it there.
-pub fn score_thresholds() -> gossipsub::PeerScoreThresholds {
-    gossipsub::PeerScoreThresholds {
-        gossip_threshold: -10.0,
-        publish_threshold: -50.0,
-        graylist_threshold: -80.0,
-        accept_px_threshold: 10.0,
-        opportunistic_graft_threshold: 5.0,
-    }
-}
+/// Gossipsub's subscription filter: only market topics, at most
+/// [`NetConfig::max_peer_topics`] per peer. A peer's subscriptions to
+/// anything else are not tracked at all, so they cost nothing.
+pub type TopicFilter = gossipsub::MaxCountSubscriptionFilter<
+    gossipsub::CallbackSubscriptionFilter<fn(&gossipsub::TopicHash) -> bool>,
+>;
 
-fn score_params() -> gossipsub::PeerScoreParams {
-    gossipsub::PeerScoreParams {
-        // Phones behind one carrier NAT, or many peers behind one relay, share an
-        // IP: colocation is no evidence of a Sybil here.
-        ip_colocation_factor_weight: 0.0,
-        ..Default::default()
-    }
-}
-
-/// Score parameters of a market topic. Offer topics are quiet (a few messages an
-/// hour), so the mesh-delivery penalties (P3, P3b), which punish peers for not
-/// forwarding enough, are off: they would punish honest peers for silence. What
-/// counts is first deliveries (P2, a small reward) and invalid messages (P4,
-/// squared: 1 invalid = -10, 2 = -40, 3 = -90, past the graylist threshold).
-pub fn topic_score_params() -> gossipsub::TopicScoreParams {
-    gossipsub::TopicScoreParams {
-        topic_weight: 1.0,
-        time_in_mesh_weight: 0.01,
-        time_in_mesh_quantum: Duration::from_secs(1),
-        time_in_mesh_cap: 100.0,
-        first_message_deliveries_weight: 0.5,
-        first_message_deliveries_decay: 0.9,
-        first_message_deliveries_cap: 20.0,
-        mesh_message_deliveries_weight: 0.0,
-        mesh_failure_penalty_weight: 0.0,
-        invalid_message_deliveries_weight: -10.0,
-        invalid_message_deliveries_decay: 0.99,
-        ..Default::default()
-    }
+fn is_market_topic(topic: &gossipsub::TopicHash) -> bool {
+    Market::from_topic(topic.as_str()).is_some()
 }
 
 fn gossipsub_config(
@@ -111,7 +80,17 @@ fn gossipsub_config(
             gossipsub::MessageId::from(&Sha256::digest(&m.data)[..20])
         })
         .build()
-        .map_err(|e| NetError::Config(format!("gossipsub: {e}")))
+        .map_err(config_err("gossipsub"))
+}
+
+/// Wraps a setup error of `what` in [`NetError::Config`].
+fn config_err<E: std::error::Error + Send + Sync + 'static>(
+    what: &'static str,
+) -> impl FnOnce(E) -> NetError {
+    move |e| NetError::Config {
+        what,
+        source: Box::new(e),
+    }
 }
 
 /// Builds the Swarm for `key` with `config`.
@@ -119,9 +98,9 @@ pub fn build_swarm(
     key: libp2p::identity::Keypair,
     config: &NetConfig,
     limits: &WireLimits,
+    scoring: &Scoring,
     registry: &mut libp2p::metrics::Registry,
 ) -> Result<Swarm<Behaviour>, NetError> {
-    let transport_err = |e: &dyn std::fmt::Display| NetError::Config(format!("transport: {e}"));
     let swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -129,23 +108,31 @@ pub fn build_swarm(
             noise::Config::new,
             yamux::Config::default,
         )
-        .map_err(|e| transport_err(&e))?
+        .map_err(config_err("TCP transport"))?
         .with_quic()
         .with_dns()
-        .map_err(|e| transport_err(&e))?
+        .map_err(config_err("DNS"))?
         .with_relay_client(noise::Config::new, yamux::Config::default)
-        .map_err(|e| transport_err(&e))?
+        .map_err(config_err("relay client"))?
         .with_behaviour(|key, relay_client| {
             let peer_id = key.public().to_peer_id();
-            let mut gossipsub = gossipsub::Behaviour::new(
+            let filter = gossipsub::MaxCountSubscriptionFilter {
+                filter: gossipsub::CallbackSubscriptionFilter(
+                    is_market_topic as fn(&gossipsub::TopicHash) -> bool,
+                ),
+                max_subscribed_topics: config.max_peer_topics,
+                max_subscriptions_per_request: config.max_peer_topics,
+            };
+            let mut gossipsub = gossipsub::Behaviour::new_with_subscription_filter(
                 gossipsub::MessageAuthenticity::Signed(key.clone()),
                 gossipsub_config(config, limits)?,
+                filter,
             )?;
-            gossipsub.with_peer_score(score_params(), score_thresholds())?;
+            gossipsub.with_peer_score(scoring.peer_params(), THRESHOLDS)?;
             // Gossipsub's own metrics: duplicates, IDONTWANTs, mesh sizes, and
             // the peer-score histogram at our thresholds.
             let mut metrics_config = gossipsub::MetricsConfig::default();
-            metrics_config.buckets_using_scoring_thresholds(&score_thresholds());
+            metrics_config.buckets_using_scoring_thresholds(&THRESHOLDS);
             let gossipsub = gossipsub.with_metrics(
                 registry.sub_registry_with_prefix("libp2p_gossipsub"),
                 metrics_config,
@@ -239,7 +226,10 @@ pub fn build_swarm(
                 autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
             })
         })
-        .map_err(|e| NetError::Config(format!("behaviour: {e}")))?
+        .map_err(|e| NetError::Config {
+            what: "behaviours",
+            source: e.into(),
+        })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
         .build();
     Ok(swarm)

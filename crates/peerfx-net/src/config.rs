@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use libp2p::Multiaddr;
 
+use crate::scoring::ScoringConfig;
+
 /// How a node's network behaves. `NetConfig::default()` suits a laptop;
 /// [`NetConfig::mobile`] a phone; tests shorten the timers.
 #[derive(Clone, Debug)]
@@ -49,9 +51,16 @@ pub struct NetConfig {
     pub relay_max_circuit_duration: Duration,
     /// Relay server: most bytes through one circuit.
     pub relay_max_circuit_bytes: u64,
-    /// Capacity of the event channel to the node. When it is full, gossip is
-    /// ignored (not rejected: the sender did nothing wrong) and counted.
+    /// Capacity of each channel to the node. When the gossip channel is
+    /// full, gossip is ignored (not rejected: the sender did nothing wrong)
+    /// and counted; when the request channel is, requests are answered busy.
     pub event_buffer: usize,
+    /// Most topics a peer may subscribe to, as this node keeps track of them
+    /// (gossipsub's subscription filter also refuses every topic that is not
+    /// a market's).
+    pub max_peer_topics: usize,
+    /// The windows and rates peer scores are derived from.
+    pub scoring: ScoringConfig,
 }
 
 impl NetConfig {
@@ -84,6 +93,8 @@ impl NetConfig {
     pub const DEFAULT_RELAY_MAX_CIRCUIT_BYTES: u64 = 8 * 1024 * 1024;
     /// Default event buffer.
     pub const DEFAULT_EVENT_BUFFER: usize = 1024;
+    /// Default topics per peer: more markets than anyone trades in.
+    pub const DEFAULT_MAX_PEER_TOPICS: usize = 64;
 
     /// A profile for phones: fewer connections, a lower memory ceiling, slower
     /// timers (radio wake-ups cost battery), no mDNS.
@@ -128,6 +139,8 @@ impl Default for NetConfig {
             relay_max_circuit_duration: Self::DEFAULT_RELAY_MAX_CIRCUIT_DURATION,
             relay_max_circuit_bytes: Self::DEFAULT_RELAY_MAX_CIRCUIT_BYTES,
             event_buffer: Self::DEFAULT_EVENT_BUFFER,
+            max_peer_topics: Self::DEFAULT_MAX_PEER_TOPICS,
+            scoring: ScoringConfig::default(),
         }
     }
 }

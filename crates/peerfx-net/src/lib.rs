@@ -3,11 +3,11 @@
 //! The peer-to-peer layer of peerfx, on libp2p. One task, the [`event_loop`],
 //! owns the Swarm and does nothing else; the rest of the node talks to it through
 //! a cloneable [`NetHandle`] (commands over a bounded channel, answers on
-//! oneshots) and hears from it through a stream of [`NetEvent`]s, as in
+//! oneshots) and hears from it through [`NetEvents`], as in
 //! rust-libp2p's file-sharing example.
 //!
 //! The loop never does application work. A gossiped offer goes out as a
-//! [`NetEvent::Gossip`] with a token; the node validates it and reports the
+//! [`Gossip`] with a token; the node validates it and reports the
 //! verdict with [`NetHandle::report`], and only then does gossipsub forward it
 //! (Accept), drop it and penalise the sender (Reject), or drop it (Ignore).
 //!
@@ -24,10 +24,15 @@
 pub mod behaviour;
 pub mod codec;
 pub mod config;
+mod discovery;
 mod event_loop;
+mod police;
+mod rpc;
+pub mod scoring;
 
 use std::collections::HashSet;
 
+use libp2p::request_response;
 use peerfx_core::protocol::{SyncRequest, SyncResponse, TradeRequest, TradeResponse};
 use peerfx_core::{Market, WireLimits};
 use tokio::sync::{mpsc, oneshot};
@@ -36,41 +41,108 @@ pub use config::NetConfig;
 pub use libp2p::{multiaddr, Multiaddr, PeerId};
 
 /// Why a network operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum NetError {
     /// The configuration cannot be used.
-    #[error("network configuration: {0}")]
-    Config(String),
+    #[error("network configuration: {what}")]
+    Config {
+        /// What could not be set up.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// An address could not be listened on.
-    #[error("cannot listen on {addr}: {reason}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         /// The address.
-        addr: String,
+        addr: Multiaddr,
         /// Why.
-        reason: String,
+        #[source]
+        source: libp2p::TransportError<std::io::Error>,
     },
     /// A peer could not be dialed.
-    #[error("cannot dial {addr}: {reason}")]
+    #[error("cannot dial {addr}")]
     Dial {
         /// The address.
-        addr: String,
+        addr: Multiaddr,
         /// Why.
-        reason: String,
+        #[source]
+        source: Box<libp2p::swarm::DialError>,
     },
-    /// A request to a peer failed: unreachable, timed out, refused the protocol.
-    #[error("request to {peer} failed: {reason}")]
+    /// A request to a peer failed.
+    #[error("request to {peer} failed")]
     Request {
         /// The peer.
-        peer: String,
+        peer: PeerId,
         /// Why.
-        reason: String,
+        #[source]
+        failure: RequestFailure,
+    },
+    /// Subscribing to a topic failed.
+    #[error("cannot subscribe to {topic}")]
+    Subscribe {
+        /// The topic.
+        topic: String,
+        /// Why.
+        #[source]
+        source: libp2p::gossipsub::SubscriptionError,
     },
     /// Publishing failed (other than for lack of peers, which is not an error).
-    #[error("publish failed: {0}")]
-    Publish(String),
+    #[error("publish failed")]
+    Publish(#[source] libp2p::gossipsub::PublishError),
     /// The network task has stopped.
     #[error("the network has stopped")]
     Stopped,
+}
+
+/// Why a request to a peer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestFailure {
+    /// The peer could not be reached (offline, or no address known).
+    #[error("the peer is unreachable")]
+    Unreachable,
+    /// The peer did not answer in time.
+    #[error("the peer did not answer in time")]
+    Timeout,
+    /// The connection closed before the answer came.
+    #[error("the connection closed before the answer came")]
+    ConnectionClosed,
+    /// The peer does not speak the protocol (another version of peerfx).
+    #[error("the peer does not speak this protocol version")]
+    UnsupportedProtocol,
+    /// Reading or writing the stream failed (a malformed or oversized answer
+    /// among them).
+    #[error("the stream failed")]
+    Io(#[source] std::io::Error),
+}
+
+impl From<request_response::OutboundFailure> for RequestFailure {
+    fn from(e: request_response::OutboundFailure) -> Self {
+        match e {
+            request_response::OutboundFailure::DialFailure => RequestFailure::Unreachable,
+            request_response::OutboundFailure::Timeout => RequestFailure::Timeout,
+            request_response::OutboundFailure::ConnectionClosed => RequestFailure::ConnectionClosed,
+            request_response::OutboundFailure::UnsupportedProtocols => {
+                RequestFailure::UnsupportedProtocol
+            }
+            request_response::OutboundFailure::Io(e) => RequestFailure::Io(e),
+        }
+    }
+}
+
+/// Something a peer did that gossipsub cannot see, reported by the
+/// application: it lowers the peer's score as much as one invalid gossip
+/// message (see [`scoring`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Misbehaviour {
+    /// A sync page with offers that fail validation.
+    BadSyncPage,
+    /// A request no honest client sends (a cursor longer than any served).
+    BadRequest,
+    /// A trade request no honest client sends (a forged signature or
+    /// author, a replayed message with other content).
+    TradeAbuse,
 }
 
 /// The verdict on a gossiped message.
@@ -95,22 +167,24 @@ pub struct GossipToken {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ResponseToken(u64);
 
-/// Something the network tells the node.
+/// A gossiped message awaiting the node's verdict ([`NetHandle::report`]).
 #[derive(Debug)]
-pub enum NetEvent {
-    /// A gossiped message to validate; answer with [`NetHandle::report`].
-    Gossip {
-        /// The verdict token.
-        token: GossipToken,
-        /// The peer that forwarded it.
-        source: PeerId,
-        /// The topic.
-        topic: String,
-        /// The payload.
-        data: Vec<u8>,
-    },
+pub struct Gossip {
+    /// The verdict token.
+    pub token: GossipToken,
+    /// The peer that forwarded it.
+    pub source: PeerId,
+    /// The topic.
+    pub topic: String,
+    /// The payload.
+    pub data: Vec<u8>,
+}
+
+/// An inbound request awaiting the node's answer.
+#[derive(Debug)]
+pub enum Request {
     /// A peer asks for a page of a market; answer with [`NetHandle::respond_sync`].
-    SyncRequest {
+    Sync {
         /// Who asks.
         peer: PeerId,
         /// What.
@@ -120,7 +194,7 @@ pub enum NetEvent {
     },
     /// A peer sends a negotiation or trade message; answer with
     /// [`NetHandle::respond_trade`].
-    TradeRequest {
+    Trade {
         /// Who sends it.
         peer: PeerId,
         /// What.
@@ -128,6 +202,11 @@ pub enum NetEvent {
         /// The response token.
         token: ResponseToken,
     },
+}
+
+/// A change in who is connected and who follows what.
+#[derive(Debug)]
+pub enum NetEvent {
     /// A peer is subscribed to a topic (learned on connect or when it subscribes).
     PeerSubscribed {
         /// The peer.
@@ -157,6 +236,21 @@ pub enum NetEvent {
     },
 }
 
+/// What the network hands the node, on three channels that never block the
+/// event loop and fail differently when the node falls behind: gossip is
+/// ignored (gossipsub's verdict Ignore: the sender did nothing wrong),
+/// requests are answered "busy", and control events are never dropped (they
+/// wait in the loop, see `event_loop`).
+#[derive(Debug)]
+pub struct NetEvents {
+    /// Gossip to validate.
+    pub gossip: mpsc::Receiver<Gossip>,
+    /// Inbound requests to answer.
+    pub requests: mpsc::Receiver<Request>,
+    /// Connections and subscriptions.
+    pub control: mpsc::Receiver<NetEvent>,
+}
+
 /// A snapshot of the network's state.
 #[derive(Clone, Debug, Default)]
 pub struct NetInfo {
@@ -170,6 +264,12 @@ pub struct NetInfo {
     pub topics: Vec<String>,
     /// Gossip messages ignored because the node was not keeping up.
     pub dropped_gossip: u64,
+    /// Control events dropped because the node stopped reading them.
+    pub dropped_control: u64,
+    /// Peers banned now for a graylisted score.
+    pub banned: usize,
+    /// Peers banned so far.
+    pub banned_total: u64,
     /// DHT provider announcements started (each a query to ~20 peers): one
     /// per market provided, and one per market every 12 hours.
     pub provide_queries: u64,
@@ -183,6 +283,8 @@ pub(crate) enum Command {
     Subscribe(Market, oneshot::Sender<Result<(), NetError>>),
     Publish(Market, Vec<u8>, oneshot::Sender<Result<(), NetError>>),
     Report(GossipToken, Acceptance),
+    Penalize(PeerId, Misbehaviour),
+    PeersOn(Market, oneshot::Sender<Vec<PeerId>>),
     Provide(Market),
     StopProviding(Market),
     FindProviders(Market, oneshot::Sender<HashSet<PeerId>>),
@@ -222,19 +324,27 @@ pub async fn start(
     key: libp2p::identity::Keypair,
     config: NetConfig,
     limits: &WireLimits,
-) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
+) -> Result<(NetHandle, NetEvents), NetError> {
     let peer_id = key.public().to_peer_id();
     let mut registry = libp2p::metrics::Registry::default();
-    let swarm = behaviour::build_swarm(key, &config, limits, &mut registry)?;
+    let scoring = scoring::Scoring::new(config.scoring.clone());
+    let swarm = behaviour::build_swarm(key, &config, limits, &scoring, &mut registry)?;
     let (tx, rx) = mpsc::channel(COMMAND_BUFFER);
-    let (event_tx, event_rx) = mpsc::channel(config.event_buffer);
+    let (gossip_tx, gossip) = mpsc::channel(config.event_buffer);
+    let (requests_tx, requests) = mpsc::channel(config.event_buffer);
+    let (control_tx, control) = mpsc::channel(config.event_buffer);
+    let outbox = event_loop::Outbox {
+        gossip: gossip_tx,
+        requests: requests_tx,
+        control: control_tx,
+    };
     let listen = config.listen.clone();
     let bootstrap = config.bootstrap.clone();
     let mut swarm = swarm;
     for addr in &config.external_addresses {
         swarm.add_external_address(addr.clone());
     }
-    tokio::spawn(event_loop::EventLoop::new(swarm, registry, rx, event_tx, config).run());
+    tokio::spawn(event_loop::EventLoop::new(swarm, registry, rx, outbox, config, scoring).run());
     let handle = NetHandle { tx, peer_id };
     for addr in listen {
         handle.listen(addr).await?;
@@ -246,7 +356,14 @@ pub async fn start(
             tracing::warn!("bootstrap: {e}");
         }
     }
-    Ok((handle, event_rx))
+    Ok((
+        handle,
+        NetEvents {
+            gossip,
+            requests,
+            control,
+        },
+    ))
 }
 
 impl NetHandle {
@@ -296,6 +413,17 @@ impl NetHandle {
     /// Reports the verdict on a gossiped message.
     pub async fn report(&self, token: GossipToken, acceptance: Acceptance) -> Result<(), NetError> {
         self.tell(Command::Report(token, acceptance)).await
+    }
+
+    /// Lowers a peer's score for something gossipsub cannot see.
+    pub async fn penalize(&self, peer: PeerId, what: Misbehaviour) -> Result<(), NetError> {
+        self.tell(Command::Penalize(peer, what)).await
+    }
+
+    /// Connected peers subscribed to `market`'s topic, as gossipsub knows
+    /// them: the one record of who follows what.
+    pub async fn peers_on(&self, market: Market) -> Result<Vec<PeerId>, NetError> {
+        self.call(|r| Command::PeersOn(market, r)).await
     }
 
     /// Announces in the DHT that this node has offers in `market`. Asking again

@@ -36,20 +36,31 @@ pub fn load_or_create(path: &Path) -> Result<Keypair, IdentityError> {
             .map_err(|_| IdentityError::Invalid(path.display().to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = Keypair::generate();
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options.open(path).map_err(io)?;
-            file.write_all(&key.secret_bytes()).map_err(io)?;
-            file.sync_all().map_err(io)?;
+            write(path, &key)?;
             Ok(key)
         }
         Err(e) => Err(io(e)),
     }
+}
+
+/// Writes `key` to a new file at `path` (mode 0600), durably. Refuses to
+/// overwrite an existing file.
+pub fn write(path: &Path, key: &Keypair) -> Result<(), IdentityError> {
+    let io = |source| IdentityError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(io)?;
+    file.write_all(&key.secret_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,6 +1,10 @@
 //! What happens to an offer, update or cancel that arrives from the network,
 //! whether by gossip or in a sync page: the same checks, the same store rules.
 //!
+//! Checking (decode, fields, signatures) is separate from applying (the
+//! book insert): checking a batch of gossip runs on every core, applying it
+//! on one thread, in order.
+//!
 //! The verdict tells gossipsub what to do: `Accept` forwards, `Reject` drops and
 //! penalises the peer that sent it (bad signature, malformed, over limits,
 //! someone else's offer), `Ignore` drops quietly (valid but stale, duplicate,
@@ -8,11 +12,15 @@
 
 use peerfx_core::protocol::{GossipMessage, OfferState};
 use peerfx_core::validate::{validate, validate_batch, ValidationError};
-use peerfx_core::{codec, Market, Offer, OfferId, OfferUpdate, Signed, Timestamp, Verified};
-use peerfx_net::Acceptance;
+use peerfx_core::{
+    codec, Market, Offer, OfferCancel, OfferId, OfferUpdate, Signed, Timestamp, Verified,
+};
+use peerfx_net::{Acceptance, Gossip};
 use peerfx_store::book::{CancelOutcome, InsertOutcome, MergeOutcome, UpdateOutcome};
+use rayon::prelude::*;
 
-use crate::{Inner, Metrics, NodeEvent, RemovalReason};
+use crate::inner::Inner;
+use crate::{Metrics, NodeEvent, RemovalReason};
 
 /// Why a message was refused, for logs and metrics.
 #[derive(Debug, thiserror::Error)]
@@ -42,45 +50,154 @@ pub enum IngestError {
     AboveMax,
 }
 
+/// What merging a sync page did.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PageOutcome {
+    /// Offers new or changed.
+    pub(crate) changed: usize,
+    /// Offers (or updates) that failed validation: the serving peer's fault.
+    pub(crate) invalid: usize,
+}
+
+/// A gossiped message whose signatures and fields have been checked, ready
+/// to be applied to the book in order.
+enum Checked {
+    /// Boxed: an offer is far larger than a cancel.
+    Offer(Box<CheckedOffer>),
+    Cancel(Verified<OfferCancel>),
+    /// Valid once, but expired: a late copy, not hostile.
+    Stale,
+}
+
+struct CheckedOffer {
+    market: Market,
+    offer: Verified<Offer>,
+    update: Option<Verified<OfferUpdate>>,
+}
+
+/// Gossip batches at least this large have their signatures checked on every
+/// core; below it, handing work to other threads costs more than it saves.
+const PARALLEL_MIN: usize = 16;
+
 impl Inner {
-    /// Handles one gossiped message; returns the verdict.
-    pub(crate) fn ingest_gossip(&self, topic: &str, data: &[u8], now: Timestamp) -> Acceptance {
-        match self.try_ingest_gossip(topic, data, now) {
-            Ok(acceptance) => acceptance,
-            Err(e) => {
-                tracing::debug!("rejected gossip on {topic}: {e}");
-                self.metrics.rejected(&e);
-                Acceptance::Reject
-            }
-        }
+    /// Handles a batch of gossiped messages; returns one verdict each, in
+    /// order. Signatures are checked in batches spread over the cores; the
+    /// book changes are applied one after the other, on this thread.
+    pub(crate) fn ingest_gossip_batch(&self, batch: &[Gossip], now: Timestamp) -> Vec<Acceptance> {
+        let checked: Vec<Result<Checked, IngestError>> = if batch.len() >= PARALLEL_MIN {
+            let chunk = batch.len().div_ceil(rayon::current_num_threads().max(1));
+            batch
+                .par_chunks(chunk)
+                .flat_map_iter(|c| self.check_gossip(c, now))
+                .collect()
+        } else {
+            self.check_gossip(batch, now)
+        };
+        checked
+            .into_iter()
+            .zip(batch)
+            .map(|(c, g)| match c.and_then(|c| self.apply_gossip(c, now)) {
+                Ok(acceptance) => acceptance,
+                Err(e) => {
+                    tracing::debug!("rejected gossip on {}: {e}", g.topic);
+                    self.metrics.rejected(&e);
+                    Acceptance::Reject
+                }
+            })
+            .collect()
     }
 
-    fn try_ingest_gossip(
-        &self,
-        topic: &str,
-        data: &[u8],
-        now: Timestamp,
-    ) -> Result<Acceptance, IngestError> {
-        let market = Market::from_topic(topic).ok_or_else(|| IngestError::Topic(topic.into()))?;
-        let msg: GossipMessage = codec::decode_within(data, self.limits.max_gossip_bytes())?;
-        match msg {
-            GossipMessage::Offer(state) => {
-                let offer = match validate(state.offer, now, &self.limits) {
-                    // A late copy of an expired offer is stale, not hostile.
-                    Err(ValidationError::Expired { .. }) => return Ok(Acceptance::Ignore),
-                    other => other?,
-                };
-                let update = state
-                    .update
-                    .map(|u| validate(u, now, &self.limits))
-                    .transpose()?;
+    /// Decodes and validates gossip, offers and updates with one batch
+    /// signature check each. Touches nothing shared: safe on any thread.
+    fn check_gossip(&self, batch: &[Gossip], now: Timestamp) -> Vec<Result<Checked, IngestError>> {
+        /// A message checked at once, or the `n`th offer of the batch check.
+        enum Slot {
+            Done(Result<Checked, IngestError>),
+            Offer(usize),
+        }
+        let limits = self.limits();
+        let mut slots = Vec::with_capacity(batch.len());
+        // The batch check's inputs, and per offer its market and the index
+        // of its update among `updates`.
+        let (mut offers, mut updates, mut meta) = (Vec::new(), Vec::new(), Vec::new());
+        for g in batch {
+            let decoded = Market::from_topic(&g.topic)
+                .ok_or_else(|| IngestError::Topic(g.topic.clone()))
+                .and_then(|market| {
+                    let msg: GossipMessage =
+                        codec::decode_within(&g.data, limits.max_gossip_bytes())?;
+                    Ok((market, msg))
+                });
+            slots.push(match decoded {
+                Err(e) => Slot::Done(Err(e)),
+                Ok((_, GossipMessage::Cancel(cancel))) => Slot::Done(
+                    validate(cancel, now, limits)
+                        .map(Checked::Cancel)
+                        .map_err(IngestError::from),
+                ),
+                Ok((market, GossipMessage::Offer(state))) => {
+                    let OfferState { offer, update } = *state;
+                    let update = update.map(|u| {
+                        updates.push(u);
+                        updates.len() - 1
+                    });
+                    meta.push((market, update));
+                    offers.push(offer);
+                    Slot::Offer(offers.len() - 1)
+                }
+            });
+        }
+        let mut updates: Vec<Option<Result<Verified<OfferUpdate>, ValidationError>>> =
+            validate_batch(updates, now, limits)
+                .into_iter()
+                .map(Some)
+                .collect();
+        let mut offers: Vec<Option<Result<Checked, IngestError>>> = meta
+            .into_iter()
+            .zip(validate_batch(offers, now, limits))
+            .map(|((market, update), offer)| {
+                let update = update.and_then(|u| updates.get_mut(u).and_then(Option::take));
+                Some(match offer {
+                    Err(ValidationError::Expired { .. }) => Ok(Checked::Stale),
+                    Err(e) => Err(e.into()),
+                    Ok(offer) => update
+                        .transpose()
+                        .map(|update| {
+                            Checked::Offer(Box::new(CheckedOffer {
+                                market,
+                                offer,
+                                update,
+                            }))
+                        })
+                        .map_err(IngestError::from),
+                })
+            })
+            .collect();
+        slots
+            .into_iter()
+            .filter_map(|slot| match slot {
+                Slot::Done(r) => Some(r),
+                Slot::Offer(n) => offers.get_mut(n).and_then(Option::take),
+            })
+            .collect()
+    }
+
+    /// Applies a checked gossip message to the book; returns the verdict.
+    fn apply_gossip(&self, checked: Checked, now: Timestamp) -> Result<Acceptance, IngestError> {
+        match checked {
+            Checked::Stale => Ok(Acceptance::Ignore),
+            Checked::Offer(o) => {
+                let CheckedOffer {
+                    market,
+                    offer,
+                    update,
+                } = *o;
                 self.ingest_offer(market, offer, update, now)
             }
-            GossipMessage::Cancel(cancel) => {
-                let cancel = validate(cancel, now, &self.limits)?;
+            Checked::Cancel(cancel) => {
                 match self
                     .store
-                    .book_apply_cancel(&cancel, &self.limits)
+                    .book_apply_cancel(&cancel, now, self.limits())
                     .map_err(|e| self.store_failed(e))
                 {
                     Ok(CancelOutcome::Cancelled) => {
@@ -98,6 +215,13 @@ impl Inner {
                         | CancelOutcome::AlreadyGone,
                     )
                     | Err(()) => Ok(Acceptance::Ignore),
+                    // Valid, but past its maker's cancel budget: not applied
+                    // and not forwarded, so a post-and-cancel loop stops
+                    // here. The maker re-announces the cancel later.
+                    Ok(CancelOutcome::OverBudget) => {
+                        Metrics::inc(&self.metrics.cancels_over_budget);
+                        Ok(Acceptance::Ignore)
+                    }
                     Ok(CancelOutcome::WrongMaker) => Err(IngestError::WrongMaker),
                 }
             }
@@ -118,7 +242,7 @@ impl Inner {
         let id = offer.id();
         match self
             .store
-            .book_merge_many(&[(offer, update)], now, &self.limits)
+            .book_merge_many(&[(offer, update)], now, self.limits())
         {
             Ok(outcomes) => match outcomes.first() {
                 Some(outcome) => self.merged(market, id, *outcome),
@@ -158,7 +282,7 @@ impl Inner {
                 return Err(IngestError::AboveMax);
             }
         }
-        Ok(offer.maker != self.key.public() && !self.is_blocked(&offer.maker))
+        Ok(offer.maker != self.key.public() && !self.peers.is_blocked(&offer.maker))
     }
 
     /// Announces what a merge changed; the verdict is `Accept` only if something
@@ -216,27 +340,31 @@ impl Inner {
     }
 
     /// Merges a sync page: every offer is verified as if gossiped, with one batch
-    /// signature check and one store transaction for the page. Returns how many
-    /// offers were new or changed.
+    /// signature check and one book transaction for the page.
     pub(crate) fn ingest_page(
         &self,
         market: Market,
         states: Vec<OfferState>,
         now: Timestamp,
-    ) -> usize {
+    ) -> PageOutcome {
         let (offers, updates): (Vec<Signed<Offer>>, Vec<Option<Signed<OfferUpdate>>>) =
             states.into_iter().map(|s| (s.offer, s.update)).unzip();
         // Updates are checked in one batch too: after a re-announcement every
         // offer carries one.
         let has_update: Vec<bool> = updates.iter().map(Option::is_some).collect();
         let mut updates =
-            validate_batch(updates.into_iter().flatten().collect(), now, &self.limits).into_iter();
+            validate_batch(updates.into_iter().flatten().collect(), now, self.limits()).into_iter();
         let mut admitted = Vec::with_capacity(offers.len());
-        for (offer, has_update) in validate_batch(offers, now, &self.limits)
+        let mut out = PageOutcome::default();
+        for (offer, has_update) in validate_batch(offers, now, self.limits())
             .into_iter()
             .zip(has_update)
         {
             let update = if has_update { updates.next() } else { None };
+            // Expired between serving and checking: stale, not hostile.
+            if let Err(ValidationError::Expired { .. }) = offer {
+                continue;
+            }
             let checked = offer.map_err(IngestError::from).and_then(|offer| {
                 let update = update.transpose()?;
                 Ok(self
@@ -246,25 +374,24 @@ impl Inner {
             match checked {
                 Ok(Some(state)) => admitted.push(state),
                 Ok(None) => {}
-                Err(e) => self.rejected_synced(&e),
+                Err(e) => out.invalid += self.rejected_synced(&e),
             }
         }
-        let outcomes = match self.store.book_merge_many(&admitted, now, &self.limits) {
+        let outcomes = match self.store.book_merge_many(&admitted, now, self.limits()) {
             Ok(outcomes) => outcomes,
             Err(e) => {
                 self.store_failed(e);
-                return 0;
+                return out;
             }
         };
-        let mut changed = 0;
         for ((offer, _), outcome) in admitted.iter().zip(outcomes) {
             match self.merged(market, offer.id(), outcome) {
-                Ok(Acceptance::Accept) => changed += 1,
+                Ok(Acceptance::Accept) => out.changed += 1,
                 Ok(_) => {}
-                Err(e) => self.rejected_synced(&e),
+                Err(e) => out.invalid += self.rejected_synced(&e),
             }
         }
-        changed
+        out
     }
 
     /// Announces an offer a full book dropped to make room for another
@@ -277,8 +404,10 @@ impl Inner {
         });
     }
 
-    fn rejected_synced(&self, e: &IngestError) {
+    /// Counts an invalid offer of a sync page; returns 1.
+    fn rejected_synced(&self, e: &IngestError) -> usize {
         tracing::debug!("rejected synced offer: {e}");
         self.metrics.rejected(e);
+        1
     }
 }

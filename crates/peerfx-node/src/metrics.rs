@@ -1,12 +1,16 @@
-//! Counters a node keeps about itself, for logs and the daemon's metrics endpoint.
+//! Counters a node keeps about itself, and the OpenMetrics text that the
+//! daemon's `/metrics` serves: the node's counters and gauges, then
+//! libp2p's.
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use peerfx_core::validate::ValidationError;
 
-use crate::IngestError;
+use crate::locks::lock;
+use crate::{IngestError, Node};
 
 /// Monotonic counters. Cheap to update from any task.
 #[derive(Debug, Default)]
@@ -28,6 +32,9 @@ pub struct Metrics {
     pub offers_book_full: AtomicU64,
     /// Offers dropped from a full book to make room for another market's.
     pub offers_evicted: AtomicU64,
+    /// Valid cancels ignored (and not forwarded) because their maker had
+    /// used its cancel budget.
+    pub cancels_over_budget: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -50,21 +57,134 @@ impl Metrics {
                 ValidationError::Malformed(_) => "malformed",
                 ValidationError::Expired { .. } | ValidationError::ExpiryTooFar { .. } => "expiry",
                 ValidationError::FromTheFuture { .. } => "clock_skew",
+                ValidationError::ForbiddenCharacter { .. } => "forbidden_character",
                 _ => "invalid_field",
             },
         };
-        if let Ok(mut map) = self.rejected.lock() {
-            *map.entry(reason).or_default() += 1;
-        }
+        *lock(&self.rejected).entry(reason).or_default() += 1;
     }
 
     /// Rejected messages by reason.
     pub fn rejected_by_reason(&self) -> BTreeMap<&'static str, u64> {
-        self.rejected.lock().map(|m| m.clone()).unwrap_or_default()
+        lock(&self.rejected).clone()
     }
 
     /// Total rejected messages.
     pub fn rejected_total(&self) -> u64 {
         self.rejected_by_reason().values().sum()
+    }
+
+    fn counters(&self) -> [(&'static str, &'static str, &AtomicU64); 9] {
+        [
+            (
+                "peerfx_gossip_accepted",
+                "Gossip messages accepted.",
+                &self.gossip_accepted,
+            ),
+            (
+                "peerfx_gossip_ignored",
+                "Gossip messages ignored (stale, duplicate, blocked).",
+                &self.gossip_ignored,
+            ),
+            (
+                "peerfx_synced_offers",
+                "Offers new or changed through sync.",
+                &self.synced_offers,
+            ),
+            (
+                "peerfx_sync_pages_served",
+                "Sync pages served.",
+                &self.sync_pages_served,
+            ),
+            (
+                "peerfx_sync_refused",
+                "Sync requests refused by rate limit.",
+                &self.sync_refused,
+            ),
+            (
+                "peerfx_offers_over_quota",
+                "Valid offers left out: their maker has the most open offers allowed.",
+                &self.offers_over_quota,
+            ),
+            (
+                "peerfx_offers_book_full",
+                "Valid offers left out: the book is full.",
+                &self.offers_book_full,
+            ),
+            (
+                "peerfx_offers_evicted",
+                "Offers dropped from a full book to make room for another market's.",
+                &self.offers_evicted,
+            ),
+            (
+                "peerfx_cancels_over_budget",
+                "Valid cancels ignored: their maker used its cancel budget.",
+                &self.cancels_over_budget,
+            ),
+        ]
+    }
+}
+
+impl Node {
+    /// The node's counters and gauges, then libp2p's, in the OpenMetrics text
+    /// format (ending in `# EOF`).
+    pub async fn metrics_text(&self) -> String {
+        let inner = &self.inner;
+        let m = &inner.metrics;
+        let mut out = String::new();
+        for (name, help, value) in m.counters() {
+            let v = value.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name}_total {v}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP peerfx_rejected Messages rejected, by reason.\n# TYPE peerfx_rejected counter"
+        );
+        for (reason, n) in m.rejected_by_reason() {
+            let _ = writeln!(out, "peerfx_rejected_total{{reason=\"{reason}\"}} {n}");
+        }
+        let gauges = [
+            (
+                "peerfx_book_offers",
+                "Offers in the book.",
+                inner.store.book_len() as u64,
+            ),
+            (
+                "peerfx_book_tombstones",
+                "Cancelled or closed offers remembered so they cannot return.",
+                inner.store.book_tombstones() as u64,
+            ),
+            (
+                "peerfx_peers",
+                "Connected peers.",
+                self.peers().await.map_or(0, |p| p.len() as u64),
+            ),
+            (
+                "peerfx_remembered_peers",
+                "Peers remembered for redialing.",
+                inner.store.peer_count() as u64,
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP peerfx_trades Trades by state.\n# TYPE peerfx_trades gauge"
+        );
+        match inner.store.trade_phases(crate::now()) {
+            Ok(by_phase) => {
+                for (phase, n) in by_phase {
+                    let _ = writeln!(out, "peerfx_trades{{state=\"{phase}\"}} {n}");
+                }
+            }
+            Err(e) => inner.store_failed(e),
+        }
+        out.push_str(&inner.net.metrics_text().await.unwrap_or_default());
+        out.push_str("# EOF\n");
+        out
     }
 }

@@ -1,21 +1,30 @@
-//! Book sync over `/peerfx/sync/1`: fetching a market's open offers from peers
+//! Book sync over `/peerfx/sync`: fetching a market's open offers from peers
 //! that have it, and serving ours, with limits both ways.
 //!
 //! A sync starts whenever this node learns that a connected peer follows a
 //! market it follows too (gossipsub tells us on connect, on subscribe, and so
 //! after a partition heals), and when the node starts following a market (then
-//! also from DHT providers). So a late joiner converges without waiting for
+//! from the peers gossipsub knows on the market's topic, and from DHT
+//! providers). So a late joiner converges without waiting for
 //! re-announcements.
+//!
+//! Every offer of a page is verified as if gossiped. A page with offers that
+//! fail validation costs the peer that served it: the node reports the
+//! misbehaviour to the network layer, which lowers the peer's score.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use peerfx_core::protocol::{SyncRefusal, SyncRequest, SyncResponse};
 use peerfx_core::Market;
-use peerfx_net::{PeerId, ResponseToken};
+use peerfx_net::{Misbehaviour, PeerId, ResponseToken};
+use tokio::sync::watch;
 
-use crate::{now, Inner, Metrics};
+use crate::inner::Inner;
+use crate::locks::lock;
+use crate::{now, Metrics};
 
 /// Sync pages being verified and merged at once, per fetch.
 const MERGES_IN_FLIGHT: usize = 2;
@@ -29,27 +38,35 @@ const PAGE_RETRY_DELAY: Duration = Duration::from_millis(250);
 /// Bookkeeping that keeps syncs from repeating or flooding.
 #[derive(Default)]
 pub(crate) struct SyncState {
+    budgets: Mutex<Budgets>,
+    in_flight: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Budgets {
     last_fetch: HashMap<(PeerId, Market), Instant>,
     served: HashMap<PeerId, (Instant, u32)>,
 }
 
 impl SyncState {
     /// Whether a fetch from `peer` may start now; records it if so.
-    fn may_fetch(&mut self, peer: PeerId, market: Market, min_interval: Duration) -> bool {
+    fn may_fetch(&self, peer: PeerId, market: Market, min_interval: Duration) -> bool {
         let now = Instant::now();
-        match self.last_fetch.get(&(peer, market)) {
+        let mut b = lock(&self.budgets);
+        match b.last_fetch.get(&(peer, market)) {
             Some(t) if now.duration_since(*t) < min_interval => false,
             _ => {
-                self.last_fetch.insert((peer, market), now);
+                b.last_fetch.insert((peer, market), now);
                 true
             }
         }
     }
 
     /// Whether `peer` may be served another page this minute.
-    fn may_serve(&mut self, peer: PeerId, per_minute: u32) -> bool {
+    fn may_serve(&self, peer: PeerId, per_minute: u32) -> bool {
         let now = Instant::now();
-        let entry = self.served.entry(peer).or_insert((now, 0));
+        let mut b = lock(&self.budgets);
+        let entry = b.served.entry(peer).or_insert((now, 0));
         if now.duration_since(entry.0) >= Duration::from_secs(60) {
             *entry = (now, 0);
         }
@@ -58,26 +75,26 @@ impl SyncState {
     }
 
     /// Forgets a peer that left.
-    pub(crate) fn forget(&mut self, peer: &PeerId) {
-        self.served.remove(peer);
-        self.last_fetch.retain(|(p, _), _| p != peer);
+    pub(crate) fn forget(&self, peer: &PeerId) {
+        let mut b = lock(&self.budgets);
+        b.served.remove(peer);
+        b.last_fetch.retain(|(p, _), _| p != peer);
+    }
+
+    /// Fetches under way.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
     }
 }
 
-/// Syncs `market` from up to `sync_peers` peers that have it.
-pub(crate) fn sync_market(inner: Arc<Inner>, market: Market) {
+/// Syncs `market` from up to `sync.peers` peers that have it. The receiver
+/// turns true once a first page has merged, or once every fetch has ended.
+pub(crate) fn sync_market(inner: Arc<Inner>, market: Market) -> watch::Receiver<bool> {
+    let (first, rx) = watch::channel(false);
     inner.tracker.clone().spawn(async move {
-        let mut peers: Vec<PeerId> = inner
-            .peer_markets
-            .lock()
-            .map(|pm| {
-                pm.iter()
-                    .filter(|(_, ms)| ms.contains(&market))
-                    .map(|(p, _)| *p)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if peers.len() < inner.config.sync_peers {
+        let want = inner.config.sync.peers;
+        let mut peers = inner.net.peers_on(market).await.unwrap_or_default();
+        if peers.len() < want {
             if let Ok(providers) = inner.net.find_providers(market).await {
                 let me = inner.net.peer_id();
                 for p in providers {
@@ -87,42 +104,49 @@ pub(crate) fn sync_market(inner: Arc<Inner>, market: Market) {
                 }
             }
         }
-        for peer in peers.into_iter().take(inner.config.sync_peers) {
-            fetch(inner.clone(), peer, market).await;
+        for peer in peers.into_iter().take(want) {
+            fetch(inner.clone(), peer, market, Some(&first)).await;
         }
+        first.send_replace(true);
     });
+    rx
 }
 
 /// Fetches every page of `market` from `peer` (unless it was done recently).
+/// `first`, if given, is told once a page has merged.
 ///
 /// Pipelined: while pages are verified and merged on blocking threads, the
 /// next is already being requested, so a large market costs about the larger of
 /// transfer and verification time rather than their sum. Up to
 /// [`MERGES_IN_FLIGHT`] pages merge at once (signature checks use every core;
-/// the store serializes the writes), which bounds memory to that many pages
+/// the book serializes the writes), which bounds memory to that many pages
 /// plus one.
-pub(crate) async fn fetch(inner: Arc<Inner>, peer: PeerId, market: Market) {
-    let allowed = inner
-        .sync_state
-        .lock()
-        .is_ok_and(|mut s| s.may_fetch(peer, market, inner.config.sync_min_interval));
-    if !allowed {
+pub(crate) async fn fetch(
+    inner: Arc<Inner>,
+    peer: PeerId,
+    market: Market,
+    first: Option<&watch::Sender<bool>>,
+) {
+    if !inner
+        .sync
+        .may_fetch(peer, market, inner.config.sync.min_interval)
+    {
         return;
     }
-    let _in_flight = InFlight::new(&inner);
+    let _in_flight = InFlight::new(&inner.sync);
     let mut merging = std::collections::VecDeque::new();
     let mut cursor = None;
-    for _ in 0..inner.config.sync_max_pages {
+    for _ in 0..inner.config.sync.max_pages {
         let request = SyncRequest {
             market,
             cursor: cursor.take(),
-            limit: inner.limits.max_sync_page,
+            limit: inner.limits().max_sync_page,
         };
         let response = request_page(&inner, peer, request).await;
         // Earlier pages merged while this one was in flight.
         while merging.len() >= MERGES_IN_FLIGHT {
             if let Some(oldest) = merging.pop_front() {
-                record_merge(&inner, oldest).await;
+                record_merge(&inner, peer, oldest, first).await;
             }
         }
         match response {
@@ -134,7 +158,7 @@ pub(crate) async fn fetch(inner: Arc<Inner>, peer: PeerId, market: Market) {
                     worker.ingest_page(market, offers, now())
                 }));
                 match next {
-                    Some(c) if c.len() <= inner.limits.max_cursor_bytes && count > 0 => {
+                    Some(c) if c.len() <= inner.limits().max_cursor_bytes && count > 0 => {
                         cursor = Some(c)
                     }
                     _ => break,
@@ -151,27 +175,23 @@ pub(crate) async fn fetch(inner: Arc<Inner>, peer: PeerId, market: Market) {
         }
     }
     for merge in merging {
-        record_merge(&inner, merge).await;
+        record_merge(&inner, peer, merge, first).await;
     }
 }
 
-/// Counts a fetch in [`Inner::syncs_in_flight`] for as long as it lives.
-struct InFlight<'a>(&'a Inner);
+/// Counts a fetch in [`SyncState::in_flight`] for as long as it lives.
+struct InFlight<'a>(&'a SyncState);
 
 impl<'a> InFlight<'a> {
-    fn new(inner: &'a Inner) -> Self {
-        inner
-            .syncs_in_flight
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        InFlight(inner)
+    fn new(state: &'a SyncState) -> Self {
+        state.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(state)
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0
-            .syncs_in_flight
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -204,38 +224,57 @@ async fn connected(inner: &Inner, peer: PeerId) -> bool {
         .is_ok_and(|i| i.connected.iter().any(|(p, _)| *p == peer))
 }
 
-/// Waits for a page merge and counts what it changed.
-async fn record_merge(inner: &Inner, merge: tokio::task::JoinHandle<usize>) {
-    let changed = merge.await.unwrap_or(0);
+/// Waits for a page merge, counts what it changed, and charges the peer for
+/// what was invalid.
+async fn record_merge(
+    inner: &Inner,
+    peer: PeerId,
+    merge: tokio::task::JoinHandle<crate::ingest::PageOutcome>,
+    first: Option<&watch::Sender<bool>>,
+) {
+    let Ok(outcome) = merge.await else {
+        return;
+    };
     inner
         .metrics
         .synced_offers
-        .fetch_add(changed as u64, std::sync::atomic::Ordering::Relaxed);
+        .fetch_add(outcome.changed as u64, Ordering::Relaxed);
+    if outcome.invalid > 0 {
+        tracing::debug!(%peer, invalid = outcome.invalid, "sync page with invalid offers");
+        let _ = inner.net.penalize(peer, Misbehaviour::BadSyncPage).await;
+    }
+    if let Some(first) = first {
+        first.send_replace(true);
+    }
 }
 
 /// Answers a peer's sync request from the book, within its page budget.
 pub(crate) fn serve(inner: Arc<Inner>, peer: PeerId, request: SyncRequest, token: ResponseToken) {
     inner.tracker.clone().spawn(async move {
-        let allowed = inner
-            .sync_state
-            .lock()
-            .is_ok_and(|mut s| s.may_serve(peer, inner.config.sync_pages_per_minute));
-        let response = if !allowed {
+        let limits = inner.limits();
+        let response = if !inner
+            .sync
+            .may_serve(peer, inner.config.sync.pages_per_minute)
+        {
             Metrics::inc(&inner.metrics.sync_refused);
             SyncResponse::Refused(SyncRefusal::RateLimited)
         } else if request
             .cursor
             .as_ref()
-            .is_some_and(|c| c.len() > inner.limits.max_cursor_bytes)
+            .is_some_and(|c| c.len() > limits.max_cursor_bytes)
         {
+            let _ = inner.net.penalize(peer, Misbehaviour::BadRequest).await;
             SyncResponse::Refused(SyncRefusal::BadCursor)
         } else {
             // The book is in memory: a page is a few hundred clones, no I/O.
-            let limit = usize::from(request.limit.clamp(1, inner.limits.max_sync_page));
-            match inner
-                .store
-                .book_page(request.market, request.cursor.as_deref(), limit, now())
-            {
+            let limit = usize::from(request.limit.clamp(1, limits.max_sync_page));
+            match inner.store.book_page(
+                request.market,
+                request.cursor.as_deref(),
+                limit,
+                limits.max_sync_response_bytes,
+                now(),
+            ) {
                 Ok((offers, next)) => {
                     Metrics::inc(&inner.metrics.sync_pages_served);
                     SyncResponse::Page { offers, next }

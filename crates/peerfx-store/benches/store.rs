@@ -90,7 +90,10 @@ fn bench(c: &mut Criterion) {
                 (dir, store)
             },
             |(dir, store)| {
-                assert_eq!(store.book_persist().unwrap(), 1024);
+                assert_eq!(
+                    futures::executor::block_on(store.book_persist()).unwrap(),
+                    1024
+                );
                 (dir, store)
             },
             BatchSize::PerIteration,

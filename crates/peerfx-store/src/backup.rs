@@ -6,7 +6,7 @@ use peerfx_core::{codec, Hash, Keypair, Signed, Timestamp, TradeMessage};
 use serde::{Deserialize, Serialize};
 
 use crate::own::OwnOffer;
-use crate::trades::{AppendOutcome, TradeRecord};
+use crate::trades::TradeRecord;
 use crate::{Result, Store, StoreError};
 
 /// Largest backup file accepted (a node with many thousand trades).
@@ -40,8 +40,8 @@ pub struct ImportStats {
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
     /// Not a backup file.
-    #[error("not a peerfx backup: {0}")]
-    Malformed(String),
+    #[error("not a peerfx backup")]
+    Malformed(#[source] peerfx_core::codec::CodecError),
     /// Something in it does not belong to its identity, or a signature fails.
     #[error("backup is inconsistent: {0}")]
     Inconsistent(&'static str),
@@ -60,7 +60,7 @@ impl Backup {
     /// carries valid signatures.
     pub fn from_bytes(bytes: &[u8]) -> Result<(Backup, Keypair), BackupError> {
         let b: Backup = codec::decode_with_limit::<_, MAX_BACKUP_BYTES>(bytes)
-            .map_err(|e| BackupError::Malformed(e.to_string()))?;
+            .map_err(BackupError::Malformed)?;
         let key = Keypair::from_secret(&b.identity_secret)
             .map_err(|_| BackupError::Inconsistent("identity key"))?;
         let me = key.public();
@@ -102,40 +102,58 @@ impl Store {
                 Ok((t, log))
             })
             .collect::<Result<Vec<_>>>()?;
+        let trees = self.trees()?;
         Ok(Backup {
             identity_secret: identity.secret_bytes().to_vec(),
             created_at: now,
-            own_offers: self.own_list()?,
+            own_offers: crate::list_records(&trees, &trees.own_offers, "own_offers")?,
             trades,
         })
     }
 
-    /// Adds what the backup has and the store does not; never overwrites. Flushed.
-    pub fn import_backup(&self, b: &Backup) -> Result<ImportStats> {
+    /// Adds what the backup has and the store does not; never overwrites.
+    /// Durable when it returns.
+    pub async fn import_backup(&self, b: &Backup) -> Result<ImportStats> {
         let mut stats = ImportStats::default();
         for o in &b.own_offers {
-            let id: Hash = peerfx_core::Verified::assume_verified(o.offer.clone()).id();
+            let id: Hash = o.id();
+            let bytes = codec::encode(o);
             let inserted = self
-                .own_offers
-                .compare_and_swap(id.as_bytes(), None as Option<&[u8]>, Some(codec::encode(o)))
-                .map_err(|e| self.err(e))?
-                .is_ok();
+                .write(move |trees| {
+                    Ok(trees
+                        .own_offers
+                        .compare_and_swap(id.as_bytes(), None as Option<&[u8]>, Some(bytes))
+                        .map_err(|e| trees.err(e))?
+                        .is_ok())
+                })
+                .await?;
             if inserted {
                 self.note_new_own(o);
             }
             stats.offers += usize::from(inserted);
         }
         for (t, log) in b.trades.iter() {
-            if self.trade_insert(t)? {
+            if self.trade_insert(t).await? {
                 stats.trades += 1;
             }
+            let id = t.contract.trade_id();
+            let c = t.contract.contract.body.clone();
             for m in log {
-                if let AppendOutcome::Appended(_) = self.trade_append(&t.contract.trade_id(), m)? {
+                // The backup's log replays as it did where it was written.
+                let (body, c) = (m.body.clone(), c.clone());
+                let outcome = self
+                    .trade_append(&id, m, move |_, state| {
+                        let mut next = state.clone();
+                        next.apply(&c, &id, &body)?;
+                        Ok(next)
+                    })
+                    .await?;
+                if matches!(outcome, Ok(crate::trades::AppendOutcome::Appended { .. })) {
                     stats.messages += 1;
                 }
             }
         }
-        self.flush()?;
+        self.flush().await?;
         Ok(stats)
     }
 }

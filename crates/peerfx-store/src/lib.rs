@@ -3,162 +3,126 @@
 //! A node's local database, on sled 0.34. One [`Store`] per data directory, with
 //! these trees:
 //!
-//! | tree            | key                                         | value |
-//! |-----------------|---------------------------------------------|-------|
-//! | `meta`          | `schema_version`                            | u32 BE |
-//! | `book`          | offer id                                    | [`peerfx_core::protocol::OfferState`]: the book's persisted copy |
-//! | `tombstones`    | offer id                                    | [`book::Tombstone`]: cancelled or closed, never to return |
-//! | `own_offers`    | offer id                                    | [`own::OwnOffer`] |
-//! | `reservations`  | reservation id                              | [`own::Reservation`] |
-//! | `trades`        | trade id                                    | [`trades::TradeRecord`] |
-//! | `trade_log`     | trade id · index                            | one signed trade message, append-only |
-//! | `negotiations`  | take request id                             | [`trades::Negotiation`]: countersigned, awaiting the maker |
-//! | `peers`         | peer id                                     | [`peers::PeerRecord`] |
+//! | tree               | key                               | value |
+//! |--------------------|-----------------------------------|-------|
+//! | `meta`             | `schema_version`                  | u32 BE |
+//! | `book`             | offer id                          | [`peerfx_core::protocol::OfferState`]: the book's persisted copy |
+//! | `tombstones`       | offer id                          | [`book::Tombstone`]: cancelled or closed, never to return |
+//! | `own_offers`       | offer id                          | [`own::OwnOffer`] |
+//! | `reservations`     | reservation id                    | [`own::Reservation`] |
+//! | `trades`           | trade id                          | [`trades::TradeRecord`] |
+//! | `trade_log`        | trade id · index (u32 BE)         | one signed trade message, append-only |
+//! | `trade_heads`      | trade id                          | [`trades::TradeHead`]: the log's length and the state it replays to |
+//! | `trade_msgs`       | trade id · message id             | index in the log |
+//! | `trade_by_request` | take request id                   | trade id |
+//! | `trade_by_time`    | created at (u64 BE) · trade id    | (empty) |
+//! | `negotiations`     | take request id                   | [`trades::Negotiation`]: countersigned, awaiting the maker |
+//! | `peers`            | peer id                           | [`peers::PeerRecord`] |
 //!
 //! Values are encoded with `peerfx_core::codec`, the workspace's one encoding.
 //! Changes that touch several keys happen in one sled transaction.
 //!
-//! The offer book is held in memory (with its index by market and rate, its
-//! expiry order and its makers' counts) and written to `book` and
-//! `tombstones` behind it: see [`book`].
+//! **Reads** are synchronous and direct. **Writes** go through one writer
+//! thread ([`writer`]) and are `async`: they never block a runtime thread,
+//! several waiting at once share one flush, and a write whose flush fails
+//! leaves nothing behind (the writer reopens the database, discarding it).
 //!
-//! Durability: sled only makes writes durable on `flush`, and its background
-//! flush runs every 500 ms, so a write reported done can be lost to a crash.
-//! Every operation whose result is acknowledged to a peer or a user (own offers,
-//! reservations, trades) flushes before it returns. Book changes do not: the book
-//! is a cache of the network that sync refills, persisted by
-//! [`Store::book_persist`].
+//! The offer book is held in memory (with its index by market and rate, its
+//! expiry order, its makers' counts and its tombstones) and written to `book`
+//! and `tombstones` behind it: see [`book`]. The live own offers have an
+//! in-memory index too ([`own`]).
+//!
+//! Durability: sled only makes writes durable on `flush`. Every operation
+//! whose result is acknowledged to a peer or a user (own offers,
+//! reservations, trades, blocks) is flushed before its future resolves. Book
+//! changes are not: the book is a cache of the network that sync refills.
 //!
 //! Exclusivity: opening takes an exclusive lock on `<dir>/LOCK`, so a second
 //! process (or a second `Store` in the same process) gets [`StoreError::Locked`].
 
 pub mod backup;
 pub mod book;
+mod config;
+mod error;
 pub mod own;
 pub mod peers;
+mod reservations;
 pub mod trades;
+mod trees;
+mod writer;
 
 use std::fs::{File, OpenOptions};
-use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 
-use peerfx_core::codec::{self, CodecError};
+use peerfx_core::codec;
 use serde::{de::DeserializeOwned, Serialize};
 
-/// The schema this build writes. Bumped on any incompatible change of a tree's
-/// keys or values.
-///
-/// - 1: the book with its index, expiry and makers' counts in sled.
-/// - 2: those three are kept in memory and rebuilt at open; their trees are
-///   dropped. A build that knows only 1 would find the book without its index.
-pub const SCHEMA_VERSION: u32 = 2;
+pub use config::StoreConfig;
+pub use error::{Result, StoreError};
+pub use trees::SCHEMA_VERSION;
 
-/// Trees of older schemas, dropped on upgrade.
-const RETIRED_TREES: [&str; 3] = ["book_index", "book_expiry", "book_makers"];
+use trees::Trees;
+use writer::WriterHandle;
 
-const SCHEMA_KEY: &[u8] = b"schema_version";
-
-/// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Another process (or another `Store` in this one) has the directory open.
-    #[error("the data directory {0} is in use by another peerfx process")]
-    Locked(PathBuf),
-    /// The database was written by a newer peerfx.
-    #[error("the database was written by a newer peerfx (schema {found}, this build understands up to {supported}); upgrade peerfx")]
-    NewerSchema {
-        /// Schema found on disk.
-        found: u32,
-        /// Schema this build writes.
-        supported: u32,
-    },
-    /// The disk is full: nothing was changed.
-    #[error("disk full while writing to {0}")]
-    DiskFull(PathBuf),
-    /// A stored value does not decode.
-    #[error("corrupt record in tree {tree}: {source}")]
-    Corrupt {
-        /// Which tree.
-        tree: &'static str,
-        /// Why it does not decode.
-        source: CodecError,
-    },
-    /// Any other I/O or database error.
-    #[error("database error: {0}")]
-    Db(String),
+/// What every clone of a [`Store`] shares.
+pub(crate) struct Shared {
+    dir: PathBuf,
+    config: StoreConfig,
+    /// The database; `None` while the writer reopens it.
+    trees: RwLock<Option<Arc<Trees>>>,
+    /// The offer book, in memory, written behind to `book` and `tombstones`.
+    book: book::Book,
+    /// The live own offers, in memory.
+    own_index: own::OwnIndex,
+    /// Held for as long as the store is open; last, so it is released after
+    /// everything else (fields drop in order).
+    _lock: File,
 }
 
-impl StoreError {
-    fn from_io(e: io::Error, path: &Path) -> StoreError {
-        if e.kind() == io::ErrorKind::StorageFull {
-            StoreError::DiskFull(path.to_path_buf())
-        } else {
-            StoreError::Db(format!("{}: {e}", path.display()))
-        }
+impl Shared {
+    /// The current trees.
+    pub(crate) fn trees(&self) -> Result<Arc<Trees>> {
+        self.trees
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(StoreError::Reopening)
+    }
+
+    /// Reopens the database (the writer's recovery): drops the current
+    /// handle, which discards unflushed writes, opens it again and rebuilds
+    /// what is kept in memory from what is on disk.
+    pub(crate) fn reopen(&self) -> Result<()> {
+        let old = self
+            .trees
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(old);
+        let trees = Arc::new(Trees::open(&self.dir, &self.config)?);
+        self.own_index.reload(&trees)?;
+        self.book.mark_all_dirty();
+        *self.trees.write().unwrap_or_else(PoisonError::into_inner) = Some(trees);
+        Ok(())
     }
 }
 
-/// Result of a store operation.
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// Tuning for [`Store::open`].
-#[derive(Clone, Debug)]
-pub struct StoreConfig {
-    /// sled's page cache in bytes. sled's own default is 1 GiB, far too much for a
-    /// phone; RSS runs to a few times this figure.
-    pub cache_capacity_bytes: u64,
-    /// Most offers in the book. Past it, new offers are refused (and not
-    /// forwarded) until some leave: the memory and disk a book can take are
-    /// bounded even against many makers. The book is held in memory, at
-    /// 1–2 KB per offer (a daemon with 10 000 offers: 37 MB RSS).
-    pub max_book_offers: u64,
-}
-
-impl StoreConfig {
-    /// Default cache: 16 MiB.
-    pub const DEFAULT_CACHE_CAPACITY_BYTES: u64 = 16 * 1024 * 1024;
-    /// Cache for `--profile mobile`: 4 MiB.
-    pub const MOBILE_CACHE_CAPACITY_BYTES: u64 = 4 * 1024 * 1024;
-    /// Default book size: 100 000 offers, at most ~150 MB of memory.
-    pub const DEFAULT_MAX_BOOK_OFFERS: u64 = 100_000;
-    /// Book size for `--profile mobile`: 20 000 offers, at most ~35 MB.
-    pub const MOBILE_MAX_BOOK_OFFERS: u64 = 20_000;
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        StoreConfig {
-            cache_capacity_bytes: Self::DEFAULT_CACHE_CAPACITY_BYTES,
-            max_book_offers: Self::DEFAULT_MAX_BOOK_OFFERS,
-        }
-    }
-}
-
-/// The node's database. Cheap to clone (sled trees are reference-counted) and
-/// safe to share between threads.
+/// The node's database. Cheap to clone and safe to share between threads;
+/// dropping the last clone writes the book's last changes, flushes, and
+/// frees the directory.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    path: PathBuf,
-    /// The offer book, in memory, written behind to the `book` and
-    /// `tombstones` trees.
-    pub(crate) book_mem: std::sync::Arc<book::Book>,
-    pub(crate) own_offers: sled::Tree,
-    /// The live own offers, in memory.
-    pub(crate) own_index: std::sync::Arc<own::OwnIndex>,
-    pub(crate) reservations: sled::Tree,
-    pub(crate) trades: sled::Tree,
-    pub(crate) trade_log: sled::Tree,
-    pub(crate) negotiations: sled::Tree,
-    pub(crate) peers: sled::Tree,
-    /// Last, so it is released after the book has written its last changes
-    /// (fields drop in order).
-    _lock: std::sync::Arc<File>,
+    /// First, so that the writer has finished before `shared` may drop.
+    writer: Arc<WriterHandle>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store")
+            .field("dir", &self.shared.dir)
+            .finish()
     }
 }
 
@@ -179,175 +143,99 @@ impl Store {
             Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(dir)),
             Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::from_io(e, &lock_path)),
         }
-
-        let db = open_sled(
-            sled::Config::new()
-                .path(dir.join("sled"))
-                .cache_capacity(config.cache_capacity_bytes),
-        )
-        .map_err(|e| db_err(e, &dir))?;
-        let tree = |name: &str| db.open_tree(name).map_err(|e| db_err(e, &dir));
-        let meta = tree("meta")?;
-        check_schema(&db, &meta).map_err(|e| match e {
-            SchemaError::Db(e) => db_err(e, &dir),
-            SchemaError::Store(e) => e,
-        })?;
-        let loaded = book::Book::load(tree("book")?, tree("tombstones")?, config.max_book_offers)
-            .map_err(|e| db_err(e, &dir))?;
+        let trees = Trees::open(&dir, config)?;
+        let loaded = book::Book::load(&trees, config)?;
         if loaded.dropped > 0 {
             tracing::warn!(
                 "{} book records were unreadable or outranked by a tombstone; dropped",
                 loaded.dropped
             );
         }
-        let own_offers = tree("own_offers")?;
-        let (own_index, own_makers) =
-            own::OwnIndex::load(&own_offers).map_err(|e| db_err(e, &dir))?;
-        for maker in own_makers {
+        let own_index = own::OwnIndex::default();
+        own_index.reload(&trees)?;
+        for maker in own_index.makers() {
             loaded.book.note_own_maker(maker);
         }
-        let store = Store {
-            book_mem: std::sync::Arc::new(loaded.book),
-            own_offers,
-            own_index: std::sync::Arc::new(own_index),
-            reservations: tree("reservations")?,
-            trades: tree("trades")?,
-            trade_log: tree("trade_log")?,
-            negotiations: tree("negotiations")?,
-            peers: tree("peers")?,
-            db,
-            path: dir,
-            _lock: std::sync::Arc::new(lock),
-        };
-        Ok(store)
+        let shared = Arc::new(Shared {
+            dir,
+            config: config.clone(),
+            trees: RwLock::new(Some(Arc::new(trees))),
+            book: loaded.book,
+            own_index,
+            _lock: lock,
+        });
+        let writer = Arc::new(WriterHandle::spawn(shared.clone())?);
+        Ok(Store { writer, shared })
     }
 
     /// The directory this store lives in.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.dir
     }
 
-    /// Makes every write so far durable, the book's pending changes included.
-    pub fn flush(&self) -> Result<()> {
-        self.book_persist()?;
-        self.sync()
-    }
-
-    /// Makes the writes to sled's trees durable, but not the book's pending
-    /// changes: what the user is told happened (an own offer, a trade step)
-    /// must wait for the disk; a second's worth of other makers' offers, which
-    /// sync brings back, need not wait in front of it.
-    pub(crate) fn sync(&self) -> Result<()> {
-        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
+    /// Writes the book's pending changes and makes every write so far
+    /// durable.
+    pub async fn flush(&self) -> Result<()> {
+        self.book_persist().await?;
+        self.write(|_| Ok(())).await
     }
 
     /// Bytes the database occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64> {
-        self.db.size_on_disk().map_err(|e| self.err(e))
+        let trees = self.trees()?;
+        trees.db.size_on_disk().map_err(|e| trees.err(e))
     }
 
-    pub(crate) fn err(&self, e: sled::Error) -> StoreError {
-        db_err(e, &self.path)
+    pub(crate) fn trees(&self) -> Result<Arc<Trees>> {
+        self.shared.trees()
     }
-}
 
-/// Opens sled, waiting a little if its own file lock is still held. We hold
-/// `LOCK`, so no other live store has this directory; sled's lock can only
-/// belong to a store of this process that was just dropped and whose I/O
-/// threads are still letting go of the file.
-fn open_sled(config: sled::Config) -> sled::Result<sled::Db> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    loop {
-        match config.open() {
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            result => return result,
-        }
+    /// A durable write: resolves once `f` ran on the writer and a flush made
+    /// it durable.
+    pub(crate) fn write<T, F>(&self, f: F) -> impl std::future::Future<Output = Result<T>> + Send
+    where
+        T: Send + 'static,
+        F: FnOnce(&Trees) -> Result<T> + Send + 'static,
+    {
+        self.writer.submit(true, f)
     }
-}
 
-enum SchemaError {
-    Db(sled::Error),
-    Store(StoreError),
-}
-
-impl From<sled::Error> for SchemaError {
-    fn from(e: sled::Error) -> Self {
-        SchemaError::Db(e)
-    }
-}
-
-/// Refuses a newer schema, migrates an older one, stamps a new database.
-fn check_schema(db: &sled::Db, meta: &sled::Tree) -> Result<(), SchemaError> {
-    let found = match meta.get(SCHEMA_KEY)? {
-        None if db.tree_names().iter().all(|n| n.as_ref() != b"book") => None,
-        // A database from before the version was stamped would have a book.
-        None => Some(1),
-        Some(v) => Some(
-            <[u8; 4]>::try_from(v.as_ref())
-                .map(u32::from_be_bytes)
-                .map_err(|_| {
-                    SchemaError::Store(StoreError::Corrupt {
-                        tree: "meta",
-                        source: CodecError::Malformed("schema version is not 4 bytes".into()),
-                    })
-                })?,
-        ),
-    };
-    match found {
-        Some(found) if found > SCHEMA_VERSION => Err(SchemaError::Store(StoreError::NewerSchema {
-            found,
-            supported: SCHEMA_VERSION,
-        })),
-        Some(SCHEMA_VERSION) => Ok(()),
-        _ => {
-            // 1 → 2: the book's derived trees now live in memory.
-            for name in RETIRED_TREES {
-                db.drop_tree(name)?;
-            }
-            meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
-            db.flush()?;
-            Ok(())
-        }
-    }
-}
-
-fn db_err(e: sled::Error, path: &Path) -> StoreError {
-    match e {
-        sled::Error::Io(io) => StoreError::from_io(io, path),
-        other => StoreError::Db(other.to_string()),
-    }
-}
-
-impl Store {
-    /// Reads and decodes one value of `tree` (named `name` in errors).
-    pub(crate) fn get_record<T: Serialize + DeserializeOwned>(
+    /// A write that need not be durable when it resolves.
+    pub(crate) fn write_lazily<T, F>(
         &self,
-        tree: &sled::Tree,
-        name: &'static str,
-        key: &[u8],
-    ) -> Result<Option<T>> {
-        match tree.get(key).map_err(|e| self.err(e))? {
-            Some(raw) => Ok(Some(decode(name, &raw)?)),
-            None => Ok(None),
-        }
+        f: F,
+    ) -> impl std::future::Future<Output = Result<T>> + Send
+    where
+        T: Send + 'static,
+        F: FnOnce(&Trees) -> Result<T> + Send + 'static,
+    {
+        self.writer.submit(false, f)
     }
+}
 
-    /// Reads and decodes every value of `tree`, in key order.
-    pub(crate) fn list_records<T: Serialize + DeserializeOwned>(
-        &self,
-        tree: &sled::Tree,
-        name: &'static str,
-    ) -> Result<Vec<T>> {
-        tree.iter()
-            .values()
-            .map(|v| decode(name, &v.map_err(|e| self.err(e))?))
-            .collect()
+/// Reads and decodes one value of `tree` (named `name` in errors).
+pub(crate) fn get_record<T: Serialize + DeserializeOwned>(
+    trees: &Trees,
+    tree: &sled::Tree,
+    name: &'static str,
+    key: &[u8],
+) -> Result<Option<T>> {
+    match tree.get(key).map_err(|e| trees.err(e))? {
+        Some(raw) => Ok(Some(decode(name, &raw)?)),
+        None => Ok(None),
     }
+}
+
+/// Reads and decodes every value of `tree`, in key order.
+pub(crate) fn list_records<T: Serialize + DeserializeOwned>(
+    trees: &Trees,
+    tree: &sled::Tree,
+    name: &'static str,
+) -> Result<Vec<T>> {
+    tree.iter()
+        .values()
+        .map(|v| decode(name, &v.map_err(|e| trees.err(e))?))
+        .collect()
 }
 
 /// Decodes a stored value, naming the tree if it is corrupt.
@@ -361,13 +249,20 @@ pub(crate) fn decode<T: Serialize + DeserializeOwned>(
 
 /// Maps a sled transaction error whose abort type is [`StoreError`].
 pub(crate) fn tx_err(
-    store: &Store,
+    trees: &Trees,
     e: sled::transaction::TransactionError<StoreError>,
 ) -> StoreError {
     match e {
         sled::transaction::TransactionError::Abort(e) => e,
-        sled::transaction::TransactionError::Storage(e) => store.err(e),
+        sled::transaction::TransactionError::Storage(e) => trees.err(e),
     }
+}
+
+/// Aborts a sled transaction with a store error.
+pub(crate) fn abort<T>(
+    r: Result<T>,
+) -> std::result::Result<T, sled::transaction::ConflictableTransactionError<StoreError>> {
+    r.map_err(sled::transaction::ConflictableTransactionError::Abort)
 }
 
 #[cfg(test)]
@@ -388,14 +283,7 @@ mod tests {
     fn newer_schema_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         drop(Store::open(dir.path(), &StoreConfig::default()).unwrap());
-        {
-            let db = open_sled(sled::Config::new().path(dir.path().join("sled"))).unwrap();
-            db.open_tree("meta")
-                .unwrap()
-                .insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
-                .unwrap();
-            db.flush().unwrap();
-        }
+        trees::set_schema(dir.path(), SCHEMA_VERSION + 1);
         let err = Store::open(dir.path(), &StoreConfig::default()).unwrap_err();
         assert!(
             matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1)

@@ -1,28 +1,27 @@
-//! The node's own offers, and reservations against them.
+//! The node's own offers: every offer it ever made, with its accounting.
 //!
-//! The maker's node is the only lock on an offer's liquidity. When a take
-//! arrives, [`Store::reserve`] sets the amount aside in one sled transaction, so
-//! two takers racing for the last 100 EUR cannot both get it; the reservation is
-//! then either committed with the trade ([`Store::commit_reservation`], one
-//! transaction again) or released when the taker does not countersign in time.
+//! `remaining` is what is not yet sold (max_give minus committed fills);
+//! `reserved` the sum of open reservations (see [`crate::reservations`] for
+//! how takes set amounts aside). Every change here is flushed before its
+//! future resolves, because it is acknowledged to the user or a peer.
 //!
-//! Accounting per offer: `remaining` is what is not yet sold (max_give minus
-//! committed fills); `reserved` is the sum of open reservations; what a new take
-//! can get is `remaining - reserved`. Every change here is flushed before it
-//! returns, because it is acknowledged to a peer or to the user.
+//! [`OwnIndex`] keeps in memory what the node asks about often: every own
+//! offer by creation time (for the newest-first history, a page at a time)
+//! and the live ones by expiry with their status (for the quota, expiry
+//! warnings and re-announcement), so none of those decodes the whole history.
 
-use peerfx_core::{
-    fill_range, Amount, Contract, Hash, Offer, OfferCancel, OfferId, OfferUpdate, PublicKey,
-    Signed, Timestamp, TradeId, Verified,
-};
-use serde::{Deserialize, Serialize};
-use sled::transaction::ConflictableTransactionError;
-use sled::Transactional;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::trades::TradeRecord;
-use crate::{decode, tx_err, Result, Store, StoreError};
+use peerfx_core::{
+    Amount, Hash, Offer, OfferCancel, OfferId, OfferUpdate, PublicKey, Signed, Timestamp, Verified,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::trees::Trees;
+use crate::{abort, decode, get_record, tx_err, Result, Store};
+
+pub use crate::reservations::{CommitError, Reservation, ReserveError};
 
 /// Lifecycle of an own offer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +52,23 @@ pub struct OwnOffer {
 }
 
 impl OwnOffer {
+    /// A new own offer, nothing sold or reserved.
+    pub fn new(offer: &Verified<Offer>) -> OwnOffer {
+        OwnOffer {
+            offer: offer.signed().clone(),
+            remaining: offer.max_give,
+            reserved: Amount::ZERO,
+            status: OwnStatus::Open,
+            last_update: None,
+            cancel: None,
+        }
+    }
+
+    /// The offer's id.
+    pub fn id(&self) -> OfferId {
+        Verified::assume_verified(self.offer.clone()).id()
+    }
+
     /// What a new take can get now.
     pub fn available(&self) -> Amount {
         self.remaining
@@ -66,179 +82,193 @@ impl OwnOffer {
     }
 }
 
-/// Liquidity set aside for one take.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reservation {
-    /// Id of the take request it answers.
-    pub id: Hash,
-    /// The offer.
-    pub offer_id: OfferId,
-    /// How much of the offer's `give`.
-    pub amount: Amount,
-    /// Who asked.
-    pub taker: PublicKey,
-    /// Released if not committed by then.
-    pub expires_at: Timestamp,
-    /// The contract the maker signed for this take, awaiting the taker's signature.
-    pub contract: Option<Signed<Contract>>,
-}
-
-/// Why a reservation was refused. Maps one to one onto the reject reasons a maker
-/// sends.
+/// Why posting an own offer was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ReserveError {
-    /// Not one of this node's offers.
-    #[error("unknown offer")]
-    UnknownOffer,
-    /// Cancelled or filled.
-    #[error("offer is closed")]
-    Closed,
-    /// Past its expiry.
-    #[error("offer has expired")]
-    Expired,
-    /// Outside the offer's range for one fill.
-    #[error("amount must be between {min} and {max}")]
-    OutOfRange {
-        /// Smallest fill now.
-        min: Amount,
-        /// Largest fill.
-        max: Amount,
+pub enum PostError {
+    /// The node already has the most open offers peers accept from one maker.
+    #[error("{open} open offers: the most peers accept from one maker")]
+    Quota {
+        /// Open (and live) offers now.
+        open: usize,
     },
-    /// Not enough left.
-    #[error("insufficient remaining: {available} available")]
-    Insufficient {
-        /// What can be taken now.
-        available: Amount,
-    },
-    /// The same reservation id was used for different terms.
-    #[error("reservation id reused for a different take")]
-    Conflict,
 }
 
-/// Why a commit failed.
+/// Why a republish (replace) was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum CommitError {
-    /// No such reservation (never made, released, or already committed).
-    #[error("no such reservation")]
-    UnknownReservation,
+pub enum ReplaceError {
+    /// The old offer is not open any more (it changed since it was read).
+    #[error("the offer is not open")]
+    NotOpen,
+    /// A take of the old offer awaits its countersignature.
+    #[error("a take of the offer is being confirmed")]
+    Reserved,
+    /// Past the open-offer quota.
+    #[error(transparent)]
+    Post(#[from] PostError),
 }
 
-/// The own offers that had not expired when last looked at, by expiry, with
-/// their status.
-///
-/// `own_offers` keeps every offer this node ever made (the user's history),
-/// while posting (the quota), re-announcing and the expiry warnings only care
-/// about the live ones. Without this index each of them decoded the whole
-/// history, on every post and every maintenance tick. Built at open; every
-/// write of an own offer goes through [`OwnIndex::note`] after it commits.
+/// Every own offer by creation, and the live ones by expiry.
 #[derive(Debug, Default)]
-pub(crate) struct OwnIndex(Mutex<BTreeMap<(Timestamp, OfferId), OwnStatus>>);
+pub(crate) struct OwnIndex(Mutex<IndexState>);
+
+#[derive(Debug, Default)]
+struct IndexState {
+    /// Every own offer: (created_at, id).
+    all: BTreeSet<(Timestamp, OfferId)>,
+    /// The offers that had not expired more than [`OwnIndex::FORGET_AFTER_SECS`]
+    /// ago when last looked at: (expires_at, id) → status.
+    live: BTreeMap<(Timestamp, OfferId), OwnStatus>,
+    /// The keys that made them: this node's own.
+    makers: HashSet<PublicKey>,
+}
 
 impl OwnIndex {
-    /// Indexes every record in the tree; records that do not decode are left
-    /// out here and reported by whoever reads them.
-    /// Also returns the makers of those records: this node's own keys.
-    pub(crate) fn load(tree: &sled::Tree) -> sled::Result<(OwnIndex, HashSet<PublicKey>)> {
-        let index = OwnIndex::default();
-        let mut makers = HashSet::new();
-        for v in tree.iter().values() {
-            if let Ok(rec) = crate::decode::<OwnOffer>("own_offers", &v?) {
-                index.note(&rec);
-                makers.insert(rec.offer.body.maker);
-            }
-        }
-        Ok((index, makers))
-    }
+    /// How long an expired offer stays in the live index: a clock stepped
+    /// back does not hide a live offer.
+    const FORGET_AFTER_SECS: u64 = 3600;
 
-    fn map(&self) -> MutexGuard<'_, BTreeMap<(Timestamp, OfferId), OwnStatus>> {
+    fn state(&self) -> MutexGuard<'_, IndexState> {
         // Every change under the lock is one map operation, so a poisoned lock
         // still guards a consistent map.
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records an own offer's status as just written.
-    pub(crate) fn note(&self, rec: &OwnOffer) {
-        let id = peerfx_core::Verified::assume_verified(rec.offer.clone()).id();
-        self.map()
-            .insert((rec.offer.body.expires_at, id), rec.status);
+    /// Rebuilds the index from the tree (at open, and after a reopen).
+    /// Records that do not decode are left out here and reported by whoever
+    /// reads them.
+    pub(crate) fn reload(&self, trees: &Trees) -> Result<()> {
+        let mut fresh = IndexState::default();
+        for v in trees.own_offers.iter().values() {
+            if let Ok(rec) = decode::<OwnOffer>("own_offers", &v.map_err(|e| trees.err(e))?) {
+                fresh.note(&rec);
+            }
+        }
+        *self.state() = fresh;
+        Ok(())
     }
 
-    /// The offers that expire after `now`, soonest first. Forgets those that
-    /// expired more than [`OwnIndex::FORGET_AFTER_SECS`] before `now`: kept a
-    /// while, so a clock stepped back does not hide a live offer.
+    /// Records an own offer's status as just written.
+    pub(crate) fn note(&self, rec: &OwnOffer) {
+        self.state().note(rec);
+    }
+
+    /// This node's keys (of its offers).
+    pub(crate) fn makers(&self) -> Vec<PublicKey> {
+        self.state().makers.iter().copied().collect()
+    }
+
+    /// The offers that expire after `now`, soonest first, forgetting those
+    /// long expired.
     fn live(&self, now: Timestamp) -> Vec<(OfferId, OwnStatus)> {
-        let mut map = self.map();
+        let mut st = self.state();
         let forget_before = Timestamp(now.0.saturating_sub(Self::FORGET_AFTER_SECS));
-        let kept = map.split_off(&(forget_before, Hash([0; 32])));
-        *map = kept;
+        let kept = st.live.split_off(&(forget_before, Hash([0; 32])));
+        st.live = kept;
         // Expiry is at a whole second: `(now + 1, MIN)` is the first live key.
-        map.range((Timestamp(now.0.saturating_add(1)), Hash([0; 32]))..)
+        st.live
+            .range((Timestamp(now.0.saturating_add(1)), Hash([0; 32]))..)
             .map(|((_, id), status)| (*id, *status))
             .collect()
     }
 
-    /// How long an expired offer stays in the index.
-    const FORGET_AFTER_SECS: u64 = 3600;
+    fn open_count(&self, now: Timestamp) -> usize {
+        self.live(now)
+            .iter()
+            .filter(|(_, status)| *status == OwnStatus::Open)
+            .count()
+    }
+
+    /// Up to `limit` ids, newest first, after `after` (its creation time).
+    fn page(&self, after: Option<(Timestamp, OfferId)>, limit: usize) -> Vec<OfferId> {
+        let st = self.state();
+        let upper = match after {
+            Some(key) => st.all.range(..key),
+            None => st.all.range(..),
+        };
+        upper.rev().take(limit).map(|(_, id)| *id).collect()
+    }
 }
 
-type Tx = ConflictableTransactionError<StoreError>;
-
-fn abort<T>(r: Result<T>) -> std::result::Result<T, Tx> {
-    r.map_err(ConflictableTransactionError::Abort)
+impl IndexState {
+    fn note(&mut self, rec: &OwnOffer) {
+        let id = rec.id();
+        let body = &rec.offer.body;
+        self.all.insert((body.created_at, id));
+        self.live.insert((body.expires_at, id), rec.status);
+        self.makers.insert(body.maker);
+    }
 }
 
 fn enc<T: Serialize>(v: &T) -> Vec<u8> {
     peerfx_core::codec::encode(v)
 }
 
-impl Store {
-    /// Records an offer this node just signed, before it is published.
-    pub fn own_insert(&self, offer: &Verified<Offer>) -> Result<()> {
-        let rec = OwnOffer {
-            offer: offer.signed().clone(),
-            remaining: offer.max_give,
-            reserved: Amount::ZERO,
-            status: OwnStatus::Open,
-            last_update: None,
-            cancel: None,
-        };
-        let id = offer.id();
-        self.own_offers
-            .insert(id.as_bytes(), enc(&rec))
-            .map_err(|e| self.err(e))?;
-        if let Err(e) = self.sync() {
-            // The caller reports the post as failed and publishes nothing, so
-            // the offer must not stay behind to be re-announced, or be written
-            // by a later flush once the disk has room again.
-            let _ = self.own_offers.remove(id.as_bytes());
-            return Err(e);
-        }
-        self.note_new_own(&rec);
-        Ok(())
-    }
+/// Open and live own offers (what the quota counts), read from the trees
+/// through the index's ids: only called inside a writer job, where it is
+/// atomic with the insert it guards.
+fn open_now(store_index: &OwnIndex, now: Timestamp) -> usize {
+    store_index.open_count(now)
+}
 
-    /// Records a new own offer, written and flushed, in memory: the live
-    /// index, and its maker as one of this node's keys for the book.
-    pub(crate) fn note_new_own(&self, rec: &OwnOffer) {
-        self.own_index.note(rec);
-        self.book_mem.note_own_maker(rec.offer.body.maker);
+impl Store {
+    /// Records an offer this node just signed, before it is published,
+    /// unless the node already has `quota` open offers (checked and inserted
+    /// in one step of the writer, so concurrent posts cannot both pass).
+    pub async fn own_insert(
+        &self,
+        offer: &Verified<Offer>,
+        quota: usize,
+        now: Timestamp,
+    ) -> Result<std::result::Result<(), PostError>> {
+        let rec = OwnOffer::new(offer);
+        let shared = self.shared.clone();
+        let written = self
+            .write(move |trees| {
+                let open = open_now(&shared.own_index, now);
+                if open >= quota {
+                    return Ok(Err(PostError::Quota { open }));
+                }
+                trees
+                    .own_offers
+                    .insert(rec.id().as_bytes(), enc(&rec))
+                    .map_err(|e| trees.err(e))?;
+                // Noted now, so the next job's quota check counts it; a
+                // failed flush reopens the database and rebuilds the index.
+                shared.own_index.note(&rec);
+                Ok(Ok(rec))
+            })
+            .await?;
+        Ok(written.map(|rec| self.shared.book.note_own_maker(rec.offer.body.maker)))
     }
 
     /// One own offer.
     pub fn own_get(&self, id: &OfferId) -> Result<Option<OwnOffer>> {
-        self.get_record(&self.own_offers, "own_offers", id.as_bytes())
+        let trees = self.trees()?;
+        get_record(&trees, &trees.own_offers, "own_offers", id.as_bytes())
     }
 
-    /// All own offers, the closed and expired ones included: the user's history.
-    pub fn own_list(&self) -> Result<Vec<OwnOffer>> {
-        self.list_records(&self.own_offers, "own_offers")
+    /// Own offers, newest first: up to `limit` created before offer `after`
+    /// (or the newest, without it). Costs the page, not the history.
+    pub fn own_page(&self, after: Option<&OfferId>, limit: usize) -> Result<Vec<OwnOffer>> {
+        let after = match after {
+            Some(id) => match self.own_get(id)? {
+                Some(o) => Some((o.offer.body.created_at, *id)),
+                None => return Ok(Vec::new()),
+            },
+            None => None,
+        };
+        let mut out = Vec::new();
+        for id in self.shared.own_index.page(after, limit) {
+            out.extend(self.own_get(&id)?);
+        }
+        Ok(out)
     }
 
     /// Own offers that expire after `now`, whatever their status, soonest first.
     /// Costs what is live, not the whole history.
     pub fn own_live(&self, now: Timestamp) -> Result<Vec<OwnOffer>> {
         let mut out = Vec::new();
-        for (id, _) in self.own_index.live(now) {
+        for (id, _) in self.shared.own_index.live(now) {
             out.extend(self.own_get(&id)?);
         }
         Ok(out)
@@ -247,41 +277,46 @@ impl Store {
     /// How many own offers are open and expire after `now` (what the per-maker
     /// quota counts), without reading any record.
     pub fn own_open_count(&self, now: Timestamp) -> usize {
-        self.own_index
-            .live(now)
-            .iter()
-            .filter(|(_, status)| *status == OwnStatus::Open)
-            .count()
+        self.shared.own_index.open_count(now)
     }
 
-    /// Applies `change` to own offer `id` in one transaction and flushes. `change`
-    /// returns false to leave the record as it is. Returns whether it changed.
-    fn own_modify(&self, id: &OfferId, change: impl Fn(&mut OwnOffer) -> bool) -> Result<bool> {
-        let changed = self
-            .own_offers
-            .transaction(|own| {
-                let Some(raw) = own.get(id.as_bytes())? else {
-                    return Ok(None);
-                };
-                let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
-                if !change(&mut rec) {
-                    return Ok(None);
-                }
-                own.insert(id.as_bytes(), enc(&rec))?;
-                Ok(Some(rec))
-            })
-            .map_err(|e| tx_err(self, e))?;
-        if let Some(rec) = &changed {
-            self.own_index.note(rec);
-        }
-        self.sync()?;
-        Ok(changed.is_some())
+    /// Applies `change` to own offer `id` in one transaction, durably.
+    /// `change` returns false to leave the record as it is. Returns whether
+    /// it changed.
+    async fn own_modify(
+        &self,
+        id: OfferId,
+        change: impl Fn(&mut OwnOffer) -> bool + Send + 'static,
+    ) -> Result<bool> {
+        let shared = self.shared.clone();
+        self.write(move |trees| {
+            let changed = trees
+                .own_offers
+                .transaction(|own| {
+                    let Some(raw) = own.get(id.as_bytes())? else {
+                        return Ok(None);
+                    };
+                    let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
+                    if !change(&mut rec) {
+                        return Ok(None);
+                    }
+                    own.insert(id.as_bytes(), enc(&rec))?;
+                    Ok(Some(rec))
+                })
+                .map_err(|e| tx_err(trees, e))?;
+            if let Some(rec) = &changed {
+                shared.own_index.note(rec);
+            }
+            Ok(changed.is_some())
+        })
+        .await
     }
 
     /// Marks an own offer cancelled and keeps the signed cancel (to re-announce it).
     /// Returns false if there is no such offer or it was already closed.
-    pub fn own_cancel(&self, cancel: &Signed<OfferCancel>) -> Result<bool> {
-        self.own_modify(&cancel.body.offer_id, |rec| {
+    pub async fn own_cancel(&self, cancel: &Signed<OfferCancel>) -> Result<bool> {
+        let cancel = cancel.clone();
+        self.own_modify(cancel.body.offer_id, move |rec| {
             if rec.status != OwnStatus::Open {
                 return false;
             }
@@ -289,161 +324,84 @@ impl Store {
             rec.cancel = Some(cancel.clone());
             true
         })
+        .await
     }
 
     /// Keeps the latest update this node signed for an own offer. Refuses (returns
     /// false) an update whose seq is not above the current one.
-    pub fn own_record_update(&self, update: &Signed<OfferUpdate>) -> Result<bool> {
-        self.own_modify(&update.body.offer_id, |rec| {
+    pub async fn own_record_update(&self, update: &Signed<OfferUpdate>) -> Result<bool> {
+        let update = update.clone();
+        self.own_modify(update.body.offer_id, move |rec| {
             if update.body.seq <= rec.seq() {
                 return false;
             }
             rec.last_update = Some(update.clone());
             true
         })
+        .await
     }
 
-    /// Sets `amount` of an own offer aside for take `reservation.id`, atomically.
-    /// Retrying with the same id and terms returns the existing reservation.
-    pub fn reserve(
+    /// Republishes: cancels own offer `cancel.offer_id` (if `cancel` is
+    /// given: the old offer is open) and records `offer` in its place, in one
+    /// transaction, under the open-offer `quota`. Either both happen, or
+    /// neither.
+    pub async fn own_replace(
         &self,
-        reservation: &Reservation,
+        cancel: Option<&Signed<OfferCancel>>,
+        offer: &Verified<Offer>,
+        quota: usize,
         now: Timestamp,
-    ) -> Result<std::result::Result<Reservation, ReserveError>> {
-        let r = reservation;
-        let out = (&self.own_offers, &self.reservations)
-            .transaction(|(own, res)| {
-                if let Some(existing) = res.get(r.id.as_bytes())? {
-                    let existing: Reservation = abort(decode("reservations", &existing))?;
-                    return Ok(
-                        if existing.offer_id == r.offer_id && existing.amount == r.amount {
-                            Ok(existing)
-                        } else {
-                            Err(ReserveError::Conflict)
-                        },
-                    );
+    ) -> Result<std::result::Result<(), ReplaceError>> {
+        let cancel = cancel.cloned();
+        let rec = OwnOffer::new(offer);
+        let shared = self.shared.clone();
+        let written = self
+            .write(move |trees| {
+                let freed = cancel.is_some();
+                let open = open_now(&shared.own_index, now);
+                if open.saturating_sub(usize::from(freed)) >= quota {
+                    return Ok(Err(PostError::Quota { open }.into()));
                 }
-                let Some(raw) = own.get(r.offer_id.as_bytes())? else {
-                    return Ok(Err(ReserveError::UnknownOffer));
-                };
-                let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
-                match rec.status {
-                    OwnStatus::Open => {}
-                    // Sold out: to a taker that is "nothing left", not "withdrawn".
-                    OwnStatus::Filled => {
-                        return Ok(Err(ReserveError::Insufficient {
-                            available: Amount::ZERO,
-                        }))
+                let outcome = trees
+                    .own_offers
+                    .transaction(|own| {
+                        let mut old = None;
+                        if let Some(cancel) = &cancel {
+                            let id = cancel.body.offer_id;
+                            let Some(raw) = own.get(id.as_bytes())? else {
+                                return Ok(Err(ReplaceError::NotOpen));
+                            };
+                            let mut prev: OwnOffer = abort(decode("own_offers", &raw))?;
+                            if prev.status != OwnStatus::Open {
+                                return Ok(Err(ReplaceError::NotOpen));
+                            }
+                            if prev.reserved > Amount::ZERO {
+                                return Ok(Err(ReplaceError::Reserved));
+                            }
+                            prev.status = OwnStatus::Cancelled;
+                            prev.cancel = Some(cancel.clone());
+                            own.insert(id.as_bytes(), enc(&prev))?;
+                            old = Some(prev);
+                        }
+                        own.insert(rec.id().as_bytes(), enc(&rec))?;
+                        Ok(Ok(old))
+                    })
+                    .map_err(|e| tx_err(trees, e))?;
+                Ok(outcome.map(|old| {
+                    if let Some(old) = &old {
+                        shared.own_index.note(old);
                     }
-                    OwnStatus::Cancelled => return Ok(Err(ReserveError::Closed)),
-                }
-                if rec.offer.body.expires_at <= now {
-                    return Ok(Err(ReserveError::Expired));
-                }
-                let Some((lo, _)) = fill_range(&rec.offer.body, rec.remaining) else {
-                    return Ok(Err(ReserveError::Closed));
-                };
-                if r.amount < lo || r.amount > rec.offer.body.max_give {
-                    return Ok(Err(ReserveError::OutOfRange {
-                        min: lo,
-                        max: rec.offer.body.max_give,
-                    }));
-                }
-                let available = rec.available();
-                if r.amount > available {
-                    return Ok(Err(ReserveError::Insufficient { available }));
-                }
-                rec.reserved = rec.reserved.checked_add(r.amount).unwrap_or(rec.remaining);
-                own.insert(r.offer_id.as_bytes(), enc(&rec))?;
-                res.insert(r.id.as_bytes(), enc(r))?;
-                Ok(Ok(r.clone()))
+                    shared.own_index.note(&rec);
+                }))
             })
-            .map_err(|e| tx_err(self, e))?;
-        self.sync()?;
-        Ok(out)
+            .await?;
+        Ok(written)
     }
 
-    /// Releases a reservation (the taker did not countersign). Returns it, or
-    /// `None` if it was already released or committed.
-    pub fn release(&self, id: &Hash) -> Result<Option<Reservation>> {
-        let out = (&self.own_offers, &self.reservations)
-            .transaction(|(own, res)| {
-                let Some(raw) = res.remove(id.as_bytes())? else {
-                    return Ok(None);
-                };
-                let r: Reservation = abort(decode("reservations", &raw))?;
-                if let Some(raw) = own.get(r.offer_id.as_bytes())? {
-                    let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
-                    rec.reserved = rec.reserved.checked_sub(r.amount).unwrap_or(Amount::ZERO);
-                    own.insert(r.offer_id.as_bytes(), enc(&rec))?;
-                }
-                Ok(Some(r))
-            })
-            .map_err(|e| tx_err(self, e))?;
-        self.sync()?;
-        Ok(out)
-    }
-
-    /// Releases every reservation that expired at or before `now`; returns them.
-    /// Called periodically and at start-up, so a crash never leaves liquidity stuck.
-    pub fn release_expired(&self, now: Timestamp) -> Result<Vec<Reservation>> {
-        let mut expired = Vec::new();
-        for v in self.reservations.iter().values() {
-            let r: Reservation = decode("reservations", &v.map_err(|e| self.err(e))?)?;
-            if r.expires_at <= now {
-                expired.push(r.id);
-            }
-        }
-        let mut out = Vec::new();
-        for id in expired {
-            out.extend(self.release(&id)?);
-        }
-        Ok(out)
-    }
-
-    /// One open reservation.
-    pub fn reservation_get(&self, id: &Hash) -> Result<Option<Reservation>> {
-        self.get_record(&self.reservations, "reservations", id.as_bytes())
-    }
-
-    /// Open reservations.
-    pub fn reservations(&self) -> Result<Vec<Reservation>> {
-        self.list_records(&self.reservations, "reservations")
-    }
-
-    /// Turns a reservation into a sale and stores the trade, in one transaction:
-    /// either both happen or neither. Returns what remains of the offer.
-    pub fn commit_reservation(
-        &self,
-        id: &Hash,
-        trade: &TradeRecord,
-    ) -> Result<std::result::Result<Amount, CommitError>> {
-        let trade_id: TradeId = trade.contract.trade_id();
-        let trade_bytes = enc(trade);
-        let out = (&self.own_offers, &self.reservations, &self.trades)
-            .transaction(|(own, res, trades)| {
-                let Some(raw) = res.remove(id.as_bytes())? else {
-                    return Ok(Err(CommitError::UnknownReservation));
-                };
-                let r: Reservation = abort(decode("reservations", &raw))?;
-                let Some(raw) = own.get(r.offer_id.as_bytes())? else {
-                    return Ok(Err(CommitError::UnknownReservation));
-                };
-                let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
-                rec.reserved = rec.reserved.checked_sub(r.amount).unwrap_or(Amount::ZERO);
-                rec.remaining = rec.remaining.checked_sub(r.amount).unwrap_or(Amount::ZERO);
-                if rec.remaining == Amount::ZERO && rec.status == OwnStatus::Open {
-                    rec.status = OwnStatus::Filled;
-                }
-                own.insert(r.offer_id.as_bytes(), enc(&rec))?;
-                trades.insert(trade_id.as_bytes(), trade_bytes.as_slice())?;
-                Ok(Ok(rec))
-            })
-            .map_err(|e| tx_err(self, e))?;
-        if let Ok(rec) = &out {
-            self.own_index.note(rec);
-        }
-        self.sync()?;
-        Ok(out.map(|rec| rec.remaining))
+    /// Notes a new own offer written outside [`Store::own_insert`] (a backup
+    /// import) in memory.
+    pub(crate) fn note_new_own(&self, rec: &OwnOffer) {
+        self.shared.own_index.note(rec);
+        self.shared.book.note_own_maker(rec.offer.body.maker);
     }
 }

@@ -141,7 +141,7 @@ fn merging_applies_each_offer_then_its_update_in_one_batch() {
     s.book_insert(&known, NOW, &WireLimits::default()).unwrap();
     s.book_apply_update(&update(&k, known.id(), 30_000, 5))
         .unwrap();
-    s.book_apply_cancel(&cancel(&k, gone.id()), &WireLimits::default())
+    s.book_apply_cancel(&cancel(&k, gone.id()), NOW, &WireLimits::default())
         .unwrap();
 
     let outcomes = s
@@ -198,18 +198,18 @@ fn a_cancelled_offer_never_comes_back() {
     s.book_insert(&o, NOW, &WireLimits::default()).unwrap();
     let mallory = Keypair::generate();
     assert_eq!(
-        s.book_apply_cancel(&cancel(&mallory, o.id()), &WireLimits::default())
+        s.book_apply_cancel(&cancel(&mallory, o.id()), NOW, &WireLimits::default())
             .unwrap(),
         CancelOutcome::WrongMaker
     );
     assert!(s.book_get(&o.id()).unwrap().is_some());
     assert_eq!(
-        s.book_apply_cancel(&cancel(&k, o.id()), &WireLimits::default())
+        s.book_apply_cancel(&cancel(&k, o.id()), NOW, &WireLimits::default())
             .unwrap(),
         CancelOutcome::Cancelled
     );
     assert_eq!(
-        s.book_apply_cancel(&cancel(&k, o.id()), &WireLimits::default())
+        s.book_apply_cancel(&cancel(&k, o.id()), NOW, &WireLimits::default())
             .unwrap(),
         CancelOutcome::AlreadyGone
     );
@@ -226,7 +226,7 @@ fn a_cancel_before_its_offer_is_remembered_for_the_same_maker_only() {
     let k = Keypair::generate();
     let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
     assert_eq!(
-        s.book_apply_cancel(&cancel(&k, o.id()), &WireLimits::default())
+        s.book_apply_cancel(&cancel(&k, o.id()), NOW, &WireLimits::default())
             .unwrap(),
         CancelOutcome::Remembered
     );
@@ -238,7 +238,7 @@ fn a_cancel_before_its_offer_is_remembered_for_the_same_maker_only() {
     // Someone else's early "cancel" does not keep a real offer out.
     let o2 = verified_offer(&k, "EUR", "USD", "1.08", 2);
     let mallory = Keypair::generate();
-    s.book_apply_cancel(&cancel(&mallory, o2.id()), &WireLimits::default())
+    s.book_apply_cancel(&cancel(&mallory, o2.id()), NOW, &WireLimits::default())
         .unwrap();
     assert_eq!(
         s.book_insert(&o2, NOW, &WireLimits::default()).unwrap(),
@@ -349,16 +349,19 @@ fn expired_offers_and_old_tombstones_are_purged() {
     let long = verified_offer(&k, "EUR", "USD", "1.08", 2);
     s.book_insert(&short, NOW, &WireLimits::default()).unwrap();
     s.book_insert(&long, NOW, &WireLimits::default()).unwrap();
-    s.book_apply_cancel(&cancel(&k, long.id()), &WireLimits::default())
+    s.book_apply_cancel(&cancel(&k, long.id()), NOW, &WireLimits::default())
         .unwrap();
-    assert_eq!(s.book_purge_expired(NOW.plus(9)).unwrap(), vec![]);
     assert_eq!(
-        s.book_purge_expired(NOW.plus(10)).unwrap(),
+        s.book_purge_expired(NOW.plus(9), &WireLimits::default()),
+        vec![]
+    );
+    assert_eq!(
+        s.book_purge_expired(NOW.plus(10), &WireLimits::default()),
         vec![short.id()]
     );
     assert_eq!(s.book_len(), 0);
     assert!(s.book_is_tombstoned(&long.id()).unwrap());
-    s.book_purge_expired(long.expires_at).unwrap();
+    s.book_purge_expired(long.expires_at, &WireLimits::default());
     assert!(!s.book_is_tombstoned(&long.id()).unwrap());
 }
 
@@ -391,7 +394,7 @@ fn a_maker_gets_at_most_the_quota_and_room_comes_back_when_offers_leave() {
         InsertOutcome::Inserted
     );
     // A cancel, a fill and an expiry each free a place.
-    s.book_apply_cancel(&cancel(&k, offers[0].id()), &limits)
+    s.book_apply_cancel(&cancel(&k, offers[0].id()), NOW, &limits)
         .unwrap();
     assert_eq!(
         s.book_insert(&offers[3], NOW, &limits).unwrap(),
@@ -400,7 +403,7 @@ fn a_maker_gets_at_most_the_quota_and_room_comes_back_when_offers_leave() {
     s.book_apply_update(&update(&k, offers[1].id(), 0, 1))
         .unwrap();
     assert_eq!(s.book_maker_offers(&k.public()).unwrap(), 2);
-    s.book_purge_expired(offers[2].expires_at).unwrap();
+    s.book_purge_expired(offers[2].expires_at, &WireLimits::default());
     assert_eq!(s.book_maker_offers(&k.public()).unwrap(), 0);
     assert_eq!(s.book_len(), 0);
 }
@@ -448,7 +451,7 @@ fn a_full_book_refuses_new_offers_until_one_leaves() {
             InsertOutcome::BookFull
         ]
     );
-    s.book_apply_cancel(&cancel(&makers[0], offers[0].id()), &limits)
+    s.book_apply_cancel(&cancel(&makers[0], offers[0].id()), NOW, &limits)
         .unwrap();
     assert_eq!(
         s.book_insert(&offers[2], NOW, &limits).unwrap(),
@@ -495,13 +498,13 @@ fn a_full_book_makes_room_for_another_market_from_the_fullest_one() {
     assert_eq!(s.book_len(), 4);
     // An evicted offer is not tombstoned: it comes back when there is room.
     assert!(!s.book_is_tombstoned(&flood[1].id()).unwrap());
-    s.book_apply_cancel(&cancel(&gbp_maker, gbp.id()), &limits)
+    s.book_apply_cancel(&cancel(&gbp_maker, gbp.id()), NOW, &limits)
         .unwrap();
     assert_eq!(insert(&flood[1]), InsertOutcome::Inserted);
 }
 
-#[test]
-fn a_full_book_never_evicts_or_refuses_the_nodes_own_offers() {
+#[tokio::test]
+async fn a_full_book_never_evicts_or_refuses_the_nodes_own_offers() {
     let dir = tempfile::tempdir().unwrap();
     let config = StoreConfig {
         max_book_offers: 3,
@@ -516,7 +519,10 @@ fn a_full_book_never_evicts_or_refuses_the_nodes_own_offers() {
     {
         let s = Store::open(dir.path(), &config).unwrap();
         let insert = |o: &Verified<Offer>| s.book_insert(o, NOW, &limits).unwrap();
-        s.own_insert(&worst_own).unwrap();
+        s.own_insert(&worst_own, usize::MAX, NOW)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(insert(&worst_own), InsertOutcome::Inserted);
         for o in &cheap {
             assert_eq!(insert(o), InsertOutcome::Inserted);
@@ -529,7 +535,10 @@ fn a_full_book_never_evicts_or_refuses_the_nodes_own_offers() {
         );
         // Our own offer in the fullest market of a full book still gets in.
         let second_own = own("1.19", 2);
-        s.own_insert(&second_own).unwrap();
+        s.own_insert(&second_own, usize::MAX, NOW)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(insert(&second_own), InsertOutcome::Inserted);
         assert_eq!(s.book_len(), 4);
     }
@@ -543,8 +552,8 @@ fn a_full_book_never_evicts_or_refuses_the_nodes_own_offers() {
     assert!(s.book_get(&worst_own.id()).unwrap().is_some());
 }
 
-#[test]
-fn the_book_is_written_behind_and_comes_back_whole_after_a_reopen() {
+#[tokio::test]
+async fn the_book_is_written_behind_and_comes_back_whole_after_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let limits = WireLimits::default();
     let k = Keypair::generate();
@@ -559,13 +568,13 @@ fn the_book_is_written_behind_and_comes_back_whole_after_a_reopen() {
         s.book_insert_many(&offers, NOW, &limits).unwrap();
         s.book_apply_update(&update(&k, offers[0].id(), 40_000, 1))
             .unwrap();
-        s.book_apply_cancel(&cancel(&k, offers[2].id()), &limits)
+        s.book_apply_cancel(&cancel(&k, offers[2].id()), NOW, &limits)
             .unwrap();
-        s.book_apply_cancel(&cancel(&k, unseen.id()), &limits)
+        s.book_apply_cancel(&cancel(&k, unseen.id()), NOW, &limits)
             .unwrap();
         // Three offers (one since deleted) and two tombstones were pending.
-        assert_eq!(s.book_persist().unwrap(), 5);
-        assert_eq!(s.book_persist().unwrap(), 0, "nothing left to write");
+        assert_eq!(s.book_persist().await.unwrap(), 5);
+        assert_eq!(s.book_persist().await.unwrap(), 0, "nothing left to write");
         // A change after the last persist is written when the store closes.
         s.book_apply_update(&update(&k, offers[1].id(), 30_000, 1))
             .unwrap();
@@ -592,15 +601,15 @@ fn the_book_is_written_behind_and_comes_back_whole_after_a_reopen() {
     }
 }
 
-#[test]
-fn a_schema_1_directory_is_migrated() {
+#[tokio::test]
+async fn a_schema_1_directory_is_migrated() {
     let dir = tempfile::tempdir().unwrap();
     let k = Keypair::generate();
     let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
     {
         let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
         s.book_insert(&o, NOW, &WireLimits::default()).unwrap();
-        s.flush().unwrap();
+        s.flush().await.unwrap();
     }
     // What schema 1 left: its version, and the trees now kept in memory.
     {
@@ -617,7 +626,10 @@ fn a_schema_1_directory_is_migrated() {
     drop(Store::open(dir.path(), &StoreConfig::default()).unwrap());
     let db = raw_sled(dir.path());
     let version = db.open_tree("meta").unwrap().get("schema_version").unwrap();
-    assert_eq!(version.as_deref(), Some(&2u32.to_be_bytes()[..]));
+    assert_eq!(
+        version.as_deref(),
+        Some(&peerfx_store::SCHEMA_VERSION.to_be_bytes()[..])
+    );
     let names: Vec<_> = db.tree_names();
     for name in ["book_index", "book_expiry", "book_makers"] {
         assert!(
@@ -641,7 +653,7 @@ fn early_cancels_are_capped_and_the_makers_cancel_beats_anyone_elses() {
     let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
     // Mallory's early cancel of o's id does not stop o, nor o's maker's cancel.
     assert_eq!(
-        s.book_apply_cancel(&cancel(&mallory, o.id()), &limits)
+        s.book_apply_cancel(&cancel(&mallory, o.id()), NOW, &limits)
             .unwrap(),
         CancelOutcome::Remembered
     );
@@ -650,7 +662,8 @@ fn early_cancels_are_capped_and_the_makers_cancel_beats_anyone_elses() {
         InsertOutcome::Inserted
     );
     assert_eq!(
-        s.book_apply_cancel(&cancel(&k, o.id()), &limits).unwrap(),
+        s.book_apply_cancel(&cancel(&k, o.id()), NOW, &limits)
+            .unwrap(),
         CancelOutcome::Cancelled
     );
     assert_eq!(
@@ -664,7 +677,7 @@ fn early_cancels_are_capped_and_the_makers_cancel_beats_anyone_elses() {
     let outcomes: Vec<_> = unseen
         .iter()
         .map(|u| {
-            s.book_apply_cancel(&cancel(&mallory, u.id()), &limits)
+            s.book_apply_cancel(&cancel(&mallory, u.id()), NOW, &limits)
                 .unwrap()
         })
         .collect();
@@ -677,9 +690,9 @@ fn early_cancels_are_capped_and_the_makers_cancel_beats_anyone_elses() {
         ]
     );
     // Room comes back as they are forgotten.
-    s.book_purge_expired(Timestamp(u64::MAX)).unwrap();
+    s.book_purge_expired(Timestamp(u64::MAX), &WireLimits::default());
     assert_eq!(
-        s.book_apply_cancel(&cancel(&mallory, unseen[2].id()), &limits)
+        s.book_apply_cancel(&cancel(&mallory, unseen[2].id()), NOW, &limits)
             .unwrap(),
         CancelOutcome::Remembered
     );

@@ -26,10 +26,16 @@ fn durability_child_writer() {
     };
     let store = Store::open(dir, &StoreConfig::default()).unwrap();
     let key = Keypair::generate();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let mut out = std::io::stdout().lock();
     for n in 0u64.. {
         let offer = verified_offer(&key, "EUR", "USD", "1.08", n);
-        store.own_insert(&offer).unwrap();
+        runtime
+            .block_on(store.own_insert(&offer, usize::MAX, NOW))
+            .unwrap()
+            .unwrap();
         let r = Reservation {
             id: Hash::of(&[&n.to_be_bytes()]),
             offer_id: offer.id(),
@@ -38,7 +44,7 @@ fn durability_child_writer() {
             expires_at: NOW.plus(3600),
             contract: None,
         };
-        store.reserve(&r, NOW).unwrap().unwrap();
+        runtime.block_on(store.reserve(&r, NOW)).unwrap().unwrap();
         writeln!(out, "ack {} {}", offer.id(), r.id).unwrap();
         out.flush().unwrap();
     }

@@ -3,7 +3,7 @@
 
 use peerfx_core::testing::{offer, verified_offer, NOW};
 use peerfx_core::*;
-use peerfx_store::own::{OwnStatus, Reservation};
+use peerfx_store::own::{OwnStatus, PostError, Reservation};
 use peerfx_store::trades::{Role, TradeRecord};
 use peerfx_store::{Store, StoreConfig};
 
@@ -23,7 +23,7 @@ fn cancel(key: &Keypair, id: OfferId) -> Signed<OfferCancel> {
 }
 
 /// Sells the whole of `offer` to a made-up taker.
-fn fill(s: &Store, maker: &Keypair, offer: &Verified<Offer>) {
+async fn fill(s: &Store, maker: &Keypair, offer: &Verified<Offer>) {
     let taker = Keypair::generate();
     let r = Reservation {
         id: Hash::of(&[offer.id().as_bytes()]),
@@ -33,7 +33,7 @@ fn fill(s: &Store, maker: &Keypair, offer: &Verified<Offer>) {
         expires_at: NOW.plus(60),
         contract: None,
     };
-    s.reserve(&r, NOW).unwrap().unwrap();
+    s.reserve(&r, NOW).await.unwrap().unwrap();
     let c = Contract {
         offer_id: offer.id(),
         request_id: r.id,
@@ -55,7 +55,7 @@ fn fill(s: &Store, maker: &Keypair, offer: &Verified<Offer>) {
         acked: 0,
     };
     assert_eq!(
-        s.commit_reservation(&r.id, &trade).unwrap(),
+        s.commit_reservation(&r.id, &trade).await.unwrap(),
         Ok(Amount::ZERO)
     );
 }
@@ -67,8 +67,8 @@ fn ids(offers: &[peerfx_store::own::OwnOffer]) -> Vec<(OfferId, OwnStatus)> {
         .collect()
 }
 
-#[test]
-fn only_open_unexpired_offers_count_and_the_index_survives_a_reopen() {
+#[tokio::test]
+async fn only_open_unexpired_offers_count_and_the_index_survives_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let k = Keypair::generate();
     let soon = expiring(&k, 1, 100);
@@ -78,11 +78,11 @@ fn only_open_unexpired_offers_count_and_the_index_survives_a_reopen() {
     let backup = {
         let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
         for o in [&soon, &filled, &cancelled, &open] {
-            s.own_insert(o).unwrap();
+            s.own_insert(o, usize::MAX, NOW).await.unwrap().unwrap();
         }
         assert_eq!(s.own_open_count(NOW), 4);
-        fill(&s, &k, &filled);
-        assert!(s.own_cancel(&cancel(&k, cancelled.id())).unwrap());
+        fill(&s, &k, &filled).await;
+        assert!(s.own_cancel(&cancel(&k, cancelled.id())).await.unwrap());
         assert_eq!(s.own_open_count(NOW), 2);
 
         // Every live offer whatever its status (re-announcement sends the
@@ -100,7 +100,7 @@ fn only_open_unexpired_offers_count_and_the_index_survives_a_reopen() {
         assert_eq!(s.own_open_count(NOW.plus(100)), 1);
         assert_eq!(s.own_open_count(NOW.plus(300)), 0);
         // The history keeps them all.
-        assert_eq!(s.own_list().unwrap().len(), 4);
+        assert_eq!(s.own_page(None, 100).unwrap().len(), 4);
         s.export_backup(&k, NOW).unwrap()
     };
 
@@ -112,10 +112,45 @@ fn only_open_unexpired_offers_count_and_the_index_survives_a_reopen() {
     // And from a backup restored into an empty store.
     let other = tempfile::tempdir().unwrap();
     let restored = Store::open(other.path(), &StoreConfig::default()).unwrap();
-    restored.import_backup(&backup).unwrap();
+    restored.import_backup(&backup).await.unwrap();
     assert_eq!(restored.own_open_count(NOW), 2);
     assert_eq!(
         ids(&restored.own_live(NOW).unwrap()),
         ids(&s.own_live(NOW).unwrap())
     );
+}
+
+#[tokio::test]
+async fn the_quota_is_checked_with_the_insert_and_history_pages_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Keypair::generate();
+    let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let offers: Vec<_> = (0..5)
+        .map(|i| {
+            let mut o = offer(&k, "EUR", "USD", "1.08", i);
+            o.created_at = NOW.plus(i);
+            validate(Signed::sign(o, &k), NOW.plus(i), &WireLimits::default()).unwrap()
+        })
+        .collect();
+    // Five concurrent posts under a quota of three: exactly three get in.
+    let posts = offers
+        .iter()
+        .map(|o| s.own_insert(o, 3, NOW))
+        .collect::<Vec<_>>();
+    let mut admitted = 0;
+    for p in posts {
+        match p.await.unwrap() {
+            Ok(()) => admitted += 1,
+            Err(PostError::Quota { open }) => assert_eq!(open, 3),
+        }
+    }
+    assert_eq!(admitted, 3);
+    assert_eq!(s.own_open_count(NOW), 3);
+    // Pages: newest first, then after the last one seen.
+    let first = s.own_page(None, 2).unwrap();
+    let created: Vec<u64> = first.iter().map(|o| o.offer.body.created_at.0).collect();
+    assert!(created[0] > created[1]);
+    let rest = s.own_page(Some(&first[1].id()), 10).unwrap();
+    assert_eq!(rest.len(), 1);
+    assert!(rest[0].offer.body.created_at < first[1].offer.body.created_at);
 }

@@ -43,14 +43,14 @@ fn trade_for(maker: &Keypair, offer: &Verified<Offer>, amount: u64, n: u64) -> T
     }
 }
 
-#[test]
-fn many_threads_racing_on_one_offer_never_over_commit() {
+#[tokio::test]
+async fn many_threads_racing_on_one_offer_never_over_commit() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
     let k = Keypair::generate();
     // 100.00 .. 500.00 EUR: room for exactly five 100.00 takes.
     let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
-    s.own_insert(&o).unwrap();
+    s.own_insert(&o, usize::MAX, NOW).await.unwrap().unwrap();
 
     let threads = 8;
     let per_thread = 10;
@@ -62,8 +62,10 @@ fn many_threads_racing_on_one_offer_never_over_commit() {
                 barrier.wait();
                 (0..per_thread)
                     .map(|i| {
-                        s.reserve(&res(id, (t * per_thread + i) as u64, 10_000), NOW)
-                            .unwrap()
+                        futures::executor::block_on(
+                            s.reserve(&res(id, (t * per_thread + i) as u64, 10_000), NOW),
+                        )
+                        .unwrap()
                     })
                     .collect::<Vec<_>>()
             })
@@ -83,40 +85,45 @@ fn many_threads_racing_on_one_offer_never_over_commit() {
     assert_eq!(rec.available(), Amount::ZERO);
 }
 
-#[test]
-fn reserve_commit_release_accounting() {
+#[tokio::test]
+async fn reserve_commit_release_accounting() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
     let k = Keypair::generate();
     let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
-    s.own_insert(&o).unwrap();
+    s.own_insert(&o, usize::MAX, NOW).await.unwrap().unwrap();
     let id = o.id();
 
     assert_eq!(
-        s.reserve(&res(id, 1, 5_000), NOW).unwrap(),
+        s.reserve(&res(id, 1, 5_000), NOW).await.unwrap(),
         Err(ReserveError::OutOfRange {
             min: Amount(10_000),
             max: Amount(50_000)
         })
     );
     assert_eq!(
-        s.reserve(&res(Hash([0; 32]), 1, 10_000), NOW).unwrap(),
+        s.reserve(&res(Hash([0; 32]), 1, 10_000), NOW)
+            .await
+            .unwrap(),
         Err(ReserveError::UnknownOffer)
     );
     assert_eq!(
-        s.reserve(&res(id, 1, 10_000), o.expires_at).unwrap(),
+        s.reserve(&res(id, 1, 10_000), o.expires_at).await.unwrap(),
         Err(ReserveError::Expired)
     );
 
-    let r1 = s.reserve(&res(id, 1, 30_000), NOW).unwrap().unwrap();
+    let r1 = s.reserve(&res(id, 1, 30_000), NOW).await.unwrap().unwrap();
     // A retry of the same take is idempotent; the same id with other terms is not.
-    assert_eq!(s.reserve(&res(id, 1, 30_000), NOW).unwrap(), Ok(r1.clone()));
     assert_eq!(
-        s.reserve(&res(id, 1, 20_000), NOW).unwrap(),
+        s.reserve(&res(id, 1, 30_000), NOW).await.unwrap(),
+        Ok(r1.clone())
+    );
+    assert_eq!(
+        s.reserve(&res(id, 1, 20_000), NOW).await.unwrap(),
         Err(ReserveError::Conflict)
     );
     assert_eq!(
-        s.reserve(&res(id, 2, 30_000), NOW).unwrap(),
+        s.reserve(&res(id, 2, 30_000), NOW).await.unwrap(),
         Err(ReserveError::Insufficient {
             available: Amount(20_000)
         })
@@ -125,35 +132,36 @@ fn reserve_commit_release_accounting() {
     // Commit stores the trade and sells the amount, atomically.
     let trade = trade_for(&k, &o, 30_000, 1);
     assert_eq!(
-        s.commit_reservation(&r1.id, &trade).unwrap(),
+        s.commit_reservation(&r1.id, &trade).await.unwrap(),
         Ok(Amount(20_000))
     );
-    assert!(s.commit_reservation(&r1.id, &trade).unwrap().is_err());
+    assert!(s.commit_reservation(&r1.id, &trade).await.unwrap().is_err());
     assert_eq!(
         s.trade_get(&trade.contract.trade_id()).unwrap(),
         Some(trade)
     );
 
     // Expired reservations are released, not stuck.
-    let r2 = s.reserve(&res(id, 2, 15_000), NOW).unwrap().unwrap();
+    let r2 = s.reserve(&res(id, 2, 15_000), NOW).await.unwrap().unwrap();
     assert_eq!(s.own_get(&id).unwrap().unwrap().available(), Amount(5_000));
-    assert!(s.release_expired(NOW.plus(59)).unwrap().is_empty());
-    assert_eq!(s.release_expired(NOW.plus(60)).unwrap(), vec![r2]);
+    assert!(s.release_expired(NOW.plus(59)).await.unwrap().is_empty());
+    assert_eq!(s.release_expired(NOW.plus(60)).await.unwrap(), vec![r2]);
     assert_eq!(s.own_get(&id).unwrap().unwrap().available(), Amount(20_000));
 
     // Less than the minimum left: the remainder can be taken whole.
-    let r3 = s.reserve(&res(id, 3, 20_000), NOW).unwrap().unwrap();
+    let r3 = s.reserve(&res(id, 3, 20_000), NOW).await.unwrap().unwrap();
     assert_eq!(
         s.commit_reservation(&r3.id, &trade_for(&k, &o, 20_000, 3))
+            .await
             .unwrap(),
         Ok(Amount::ZERO)
     );
     assert_eq!(s.own_get(&id).unwrap().unwrap().status, OwnStatus::Filled);
     assert_eq!(
-        s.reserve(&res(id, 4, 10_000), NOW).unwrap(),
+        s.reserve(&res(id, 4, 10_000), NOW).await.unwrap(),
         Err(ReserveError::Insufficient {
             available: Amount::ZERO
         })
     );
-    assert_eq!(s.trade_list().unwrap().len(), 2);
+    assert_eq!(s.trade_page(None, 10).unwrap().len(), 2);
 }

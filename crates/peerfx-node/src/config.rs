@@ -1,0 +1,230 @@
+//! How a node runs: one [`NodeConfig`], grouped by what each part tunes, with
+//! named defaults and a [`Profile`] for phones. Every interval is a
+//! [`Duration`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use peerfx_core::{Market, WireLimits};
+use peerfx_net::NetConfig;
+use peerfx_store::StoreConfig;
+
+/// A set of defaults for the kind of device a node runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Profile {
+    /// A laptop or server.
+    #[default]
+    Default,
+    /// A phone: a small cache and book, few connections, slow timers (each
+    /// wake-up of the radio costs battery), no mDNS.
+    Mobile,
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Profile, String> {
+        match s {
+            "default" => Ok(Profile::Default),
+            "mobile" => Ok(Profile::Mobile),
+            other => Err(format!("profile {other:?}: use default or mobile")),
+        }
+    }
+}
+
+/// How a node runs.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Where the identity key and the database live.
+    pub data_dir: PathBuf,
+    /// Network tuning.
+    pub net: NetConfig,
+    /// Database tuning.
+    pub store: StoreConfig,
+    /// What messages the node accepts and sends: the one copy of the wire
+    /// limits, which the network layer reads too.
+    pub limits: WireLimits,
+    /// Markets to follow from the start (markets of own offers are always
+    /// followed).
+    pub markets: Vec<Market>,
+    /// Background work.
+    pub timers: Timers,
+    /// Book sync.
+    pub sync: SyncConfig,
+    /// Negotiation and trades.
+    pub trade: TradeConfig,
+    /// Peer bookkeeping.
+    pub peers: PeersConfig,
+}
+
+/// How often the node does its background work.
+#[derive(Clone, Debug)]
+pub struct Timers {
+    /// How often own open offers are re-announced.
+    pub reannounce_interval: Duration,
+    /// How often expired offers and reservations are purged, and DHT
+    /// announcements reconciled.
+    pub maintenance_interval: Duration,
+    /// How often the book's changes are written to disk. The book is held in
+    /// memory; a crash loses at most this much of other makers' offers, which
+    /// sync brings back.
+    pub book_persist_interval: Duration,
+    /// How long before expiry an own offer is announced as expiring soon.
+    pub expiring_soon: Duration,
+}
+
+/// Book sync over `/peerfx/sync`.
+#[derive(Clone, Debug)]
+pub struct SyncConfig {
+    /// How many peers to sync a market from when following it.
+    pub peers: usize,
+    /// Least time between two syncs of one market from one peer.
+    pub min_interval: Duration,
+    /// Most sync pages served to one peer per minute.
+    pub pages_per_minute: u32,
+    /// Most pages fetched in one sync.
+    pub max_pages: usize,
+    /// How long a book query on a market the node did not follow yet waits
+    /// for the first page of its sync.
+    pub first_page_wait: Duration,
+}
+
+/// Negotiation and trades.
+#[derive(Clone, Debug)]
+pub struct TradeConfig {
+    /// How far below its offer's rate a counter rate may be and still be
+    /// accepted automatically, in basis points (0: only the offer's rate or
+    /// better).
+    pub counter_tolerance_bps: u32,
+    /// How long a maker holds a reservation for a taker to countersign.
+    pub take_timeout: Duration,
+    /// Time the parties have to settle: the contract's deadline after
+    /// creation.
+    pub settle_time: Duration,
+    /// How often unacknowledged trade messages are resent (with backoff per
+    /// trade).
+    pub retry_interval: Duration,
+}
+
+/// Peer bookkeeping.
+#[derive(Clone, Debug)]
+pub struct PeersConfig {
+    /// Most peers remembered (address and last seen, for redialing after a
+    /// restart). Past it, the least recently seen are forgotten; blocked
+    /// peers are always kept.
+    pub max_remembered: usize,
+    /// Most remembered peers redialed at start.
+    pub redial_at_start: usize,
+}
+
+impl Timers {
+    /// Default re-announcement interval.
+    pub const DEFAULT_REANNOUNCE_INTERVAL: Duration = Duration::from_secs(600);
+    /// Default maintenance interval.
+    pub const DEFAULT_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
+    /// Default book persist interval.
+    pub const DEFAULT_BOOK_PERSIST_INTERVAL: Duration = Duration::from_secs(1);
+    /// Default warning before an own offer expires.
+    pub const DEFAULT_EXPIRING_SOON: Duration = Duration::from_secs(15 * 60);
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            reannounce_interval: Self::DEFAULT_REANNOUNCE_INTERVAL,
+            maintenance_interval: Self::DEFAULT_MAINTENANCE_INTERVAL,
+            book_persist_interval: Self::DEFAULT_BOOK_PERSIST_INTERVAL,
+            expiring_soon: Self::DEFAULT_EXPIRING_SOON,
+        }
+    }
+}
+
+impl SyncConfig {
+    /// Default number of peers to sync from.
+    pub const DEFAULT_PEERS: usize = 3;
+    /// Default least time between syncs from one peer.
+    pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_secs(30);
+    /// Default sync pages served per peer per minute.
+    pub const DEFAULT_PAGES_PER_MINUTE: u32 = 120;
+    /// Default most pages fetched in one sync (about 50 000 offers).
+    pub const DEFAULT_MAX_PAGES: usize = 200;
+    /// Default wait for a first page: a page of 256 offers arrives in tens of
+    /// milliseconds on a good link, a few seconds over a relay.
+    pub const DEFAULT_FIRST_PAGE_WAIT: Duration = Duration::from_secs(3);
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            peers: Self::DEFAULT_PEERS,
+            min_interval: Self::DEFAULT_MIN_INTERVAL,
+            pages_per_minute: Self::DEFAULT_PAGES_PER_MINUTE,
+            max_pages: Self::DEFAULT_MAX_PAGES,
+            first_page_wait: Self::DEFAULT_FIRST_PAGE_WAIT,
+        }
+    }
+}
+
+impl TradeConfig {
+    /// Default counter-rate tolerance: 0.5 %.
+    pub const DEFAULT_COUNTER_TOLERANCE_BPS: u32 = 50;
+    /// Default reservation lifetime.
+    pub const DEFAULT_TAKE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Default settlement time: three days.
+    pub const DEFAULT_SETTLE_TIME: Duration = Duration::from_secs(3 * 24 * 3600);
+    /// Default resend interval.
+    pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(2);
+}
+
+impl Default for TradeConfig {
+    fn default() -> Self {
+        TradeConfig {
+            counter_tolerance_bps: Self::DEFAULT_COUNTER_TOLERANCE_BPS,
+            take_timeout: Self::DEFAULT_TAKE_TIMEOUT,
+            settle_time: Self::DEFAULT_SETTLE_TIME,
+            retry_interval: Self::DEFAULT_RETRY_INTERVAL,
+        }
+    }
+}
+
+impl PeersConfig {
+    /// Default peers remembered: enough to find the network again after any
+    /// restart, small enough to read at every start.
+    pub const DEFAULT_MAX_REMEMBERED: usize = 1000;
+    /// Default peers redialed at start.
+    pub const DEFAULT_REDIAL_AT_START: usize = 16;
+}
+
+impl Default for PeersConfig {
+    fn default() -> Self {
+        PeersConfig {
+            max_remembered: Self::DEFAULT_MAX_REMEMBERED,
+            redial_at_start: Self::DEFAULT_REDIAL_AT_START,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Defaults, with data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> NodeConfig {
+        NodeConfig::with_profile(data_dir, Profile::Default)
+    }
+
+    /// The defaults of `profile`, with data in `data_dir`.
+    pub fn with_profile(data_dir: impl Into<PathBuf>, profile: Profile) -> NodeConfig {
+        let (net, store) = match profile {
+            Profile::Default => (NetConfig::default(), StoreConfig::default()),
+            Profile::Mobile => (NetConfig::mobile(), StoreConfig::mobile()),
+        };
+        NodeConfig {
+            data_dir: data_dir.into(),
+            net,
+            store,
+            limits: WireLimits::default(),
+            markets: Vec::new(),
+            timers: Timers::default(),
+            sync: SyncConfig::default(),
+            trade: TradeConfig::default(),
+            peers: PeersConfig::default(),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! What can go wrong in a node operation, as one typed error with its cause
+//! chained (`#[source]`), so a caller can tell a full disk from an offline
+//! peer from bad input without reading messages.
+
+use peerfx_core::protocol::TradeRefusal;
+use peerfx_core::trade::{ContractMismatch, StepError};
+use peerfx_core::validate::ValidationError;
+use peerfx_core::{Amount, Currency, MoneyError, OfferId, PublicKey, RejectReason, TradeId};
+use peerfx_net::NetError;
+use peerfx_store::StoreError;
+
+use crate::identity::IdentityError;
+
+/// Why a node operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The identity key file.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The database (a full disk is [`StoreError::DiskFull`]).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The network, or a peer that could not be reached.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// An offer or message that would be invalid.
+    #[error("invalid: {0}")]
+    Invalid(#[from] ValidationError),
+    /// A bad amount, rate or currency.
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    /// A key that is not a usable peer identity.
+    #[error("key {0} is not an ed25519 peer identity")]
+    NotAPeer(PublicKey),
+    /// No own offer with this id.
+    #[error("no offer of yours with id {0}")]
+    UnknownOffer(OfferId),
+    /// The own offer is no longer open.
+    #[error("offer {0} is not open")]
+    NotOpen(OfferId),
+    /// A take of the offer awaits its countersignature: its amount is neither
+    /// sold nor free yet.
+    #[error("a take of offer {0} is being confirmed; try again in a minute")]
+    TakeInProgress(OfferId),
+    /// Nothing of the offer is left to republish.
+    #[error("nothing remains of offer {0}")]
+    NothingRemains(OfferId),
+    /// The offer is not in this node's book.
+    #[error("offer {0} is not in the book (unknown, expired, cancelled or filled)")]
+    NotInBook(OfferId),
+    /// A take of an amount the offer cannot fill now.
+    #[error(
+        "amount must be between {} and {} {currency}",
+        min.display(*currency),
+        max.display(*currency)
+    )]
+    AmountOutOfRange {
+        /// Smallest fill now.
+        min: Amount,
+        /// Largest fill now.
+        max: Amount,
+        /// The offer's give currency.
+        currency: Currency,
+    },
+    /// The maker refused the take.
+    #[error("take refused: {0}")]
+    Take(RejectReason),
+    /// The peer refused a trade request.
+    #[error("refused by the peer: {0}")]
+    TradeRefused(#[from] TradeRefusal),
+    /// The peer answered something that is not an answer to the request.
+    #[error("the peer answered nonsense: {0}")]
+    BadAnswer(&'static str),
+    /// The maker's contract does not follow from its offer and the request.
+    #[error(transparent)]
+    BadContract(#[from] ContractMismatch),
+    /// No trade with this id.
+    #[error("no trade with id {0}")]
+    UnknownTrade(TradeId),
+    /// The step is not allowed now.
+    #[error("step not allowed: {0}")]
+    Step(#[source] StepError),
+    /// A stored trade log that does not replay: the database is damaged.
+    #[error("the stored log of trade {id} does not replay")]
+    CorruptTrade {
+        /// The trade.
+        id: TradeId,
+        /// Where the replay failed.
+        #[source]
+        source: StepError,
+    },
+    /// Posting would pass the network's open-offer quota per maker.
+    #[error(
+        "you have {open} open offers, the most peers accept from one maker; \
+         cancel one (or let one expire) first"
+    )]
+    TooManyOffers {
+        /// Open offers now.
+        open: usize,
+    },
+    /// A book query that cannot be answered as asked.
+    #[error(transparent)]
+    Query(#[from] crate::queries::QueryError),
+    /// A paging cursor this node did not hand out.
+    #[error("bad paging cursor")]
+    BadCursor,
+    /// A backup file that cannot be restored.
+    #[error(transparent)]
+    Backup(#[from] peerfx_store::backup::BackupError),
+    /// A node is running on the data directory (an import needs it stopped).
+    #[error("a peerfx node is running on {}; stop it first", .0.display())]
+    Running(std::path::PathBuf),
+    /// The data directory belongs to another identity.
+    #[error("{0} already has a different identity; import into a new data directory")]
+    OtherIdentity(String),
+}
+
+impl NodeError {
+    /// Whether the disk is full (so the operation changed nothing, and will
+    /// work once space is freed).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, NodeError::Store(e) if e.is_disk_full())
+    }
+}

@@ -1,0 +1,52 @@
+//! The state every part of a node shares, one field per responsibility.
+//!
+//! [`crate::Node`] is a cheap handle to one `Inner`; the node's tasks hold it
+//! too. Each module owns the state of its own responsibility here (the
+//! markets followed, the peers, syncs, trades, offers) and guards it with its
+//! own lock, so no operation waits for an unrelated one.
+
+use peerfx_core::{Keypair, WireLimits};
+use peerfx_net::NetHandle;
+use peerfx_store::{Store, StoreError};
+use tokio::sync::{broadcast, watch};
+
+use crate::config::NodeConfig;
+use crate::event::NodeEvent;
+use crate::metrics::Metrics;
+use crate::{markets, offers, peers, sync, trades};
+
+pub(crate) struct Inner {
+    pub(crate) key: Keypair,
+    pub(crate) store: Store,
+    pub(crate) net: NetHandle,
+    pub(crate) config: NodeConfig,
+    pub(crate) events: broadcast::Sender<NodeEvent>,
+    pub(crate) metrics: Metrics,
+    pub(crate) markets: markets::Following,
+    pub(crate) peers: peers::Peers,
+    pub(crate) sync: sync::SyncState,
+    pub(crate) trades: trades::TradeRoom,
+    pub(crate) offers: offers::OfferRoom,
+    pub(crate) shutdown: watch::Sender<bool>,
+    /// Every task the node spawns, so shutdown can wait for all of them (each
+    /// may hold the store, whose lock frees the data directory only when
+    /// dropped).
+    pub(crate) tracker: tokio_util::task::TaskTracker,
+}
+
+impl Inner {
+    /// The wire limits: the one copy, in the config.
+    pub(crate) fn limits(&self) -> &WireLimits {
+        &self.config.limits
+    }
+
+    pub(crate) fn emit(&self, event: NodeEvent) {
+        // No subscribers is fine.
+        let _ = self.events.send(event);
+    }
+
+    /// Logs a store failure that no caller is waiting to hear about.
+    pub(crate) fn store_failed(&self, e: StoreError) {
+        tracing::error!("store: {e}");
+    }
+}

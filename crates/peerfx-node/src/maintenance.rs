@@ -1,0 +1,78 @@
+//! The node's periodic work, on one task: purging what expired, reconciling
+//! DHT announcements, pruning remembered peers, writing the book behind,
+//! re-announcing own offers, and resending undelivered trade messages.
+
+use std::sync::Arc;
+
+use crate::inner::Inner;
+use crate::{now, Node, NodeEvent, RemovalReason};
+
+pub(crate) fn spawn(inner: Arc<Inner>) {
+    let mut stop = inner.shutdown.subscribe();
+    inner.tracker.clone().spawn(async move {
+        let timers = &inner.config.timers;
+        let mut maintenance = tokio::time::interval(timers.maintenance_interval);
+        let mut reannounce = tokio::time::interval(timers.reannounce_interval);
+        let mut retry = tokio::time::interval(inner.config.trade.retry_interval);
+        let mut persist = tokio::time::interval(timers.book_persist_interval);
+        for t in [&mut maintenance, &mut reannounce, &mut retry, &mut persist] {
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
+        // Peers that connect sync from us; the first re-announcement can wait.
+        reannounce.tick().await;
+        let node = Node {
+            inner: inner.clone(),
+        };
+        loop {
+            tokio::select! {
+                _ = maintenance.tick() => {
+                    purge(&node).await;
+                    if let Err(e) = node.reconcile_providing().await {
+                        tracing::warn!("provider announcements: {e}");
+                    }
+                    inner.prune_peers().await;
+                }
+                _ = persist.tick() => persist_book(&inner).await,
+                _ = reannounce.tick() => match node.reannounce().await {
+                    Ok(n) => tracing::debug!("re-announced {n} offers"),
+                    Err(e) => tracing::warn!("re-announce: {e}"),
+                },
+                _ = retry.tick() => node.retry_pending().await,
+                _ = stop.changed() => break,
+            }
+        }
+    });
+}
+
+/// Writes the book's changes behind it.
+async fn persist_book(inner: &Inner) {
+    match inner.store.book_persist().await {
+        Ok(n) if n > 0 => tracing::trace!("persisted {n} book changes"),
+        Ok(_) => {}
+        Err(e) => inner.store_failed(e),
+    }
+}
+
+async fn purge(node: &Node) {
+    let inner = &node.inner;
+    let now = now();
+    match inner.store.own_live(now) {
+        Ok(live) => node.warn_expiring(&live, now),
+        Err(e) => inner.store_failed(e),
+    }
+    // Reservations nobody countersigned in time go back to the offer.
+    match inner.store.release_expired(now).await {
+        Ok(released) => {
+            for r in released {
+                tracing::debug!("released reservation {} of {}", r.id, r.offer_id);
+            }
+        }
+        Err(e) => inner.store_failed(e),
+    }
+    for id in inner.store.book_purge_expired(now, inner.limits()) {
+        inner.emit(NodeEvent::OfferRemoved {
+            id,
+            reason: RemovalReason::Expired,
+        });
+    }
+}

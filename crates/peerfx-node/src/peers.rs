@@ -1,0 +1,152 @@
+//! Peers: the block list, the peers remembered for redialing after a restart,
+//! and what the node knows of who is connected.
+//!
+//! The block list is in memory (loaded at start, written through to the
+//! store) and fails closed: if its lock is poisoned, everyone counts as
+//! blocked. Only peers this node dialed are remembered (their address is one
+//! they listen on); an inbound connection leaves no record, so a stream of
+//! fresh identities costs no disk. The remembered peers are pruned to
+//! [`crate::config::PeersConfig::max_remembered`], least recently seen first.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use peerfx_core::PublicKey;
+use peerfx_net::{Multiaddr, PeerId};
+use peerfx_store::Store;
+
+use crate::inner::Inner;
+use crate::locks::{lock, read_or};
+use crate::{now, public_key_of, Node, NodeError};
+
+/// The block list.
+pub(crate) struct Peers {
+    blocked: Mutex<HashSet<PublicKey>>,
+}
+
+impl Peers {
+    /// Loads the block list.
+    pub(crate) fn load(store: &Store) -> Result<Peers, NodeError> {
+        let blocked = store
+            .peer_list()?
+            .into_iter()
+            .filter(|(_, r)| r.blocked)
+            .filter_map(|(p, _)| public_key_of(&p.parse().ok()?))
+            .collect();
+        Ok(Peers {
+            blocked: Mutex::new(blocked),
+        })
+    }
+
+    /// Whether the user blocked this key. Fails closed.
+    pub(crate) fn is_blocked(&self, key: &PublicKey) -> bool {
+        read_or(&self.blocked, true, |b| b.contains(key))
+    }
+
+    /// The blocked peers, for the network's block list at start.
+    pub(crate) fn blocked_peers(&self) -> Vec<PeerId> {
+        lock(&self.blocked)
+            .iter()
+            .filter_map(|k| k.peer_id().ok())
+            .collect()
+    }
+}
+
+impl Inner {
+    /// Remembers a peer this node dialed, at the address it dialed.
+    pub(crate) fn peer_connected(&self, peer: PeerId, addr: &Multiaddr, dialed: bool) {
+        if !dialed {
+            return;
+        }
+        if let Err(e) = self
+            .store
+            .peer_seen(&peer.to_string(), &[addr.to_string()], now())
+        {
+            self.store_failed(e);
+        }
+    }
+
+    /// Forgets the least recently seen peers past the configured number.
+    pub(crate) async fn prune_peers(&self) {
+        match self
+            .store
+            .peer_prune(self.config.peers.max_remembered)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!("forgot {n} least recently seen peers"),
+            Err(e) => self.store_failed(e),
+        }
+    }
+}
+
+impl Node {
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerId>, NodeError> {
+        Ok(self
+            .inner
+            .net
+            .info()
+            .await?
+            .connected
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect())
+    }
+
+    /// A peer's gossipsub score, as this node sees it.
+    pub async fn peer_score(&self, peer: PeerId) -> Result<Option<f64>, NodeError> {
+        Ok(self.inner.net.peer_score(peer).await?)
+    }
+
+    /// Dials a peer (`/p2p/<peer id>` included if known). Returns once the
+    /// dial has started.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NodeError> {
+        Ok(self.inner.net.dial(addr).await?)
+    }
+
+    /// Blocks (or unblocks) a peer: its offers are hidden, its takes refused,
+    /// its connections closed and refused.
+    pub async fn set_blocked(&self, peer: PeerId, blocked: bool) -> Result<(), NodeError> {
+        let key = public_key_of(&peer)
+            .ok_or_else(|| NodeError::Invalid(peerfx_core::ValidationError::InvalidKey))?;
+        self.inner
+            .store
+            .peer_set_blocked(&peer.to_string(), blocked)
+            .await?;
+        {
+            let mut set = lock(&self.inner.peers.blocked);
+            if blocked {
+                set.insert(key);
+            } else {
+                set.remove(&key);
+            }
+        }
+        self.inner.net.set_blocked(peer, blocked).await?;
+        Ok(())
+    }
+
+    /// Dials the most recently seen peers this node once dialed, so a
+    /// restarted node rejoins without being told where the network is.
+    /// Unreachable ones just fail in the background.
+    pub(crate) async fn redial_known_peers(&self) -> Result<(), NodeError> {
+        let inner = &self.inner;
+        let mut peers = inner.store.peer_list()?;
+        peers.retain(|(_, r)| !r.blocked && !r.addrs.is_empty());
+        peers.sort_by_key(|(_, r)| std::cmp::Reverse(r.last_seen));
+        for (peer, rec) in peers.into_iter().take(inner.config.peers.redial_at_start) {
+            let Ok(peer) = peer.parse::<PeerId>() else {
+                continue;
+            };
+            for addr in &rec.addrs {
+                if let Ok(addr) = addr.parse::<Multiaddr>() {
+                    let addr = addr.with_p2p(peer).unwrap_or_else(|a| a);
+                    if let Err(e) = inner.net.dial(addr).await {
+                        tracing::debug!("redial {peer}: {e}");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,100 @@
+//! The pump: the task that takes what the network hands the node and acts on
+//! it. Gossip is validated and its verdict reported (only then does
+//! gossipsub forward it); sync and trade requests are served on tasks of
+//! their own; control events (a peer connected, left, or follows a market)
+//! update the node's bookkeeping and start syncs.
+//!
+//! Gossip arrives in batches of whatever is queued: a batch's signatures are
+//! checked on every core at once (see [`crate::ingest`]), while the book
+//! insert stays on this one task.
+
+use std::sync::Arc;
+
+use peerfx_core::Market;
+use peerfx_net::{Acceptance, NetEvent, NetEvents, Request};
+
+use crate::inner::Inner;
+use crate::{now, sync, Metrics, NodeEvent};
+
+/// Most gossip messages validated as one batch.
+const GOSSIP_BATCH: usize = 256;
+
+pub(crate) fn spawn(inner: Arc<Inner>, mut net: NetEvents) {
+    let mut stop = inner.shutdown.subscribe();
+    inner.tracker.clone().spawn(async move {
+        let mut batch = Vec::with_capacity(GOSSIP_BATCH);
+        loop {
+            tokio::select! {
+                // Control first: a connect or a subscription must not wait
+                // behind a flood of gossip.
+                biased;
+                _ = stop.changed() => break,
+                event = net.control.recv() => match event {
+                    Some(event) => on_control(&inner, event),
+                    None => break,
+                },
+                request = net.requests.recv() => match request {
+                    Some(request) => on_request(&inner, request),
+                    None => break,
+                },
+                n = net.gossip.recv_many(&mut batch, GOSSIP_BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    let verdicts = inner.ingest_gossip_batch(&batch, now());
+                    for (gossip, verdict) in batch.drain(..).zip(verdicts) {
+                        match verdict {
+                            Acceptance::Accept => Metrics::inc(&inner.metrics.gossip_accepted),
+                            Acceptance::Ignore => Metrics::inc(&inner.metrics.gossip_ignored),
+                            Acceptance::Reject => {}
+                        }
+                        let _ = inner.net.report(gossip.token, verdict).await;
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn on_request(inner: &Arc<Inner>, request: Request) {
+    match request {
+        Request::Sync {
+            peer,
+            request,
+            token,
+        } => sync::serve(inner.clone(), peer, request, token),
+        Request::Trade {
+            peer,
+            request,
+            token,
+        } => {
+            inner
+                .tracker
+                .spawn(crate::trades::serve(inner.clone(), peer, request, token));
+        }
+    }
+}
+
+fn on_control(inner: &Arc<Inner>, event: NetEvent) {
+    match event {
+        NetEvent::PeerSubscribed { peer, topic } => {
+            let Some(market) = Market::from_topic(&topic) else {
+                return;
+            };
+            if inner.markets.contains(&market) {
+                inner
+                    .tracker
+                    .spawn(sync::fetch(inner.clone(), peer, market, None));
+            }
+        }
+        NetEvent::PeerConnected { peer, addr, dialed } => {
+            inner.peer_connected(peer, &addr, dialed);
+            inner.emit(NodeEvent::PeerConnected { peer });
+        }
+        NetEvent::PeerDisconnected { peer } => {
+            inner.sync.forget(&peer);
+            inner.emit(NodeEvent::PeerDisconnected { peer });
+        }
+        NetEvent::Listening { .. } => {}
+    }
+}

@@ -1,0 +1,128 @@
+//! Delivering this node's trade messages: each is appended to the author's
+//! own log first (flushed), then sent; the trade record remembers the
+//! highest seq the peer acknowledged, and the retry task resends the rest
+//! with backoff per trade, across restarts, until acknowledged. The same task
+//! resends the countersignatures of takes the maker has not confirmed.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use peerfx_core::protocol::{TradeRequest, TradeResponse};
+use peerfx_core::{Hash, TradeId};
+
+use crate::locks::lock;
+use crate::{now, Node, NodeError};
+
+/// Backoff per trade for resends.
+#[derive(Default)]
+pub(crate) struct Backoff {
+    next: HashMap<Hash, (Instant, Duration)>,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(60);
+
+    fn due(&self, id: &Hash) -> bool {
+        self.next
+            .get(id)
+            .is_none_or(|(at, _)| Instant::now() >= *at)
+    }
+
+    fn failed(&mut self, id: Hash) {
+        let delay = self
+            .next
+            .get(&id)
+            .map_or(Self::FIRST, |(_, d)| (*d * 2).min(Self::MAX));
+        self.next.insert(id, (Instant::now() + delay, delay));
+    }
+
+    fn succeeded(&mut self, id: &Hash) {
+        self.next.remove(id);
+    }
+}
+
+impl Node {
+    /// Sends this node's unacknowledged messages of a trade, in order.
+    pub(crate) async fn deliver(&self, id: &TradeId) -> Result<(), NodeError> {
+        let inner = &self.inner;
+        let Some(record) = inner.store.trade_get(id)? else {
+            return Ok(());
+        };
+        let me = inner.key.public();
+        let c = &record.contract.contract.body;
+        let peer_key = if c.maker == me { c.taker } else { c.maker };
+        let peer = peer_key
+            .peer_id()
+            .map_err(|_| NodeError::NotAPeer(peer_key))?;
+        let mut acked = record.acked;
+        for m in inner.store.trade_log(id)? {
+            if m.body.author != me || m.body.seq <= acked {
+                continue;
+            }
+            match inner
+                .net
+                .trade(peer, TradeRequest::Message(m.clone()))
+                .await?
+            {
+                TradeResponse::Ack { trade_id, seq } if trade_id == *id && seq == m.body.seq => {
+                    inner.store.trade_set_acked(id, seq).await?;
+                    acked = seq;
+                }
+                TradeResponse::Refused(e) => return Err(NodeError::TradeRefused(e)),
+                _ => return Err(NodeError::BadAnswer("an answer of another kind")),
+            }
+        }
+        lock(&inner.trades.undelivered).remove(id);
+        Ok(())
+    }
+
+    /// Resends what peers have not acknowledged: countersignatures of pending
+    /// negotiations and own trade messages. Called by the retry task.
+    pub(crate) async fn retry_pending(&self) {
+        let inner = &self.inner;
+        let now_ts = now();
+        if let Ok(negotiations) = inner.store.negotiation_list() {
+            for n in negotiations {
+                let id = n.contract.trade_id();
+                if n.expires_at <= now_ts {
+                    let request = n.contract.contract.body.request_id;
+                    if let Err(e) = inner.store.negotiation_remove(&request).await {
+                        inner.store_failed(e);
+                    }
+                    continue;
+                }
+                if !lock(&inner.trades.backoff).due(&id) {
+                    continue;
+                }
+                let ok = self.confirm(&n.contract).await.is_ok();
+                self.settle_backoff(id, ok);
+            }
+        }
+        let pending: Vec<TradeId> = lock(&inner.trades.undelivered).iter().copied().collect();
+        for id in pending {
+            if !lock(&inner.trades.backoff).due(&id) {
+                continue;
+            }
+            let ok = self.deliver(&id).await.is_ok();
+            self.settle_backoff(id, ok);
+        }
+    }
+
+    fn settle_backoff(&self, id: Hash, ok: bool) {
+        let mut b = lock(&self.inner.trades.backoff);
+        if ok {
+            b.succeeded(&id)
+        } else {
+            b.failed(id)
+        }
+    }
+
+    /// Finds the trades with undelivered own messages, at start.
+    pub(crate) fn load_undelivered(&self) -> Result<(), NodeError> {
+        let inner = &self.inner;
+        let found = inner.store.trades_with_unacked(&inner.key.public())?;
+        lock(&inner.trades.undelivered).extend(found);
+        Ok(())
+    }
+}

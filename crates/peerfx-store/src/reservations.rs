@@ -1,0 +1,257 @@
+//! Reservations: the liquidity a maker sets aside for a take until the taker
+//! countersigns.
+//!
+//! The maker's node is the only lock on an offer's liquidity. When a take
+//! arrives, [`Store::reserve`] sets the amount aside in one transaction, so
+//! two takers racing for the last 100 EUR cannot both get it; the reservation
+//! is then either committed with the trade ([`Store::commit_reservation`], one
+//! transaction again) or released when the taker does not countersign in
+//! time. Every change is flushed before its future resolves.
+
+use peerfx_core::{fill_range, Amount, Contract, Hash, OfferId, PublicKey, Signed, Timestamp};
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+
+use crate::own::{OwnOffer, OwnStatus};
+use crate::trades::{TradeRecord, TradeTx};
+use crate::trees::Trees;
+use crate::{abort, decode, get_record, list_records, tx_err, Result, Store};
+
+/// Liquidity set aside for one take.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// Id of the take request it answers.
+    pub id: Hash,
+    /// The offer.
+    pub offer_id: OfferId,
+    /// How much of the offer's `give`.
+    pub amount: Amount,
+    /// Who asked.
+    pub taker: PublicKey,
+    /// Released if not committed by then.
+    pub expires_at: Timestamp,
+    /// The contract the maker signed for this take, awaiting the taker's signature.
+    pub contract: Option<Signed<Contract>>,
+}
+
+/// Why a reservation was refused. Maps one to one onto the reject reasons a maker
+/// sends.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReserveError {
+    /// Not one of this node's offers.
+    #[error("unknown offer")]
+    UnknownOffer,
+    /// Cancelled or filled.
+    #[error("offer is closed")]
+    Closed,
+    /// Past its expiry.
+    #[error("offer has expired")]
+    Expired,
+    /// Outside the offer's range for one fill.
+    #[error("amount must be between {min} and {max}")]
+    OutOfRange {
+        /// Smallest fill now.
+        min: Amount,
+        /// Largest fill.
+        max: Amount,
+    },
+    /// Not enough left.
+    #[error("insufficient remaining: {available} available")]
+    Insufficient {
+        /// What can be taken now.
+        available: Amount,
+    },
+    /// The same reservation id was used for different terms.
+    #[error("reservation id reused for a different take")]
+    Conflict,
+}
+
+/// Why a commit failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommitError {
+    /// No such reservation (never made, released, or already committed).
+    #[error("no such reservation")]
+    UnknownReservation,
+}
+
+fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+    peerfx_core::codec::encode(v)
+}
+
+/// Releases reservation `id` in one transaction; returns it and the offer
+/// as changed.
+fn release_tx(trees: &Trees, id: &Hash) -> Result<Option<(Reservation, Option<OwnOffer>)>> {
+    (&trees.own_offers, &trees.reservations)
+        .transaction(|(own, res)| {
+            let Some(raw) = res.remove(id.as_bytes())? else {
+                return Ok(None);
+            };
+            let r: Reservation = abort(decode("reservations", &raw))?;
+            let mut changed = None;
+            if let Some(raw) = own.get(r.offer_id.as_bytes())? {
+                let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
+                rec.reserved = rec.reserved.checked_sub(r.amount).unwrap_or(Amount::ZERO);
+                own.insert(r.offer_id.as_bytes(), enc(&rec))?;
+                changed = Some(rec);
+            }
+            Ok(Some((r, changed)))
+        })
+        .map_err(|e| tx_err(trees, e))
+}
+
+impl Store {
+    /// Sets `amount` of an own offer aside for take `reservation.id`, atomically.
+    /// Retrying with the same id and terms returns the existing reservation.
+    pub async fn reserve(
+        &self,
+        reservation: &Reservation,
+        now: Timestamp,
+    ) -> Result<std::result::Result<Reservation, ReserveError>> {
+        let r = reservation.clone();
+        self.write(move |trees| {
+            (&trees.own_offers, &trees.reservations)
+                .transaction(|(own, res)| {
+                    if let Some(existing) = res.get(r.id.as_bytes())? {
+                        let existing: Reservation = abort(decode("reservations", &existing))?;
+                        return Ok(
+                            if existing.offer_id == r.offer_id && existing.amount == r.amount {
+                                Ok(existing)
+                            } else {
+                                Err(ReserveError::Conflict)
+                            },
+                        );
+                    }
+                    let Some(raw) = own.get(r.offer_id.as_bytes())? else {
+                        return Ok(Err(ReserveError::UnknownOffer));
+                    };
+                    let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
+                    match rec.status {
+                        OwnStatus::Open => {}
+                        // Sold out: to a taker that is "nothing left", not "withdrawn".
+                        OwnStatus::Filled => {
+                            return Ok(Err(ReserveError::Insufficient {
+                                available: Amount::ZERO,
+                            }))
+                        }
+                        OwnStatus::Cancelled => return Ok(Err(ReserveError::Closed)),
+                    }
+                    if rec.offer.body.expires_at <= now {
+                        return Ok(Err(ReserveError::Expired));
+                    }
+                    let Some((lo, _)) = fill_range(&rec.offer.body, rec.remaining) else {
+                        return Ok(Err(ReserveError::Closed));
+                    };
+                    if r.amount < lo || r.amount > rec.offer.body.max_give {
+                        return Ok(Err(ReserveError::OutOfRange {
+                            min: lo,
+                            max: rec.offer.body.max_give,
+                        }));
+                    }
+                    let available = rec.available();
+                    if r.amount > available {
+                        return Ok(Err(ReserveError::Insufficient { available }));
+                    }
+                    rec.reserved = rec.reserved.checked_add(r.amount).unwrap_or(rec.remaining);
+                    own.insert(r.offer_id.as_bytes(), enc(&rec))?;
+                    res.insert(r.id.as_bytes(), enc(&r))?;
+                    Ok(Ok(r.clone()))
+                })
+                .map_err(|e| tx_err(trees, e))
+        })
+        .await
+    }
+
+    /// Releases a reservation (the taker did not countersign). Returns it, or
+    /// `None` if it was already released or committed.
+    pub async fn release(&self, id: &Hash) -> Result<Option<Reservation>> {
+        let id = *id;
+        self.write(move |trees| Ok(release_tx(trees, &id)?.map(|(r, _)| r)))
+            .await
+    }
+
+    /// Releases every reservation that expired at or before `now`; returns them.
+    /// Called periodically and at start-up, so a crash never leaves liquidity stuck.
+    pub async fn release_expired(&self, now: Timestamp) -> Result<Vec<Reservation>> {
+        self.write(move |trees| {
+            let mut expired = Vec::new();
+            for v in trees.reservations.iter().values() {
+                let r: Reservation = decode("reservations", &v.map_err(|e| trees.err(e))?)?;
+                if r.expires_at <= now {
+                    expired.push(r.id);
+                }
+            }
+            let mut out = Vec::new();
+            for id in expired {
+                out.extend(release_tx(trees, &id)?.map(|(r, _)| r));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// One open reservation.
+    pub fn reservation_get(&self, id: &Hash) -> Result<Option<Reservation>> {
+        let trees = self.trees()?;
+        get_record(&trees, &trees.reservations, "reservations", id.as_bytes())
+    }
+
+    /// Open reservations.
+    pub fn reservations(&self) -> Result<Vec<Reservation>> {
+        let trees = self.trees()?;
+        list_records(&trees, &trees.reservations, "reservations")
+    }
+
+    /// Turns a reservation into a sale and stores the trade, in one transaction:
+    /// either both happen or neither. Returns what remains of the offer.
+    pub async fn commit_reservation(
+        &self,
+        id: &Hash,
+        trade: &TradeRecord,
+    ) -> Result<std::result::Result<Amount, CommitError>> {
+        let (id, trade) = (*id, trade.clone());
+        let shared = self.shared.clone();
+        let out = self
+            .write(move |trees| {
+                (
+                    &trees.own_offers,
+                    &trees.reservations,
+                    &trees.trades,
+                    &trees.trade_heads,
+                    &trees.trade_by_request,
+                    &trees.trade_by_time,
+                )
+                    .transaction(|(own, res, trades, heads, by_request, by_time)| {
+                        let Some(raw) = res.remove(id.as_bytes())? else {
+                            return Ok(Err(CommitError::UnknownReservation));
+                        };
+                        let r: Reservation = abort(decode("reservations", &raw))?;
+                        let Some(raw) = own.get(r.offer_id.as_bytes())? else {
+                            return Ok(Err(CommitError::UnknownReservation));
+                        };
+                        let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
+                        rec.reserved = rec.reserved.checked_sub(r.amount).unwrap_or(Amount::ZERO);
+                        rec.remaining = rec.remaining.checked_sub(r.amount).unwrap_or(Amount::ZERO);
+                        if rec.remaining == Amount::ZERO && rec.status == OwnStatus::Open {
+                            rec.status = OwnStatus::Filled;
+                        }
+                        own.insert(r.offer_id.as_bytes(), enc(&rec))?;
+                        TradeTx {
+                            trades,
+                            heads,
+                            by_request,
+                            by_time,
+                        }
+                        .insert(&trade)?;
+                        Ok(Ok(rec))
+                    })
+                    .map_err(|e| tx_err(trees, e))
+                    .inspect(|out| {
+                        if let Ok(rec) = out {
+                            shared.own_index.note(rec);
+                        }
+                    })
+            })
+            .await?;
+        Ok(out.map(|rec| rec.remaining))
+    }
+}

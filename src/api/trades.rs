@@ -1,0 +1,61 @@
+//! Trades: list, show, and the steps of one.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use peerfx_core::{Hash, TradeAction};
+use peerfx_node::PageRequest;
+
+use super::dto::{PageJson, PageQuery, StepBody, TradeJson};
+use super::error::{parse, ApiError};
+use super::Shared;
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+pub async fn list(
+    State(s): Shared,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<PageJson<TradeJson>> {
+    let Query(q) = q?;
+    let page = s.node.trades(&PageRequest {
+        after: q.after,
+        limit: q.limit.unwrap_or(0),
+    })?;
+    Ok(Json(PageJson::from(&page)))
+}
+
+pub async fn show(State(s): Shared, Path(id): Path<String>) -> ApiResult<TradeJson> {
+    let id: Hash = parse("trade id", &id)?;
+    Ok(Json(TradeJson::from(&s.node.trade(&id)?)))
+}
+
+pub async fn step(
+    State(s): Shared,
+    Path((id, step)): Path<(String, String)>,
+    body: Result<Json<StepBody>, JsonRejection>,
+) -> ApiResult<TradeJson> {
+    let id: Hash = parse("trade id", &id)?;
+    let Json(b) = body?;
+    let action = match step.as_str() {
+        "paid" => TradeAction::Paid,
+        "received" => TradeAction::Received,
+        "cancel" => TradeAction::Cancel,
+        "dispute" => TradeAction::Dispute {
+            reason: b.reason.unwrap_or_default(),
+        },
+        "chat" => TradeAction::Chat {
+            text: b
+                .text
+                .ok_or_else(|| ApiError::bad("invalid", "chat needs a text"))?,
+        },
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no trade step {other:?}"),
+            ))
+        }
+    };
+    Ok(Json(TradeJson::from(&s.node.trade_step(id, action).await?)))
+}

@@ -1,0 +1,202 @@
+//! How the CLI prints: aligned tables, one trade in full, and every string
+//! that comes from a peer escaped, so a note or chat line can never move the
+//! cursor, erase a line, rename the terminal or reorder text.
+
+use peerfx_core::text::escape;
+
+use crate::api::dto::{OfferJson, TradeJson};
+
+/// Prints rows as an aligned table; every cell is escaped.
+pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|r| r.iter().map(|c| escape(c)).collect())
+        .collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let s: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", s.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_uppercase()).collect());
+    if rows.is_empty() {
+        println!("(none)");
+    }
+    for r in rows {
+        line(r);
+    }
+}
+
+/// The start of a peer id, without its common prefix.
+pub fn short(s: &str) -> String {
+    s.trim_start_matches("12D3KooW").chars().take(12).collect()
+}
+
+pub fn offers_table(offers: &[OfferJson], own: bool) {
+    let rows = offers
+        .iter()
+        .map(|o| {
+            vec![
+                o.id.clone(),
+                format!("{} {}–{}", o.give, o.min, o.max),
+                format!("{} {}", o.remaining, o.give),
+                format!("{} {}/{}", o.rate, o.want, o.give),
+                o.payment_methods.join(","),
+                o.geohash.clone().unwrap_or_else(|| "-".into()),
+                if own {
+                    o.status.clone()
+                } else {
+                    short(&o.maker)
+                },
+                o.note.clone(),
+            ]
+        })
+        .collect();
+    let who = if own { "status" } else { "maker" };
+    table(
+        &[
+            "id",
+            "gives",
+            "remaining",
+            "rate",
+            "pay",
+            "near",
+            who,
+            "note",
+        ],
+        rows,
+    );
+}
+
+pub fn trades_table(trades: &[TradeJson]) {
+    let rows = trades
+        .iter()
+        .map(|t| {
+            let maker_side = format!("{} {}", t.give_amount, t.give);
+            let taker_side = format!("{} {}", t.want_amount, t.want);
+            let (you_give, you_get) = if t.role == "maker" {
+                (maker_side, taker_side)
+            } else {
+                (taker_side, maker_side)
+            };
+            vec![
+                t.id.clone(),
+                t.role.clone(),
+                t.state.clone(),
+                you_give,
+                you_get,
+                t.payment_method.clone(),
+                short(&t.counterparty),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "id",
+            "role",
+            "state",
+            "you give",
+            "you get",
+            "pay",
+            "counterparty",
+        ],
+        rows,
+    );
+}
+
+pub fn chat_lines(t: &TradeJson) {
+    for m in &t.chat {
+        println!("[{}] {}: {}", m.at, short(&m.from), escape(&m.text));
+    }
+}
+
+pub fn show_trade(t: &TradeJson) {
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    println!("trade        {}", t.id);
+    println!("offer        {}", t.offer_id);
+    println!("you are      {}", t.role);
+    println!("state        {}", t.state);
+    println!("maker gives  {} {}", t.give_amount, t.give);
+    println!(
+        "taker gives  {} {}  (rate {})",
+        t.want_amount, t.want, t.rate
+    );
+    println!("payment      {}", t.payment_method);
+    println!(
+        "deadline     {} (unix time; expires if nobody has paid by then)",
+        t.deadline
+    );
+    println!("counterparty {}", t.counterparty);
+    println!(
+        "maker        paid {}, received {}",
+        yes(t.maker_paid),
+        yes(t.maker_received)
+    );
+    println!(
+        "taker        paid {}, received {}",
+        yes(t.taker_paid),
+        yes(t.taker_received)
+    );
+    if t.undelivered > 0 {
+        println!(
+            "undelivered  {} of your messages (the peer is offline; resent automatically)",
+            t.undelivered
+        );
+    }
+    for c in &t.chat {
+        println!(
+            "chat         [{}] {}: {}",
+            c.at,
+            short(&c.from),
+            escape(&c.text)
+        );
+    }
+}
+
+/// Why an empty book may be empty, when the node can tell.
+pub fn empty_book_hint(peers: u64, syncing: u64) -> Option<String> {
+    match (peers, syncing) {
+        (0, _) => Some(
+            "not connected to any peer yet: pass --bootstrap to the daemon, or wait \
+             for peers on the LAN"
+                .into(),
+        ),
+        (_, 0) => None,
+        (_, n) => Some(format!(
+            "still syncing the book from {n} peer{}: try again in a moment",
+            if n == 1 { "" } else { "s" }
+        )),
+    }
+}
+
+/// Where the next page starts, if there is one.
+pub fn next_page_hint(next: &Option<String>, command: &str) {
+    if let Some(n) = next {
+        println!("more: {command} --after {n}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_book_says_why_when_it_can() {
+        assert!(empty_book_hint(0, 0).unwrap().contains("--bootstrap"));
+        assert!(empty_book_hint(0, 2).unwrap().contains("not connected"));
+        assert_eq!(empty_book_hint(3, 0), None);
+        assert_eq!(
+            empty_book_hint(3, 1).unwrap(),
+            "still syncing the book from 1 peer: try again in a moment"
+        );
+        assert!(empty_book_hint(3, 2).unwrap().contains("from 2 peers"));
+    }
+}
