@@ -1,6 +1,9 @@
 //! End to end on the real `peerfx` binary: daemons on 127.0.0.1 with ephemeral
 //! ports and temp data dirs, driven by the CLI with `--json`, as a user would.
 
+// Tests: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,6 +1,9 @@
 //! Multi-node network tests: in-process nodes on 127.0.0.1, ephemeral ports,
 //! temp dirs, and no fixed sleeps (every wait is for a condition, with a deadline).
 
+// Tests: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,9 @@
 //! A node's own offers survive a restart and are re-announced; a data directory
 //! is used by one node at a time.
 
+// Tests: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

@@ -1,5 +1,8 @@
 //! Negotiation and trades between in-process nodes on 127.0.0.1.
 
+// Tests: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

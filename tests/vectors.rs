@@ -5,6 +5,9 @@
 //! If the format changes on purpose, bump `codec::FORMAT_VERSION` and regenerate
 //! with `PEERFX_BLESS_VECTORS=1 cargo test --test vectors`.
 
+// Tests: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 
 use peerfx::core::codec;

@@ -1,6 +1,8 @@
 //! Helpers for multi-node tests: loopback only, ephemeral ports, temp dirs, and
 //! waiting for conditions with a deadline instead of sleeping.
 
+// Test helpers: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use std::future::Future;

@@ -2,6 +2,9 @@
 //!
 //! Run: `cargo bench -p peerfx-core --bench core`
 
+// A benchmark that cannot set itself up has nothing to measure: it stops.
+#![allow(clippy::unwrap_used)]
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use peerfx_core::codec;
 use peerfx_core::message::signing_bytes;

@@ -1,5 +1,8 @@
 //! Property tests of the wire format, conversion and matching.
 
+// Tests: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::OnceLock;
 
 use peerfx_core::codec;

@@ -1,5 +1,8 @@
 //! Every validation rule, each with the precise error it must produce.
 
+// Tests: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use peerfx_core::codec::{self, CodecError};
 use peerfx_core::testing::{cur, offer, NOW};
 use peerfx_core::*;

@@ -4,6 +4,9 @@
 //!
 //! Run: `cargo bench -p peerfx-store --bench store`
 
+// A benchmark that cannot set itself up has nothing to measure: it stops.
+#![allow(clippy::unwrap_used)]
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use peerfx_core::codec;
 use peerfx_core::testing::{cur, offer, NOW};

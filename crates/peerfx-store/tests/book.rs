@@ -1,6 +1,9 @@
 //! Offer book rules: idempotence, tombstones, seq ordering, ordered queries,
 //! expiry.
 
+// Tests: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use peerfx_core::testing::{cur, offer, verified_offer, NOW};
 use peerfx_core::*;
 use peerfx_store::book::{CancelOutcome, InsertOutcome, MergeOutcome, UpdateOutcome};

@@ -5,6 +5,9 @@
 //! (that is, after the store flushed). The parent SIGKILLs it mid-stream, reopens
 //! the store and checks that every acknowledged record is there.
 
+// Tests: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

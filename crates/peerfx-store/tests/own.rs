@@ -1,6 +1,9 @@
 //! The live own offers: what the per-maker quota counts and what the node
 //! re-announces, kept apart from the history of every offer the node made.
 
+// Tests: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use peerfx_core::testing::{offer, verified_offer, NOW};
 use peerfx_core::*;
 use peerfx_store::own::{OwnStatus, PostError, Reservation};

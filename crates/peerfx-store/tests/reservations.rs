@@ -1,5 +1,8 @@
 //! Reservations never over-commit an offer, however many takers race.
 
+// Tests: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::{Arc, Barrier};
 
 use peerfx_core::testing::{verified_offer, NOW};
