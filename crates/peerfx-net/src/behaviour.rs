@@ -71,7 +71,15 @@ fn gossipsub_config(
         .mesh_n_low(1)
         .mesh_n_high(12)
         .mesh_outbound_min(1)
-        .max_transmit_size(limits.max_gossip_bytes())
+        // The frame limit bounds whole RPCs, control messages included, not
+        // just offers: an IHAVE lists up to `max_control_messages_sent` ids
+        // of ~22 bytes each (5 000 in go-libp2p and js-libp2p, ~110 KB). A
+        // peer whose frame is over the limit gets its stream closed, and every
+        // message behind it on that stream is lost until it reconnects, so
+        // the limit must hold the largest frame any peer sends. Offers are
+        // held to `WireLimits::max_gossip_bytes` by the node (Reject).
+        .max_transmit_size(MAX_FRAME_BYTES.max(limits.max_gossip_bytes()))
+        .max_control_messages_sent(MAX_IHAVE_IDS)
         .validation_mode(gossipsub::ValidationMode::Strict)
         .validate_messages()
         // Content-addressed ids: identical bytes are one message wherever they come
@@ -82,6 +90,12 @@ fn gossipsub_config(
         .build()
         .map_err(config_err("gossipsub"))
 }
+
+/// Largest gossipsub frame read or sent (see `gossipsub_config`).
+pub const MAX_FRAME_BYTES: usize = 256 * 1024;
+
+/// Most message ids this node puts in one IHAVE or IWANT: ~22 KB.
+const MAX_IHAVE_IDS: usize = 1000;
 
 /// Wraps a setup error of `what` in [`NetError::Config`].
 fn config_err<E: std::error::Error + Send + Sync + 'static>(

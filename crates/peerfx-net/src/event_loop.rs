@@ -410,6 +410,12 @@ impl EventLoop {
                         );
                 }
             }
+            BehaviourEvent::Gossipsub(gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            }) => {
+                tracing::debug!(%peer_id, ?failed_messages, "gossip to a slow peer was dropped");
+            }
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }) => {
                 self.emit_control(NetEvent::PeerSubscribed {
                     peer: peer_id,

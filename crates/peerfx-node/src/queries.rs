@@ -174,6 +174,10 @@ impl Node {
             connected_peers: info.connected.len(),
             remembered_peers: inner.store.peer_count(),
             book_size: inner.store.book_len(),
+            tombstones: inner.store.book_tombstones(),
+            db_bytes: inner.store.size_on_disk().unwrap_or(0),
+            banned_peers: info.banned,
+            dropped_gossip: info.dropped_gossip,
             syncing: self.syncs_in_flight(),
         })
     }

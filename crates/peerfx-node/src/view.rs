@@ -139,6 +139,15 @@ pub struct NodeStatus {
     pub remembered_peers: usize,
     /// Offers in the book.
     pub book_size: usize,
+    /// Tombstones in the book (cancelled or closed offers remembered so they
+    /// cannot come back).
+    pub tombstones: usize,
+    /// Bytes the database occupies on disk.
+    pub db_bytes: u64,
+    /// Peers banned now for their score.
+    pub banned_peers: usize,
+    /// Gossip messages ignored because the node was not keeping up.
+    pub dropped_gossip: u64,
     /// Book syncs from peers under way.
     pub syncing: usize,
 }
