@@ -40,21 +40,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// `e` and its causes, joined with ": ".
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        // thiserror's `transparent` repeats the inner message.
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
+pub use peerfx_node::error::chain;
 
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> ApiError {

@@ -122,3 +122,19 @@ impl NodeError {
         matches!(self, NodeError::Store(e) if e.is_disk_full())
     }
 }
+
+/// `e` and its causes, joined with ": " (thiserror's `transparent` layers,
+/// which repeat their inner message, are folded).
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

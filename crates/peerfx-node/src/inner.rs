@@ -32,7 +32,13 @@ pub(crate) struct Inner {
     /// may hold the store, whose lock frees the data directory only when
     /// dropped).
     pub(crate) tracker: tokio_util::task::TaskTracker,
+    /// The last store failure logged, and when: the same failure (a full
+    /// disk, every second) is logged once a minute, not every time.
+    pub(crate) last_store_failure: std::sync::Mutex<Option<(String, std::time::Instant)>>,
 }
+
+/// How often the same store failure is logged again.
+const STORE_FAILURE_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Inner {
     /// The wire limits: the one copy, in the config.
@@ -47,6 +53,14 @@ impl Inner {
 
     /// Logs a store failure that no caller is waiting to hear about.
     pub(crate) fn store_failed(&self, e: StoreError) {
-        tracing::error!("store: {e}");
+        let text = crate::error::chain(&e);
+        let mut last = crate::locks::lock(&self.last_store_failure);
+        let repeat = last
+            .as_ref()
+            .is_some_and(|(t, at)| *t == text && at.elapsed() < STORE_FAILURE_LOG_EVERY);
+        if !repeat {
+            tracing::error!("store: {text}");
+            *last = Some((text, std::time::Instant::now()));
+        }
     }
 }

@@ -133,6 +133,7 @@ impl Node {
                 offers: offers::OfferRoom::default(),
                 shutdown,
                 tracker: tokio_util::task::TaskTracker::new(),
+                last_store_failure: std::sync::Mutex::new(None),
                 config,
             }),
         };

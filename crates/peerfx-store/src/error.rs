@@ -59,10 +59,11 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
-    /// The database is being reopened after a failed write (see
-    /// [`crate::writer`]); try again in a moment.
-    #[error("the database is being reopened after a write error; try again in a moment")]
-    Reopening,
+    /// The database is closed after a failed write and is reopened as soon
+    /// as it can be (see [`crate::writer`]): until then nothing can be read
+    /// or written. The cause says why (a full disk, most often).
+    #[error("the database is unavailable until it can be reopened")]
+    Unavailable(#[source] Box<StoreError>),
     /// The store has been closed.
     #[error("the store is closed")]
     Closed,
@@ -102,9 +103,13 @@ impl StoreError {
         )
     }
 
-    /// Whether the disk is full.
+    /// Whether the disk is full (or the database is closed because it was).
     pub fn is_disk_full(&self) -> bool {
-        matches!(self, StoreError::DiskFull { .. })
+        match self {
+            StoreError::DiskFull { .. } => true,
+            StoreError::Unavailable(cause) => cause.is_disk_full(),
+            _ => false,
+        }
     }
 }
 

@@ -69,8 +69,10 @@ use writer::WriterHandle;
 pub(crate) struct Shared {
     dir: PathBuf,
     config: StoreConfig,
-    /// The database; `None` while the writer reopens it.
+    /// The database; `None` after a failed write until the writer has
+    /// reopened it, with the failure in `failure`.
     trees: RwLock<Option<Arc<Trees>>>,
+    failure: std::sync::Mutex<Option<StoreError>>,
     /// The offer book, in memory, written behind to `book` and `tombstones`.
     book: book::Book,
     /// The live own offers, in memory.
@@ -83,27 +85,47 @@ pub(crate) struct Shared {
 impl Shared {
     /// The current trees.
     pub(crate) fn trees(&self) -> Result<Arc<Trees>> {
-        self.trees
+        match self
+            .trees
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-            .ok_or(StoreError::Reopening)
+        {
+            Some(trees) => Ok(trees),
+            None => {
+                let cause = self
+                    .failure
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+                    .unwrap_or(StoreError::Closed);
+                Err(StoreError::Unavailable(Box::new(cause)))
+            }
+        }
     }
 
-    /// Reopens the database (the writer's recovery): drops the current
-    /// handle, which discards unflushed writes, opens it again and rebuilds
-    /// what is kept in memory from what is on disk.
-    pub(crate) fn reopen(&self) -> Result<()> {
+    /// Closes the database after a failed write: what was written but not
+    /// flushed is discarded with the handle (sled would otherwise show it to
+    /// readers, and write it at its next flush). Reads fail with `cause`
+    /// until [`Shared::reopen`] succeeds.
+    pub(crate) fn close_after(&self, cause: StoreError) {
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(cause);
         let old = self
             .trees
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         drop(old);
+    }
+
+    /// Opens the database again and rebuilds what is kept in memory from
+    /// what is on disk.
+    pub(crate) fn reopen(&self) -> Result<()> {
         let trees = Arc::new(Trees::open(&self.dir, &self.config)?);
         self.own_index.reload(&trees)?;
         self.book.mark_all_dirty();
         *self.trees.write().unwrap_or_else(PoisonError::into_inner) = Some(trees);
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = None;
         Ok(())
     }
 }
@@ -160,6 +182,7 @@ impl Store {
             dir,
             config: config.clone(),
             trees: RwLock::new(Some(Arc::new(trees))),
+            failure: std::sync::Mutex::new(None),
             book: loaded.book,
             own_index,
             _lock: lock,

@@ -90,7 +90,7 @@ impl WriterHandle {
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let run = Box::new(move |trees: Option<&Trees>| {
-            let result = trees.map_or(Err(StoreError::Reopening), write);
+            let result = trees.map_or(Err(StoreError::Closed), write);
             let broke = result
                 .as_ref()
                 .err()
@@ -119,7 +119,7 @@ impl WriterHandle {
         F: FnOnce(&Trees) -> Result<()> + Send + 'static,
     {
         let run = Box::new(move |trees: Option<&Trees>| {
-            let result = trees.map_or(Err(StoreError::Reopening), write);
+            let result = trees.map_or(Err(StoreError::Closed), write);
             let broke = result
                 .as_ref()
                 .err()
@@ -224,9 +224,10 @@ impl Writer {
         if let Err(e) = &outcome {
             tracing::error!("store: a write failed ({e}); reopening the database");
             self.failed = Some((e.clone(), Instant::now()));
-            // The group's unflushed writes must not survive: drop our handle
-            // before the reopen, which discards them.
+            // The group's unflushed writes must not survive: drop every
+            // handle, which discards them, before the reopen.
             drop(trees);
+            self.shared.close_after(e.clone());
             self.reopen();
         }
         for complete in completions {
@@ -249,8 +250,8 @@ impl Writer {
         }
     }
 
-    /// Closes and opens the database again, discarding whatever was not
-    /// flushed, and rebuilds what the store keeps in memory from it.
+    /// Opens the database again and rebuilds what the store keeps in memory
+    /// from it.
     fn reopen(&mut self) {
         let Some((_, _)) = &self.failed else {
             return;
@@ -262,7 +263,10 @@ impl Writer {
             }
             Err(e) => {
                 tracing::debug!("store: reopen failed: {e}");
-                self.failed = Some((e, Instant::now()));
+                // Keep the first cause (the full disk), not the reopen's.
+                if let Some((_, at)) = &mut self.failed {
+                    *at = Instant::now();
+                }
             }
         }
     }
