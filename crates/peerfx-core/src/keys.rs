@@ -105,6 +105,15 @@ fixed_bytes!(
     32
 );
 
+/// Decompressed keys each thread keeps (see [`PublicKey::verifying_key`]):
+/// a few hundred KB at most.
+pub const KEY_CACHE_SIZE: usize = 2048;
+
+thread_local! {
+    static KEY_CACHE: std::cell::RefCell<std::collections::HashMap<[u8; 32], Result<VerifyingKey, KeyError>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// A string that is not the hex of the expected number of bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("expected {expected_chars} hex characters for a {what}")]
@@ -141,12 +150,32 @@ impl Hash {
 impl PublicKey {
     /// The dalek key, refusing invalid and weak (small-order) keys: a weak key
     /// admits signatures that verify for many messages.
+    ///
+    /// Decompressing a key costs about a third of verifying a signature in a
+    /// batch, and the same makers sign offer after offer and update after
+    /// update: each thread keeps the last [`KEY_CACHE_SIZE`] keys it
+    /// decompressed (refusals included).
     pub fn verifying_key(&self) -> Result<VerifyingKey, KeyError> {
-        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::InvalidKey)?;
-        if key.is_weak() {
-            return Err(KeyError::InvalidKey);
-        }
-        Ok(key)
+        KEY_CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if let Some(known) = cache.get(&self.0) {
+                return known.clone();
+            }
+            let key = VerifyingKey::from_bytes(&self.0)
+                .map_err(|_| KeyError::InvalidKey)
+                .and_then(|k| {
+                    if k.is_weak() {
+                        Err(KeyError::InvalidKey)
+                    } else {
+                        Ok(k)
+                    }
+                });
+            if cache.len() >= KEY_CACHE_SIZE {
+                cache.clear();
+            }
+            cache.insert(self.0, key.clone());
+            key
+        })
     }
 
     /// Verifies `sig` over `msg` with the strict rules (canonical encodings, no

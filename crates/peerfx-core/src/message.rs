@@ -117,6 +117,14 @@ impl<T: Body> Verified<T> {
         Verified { signed, id }
     }
 
+    /// As [`Verified::new`], with the signing bytes already at hand.
+    pub(crate) fn from_signing_bytes(signed: Signed<T>, signing: &[u8]) -> Verified<T> {
+        Verified {
+            signed,
+            id: Hash::of(&[signing]),
+        }
+    }
+
     /// Re-wraps a message that was verified before and kept in trusted local
     /// storage, without checking its signature again. Only for data this node
     /// itself verified and stored; never for anything that came off the network.

@@ -10,7 +10,7 @@
 //! verification, which roughly halves the cost per signature for sync pages.
 
 use crate::codec::{self, CodecError};
-use crate::keys::{self, KeyError};
+use crate::keys::{self, KeyError, Signature};
 use crate::limits::WireLimits;
 use crate::message::{
     signing_bytes, Body, Contract, Offer, OfferCancel, OfferUpdate, Signed, TakeReject,
@@ -340,8 +340,15 @@ impl Check for TradeMessage {
     }
 }
 
-fn check_size<T: Check>(signed: &Signed<T>, limits: &WireLimits) -> Result<(), ValidationError> {
-    let size = codec::encode(signed).len();
+/// The encoded size of `signed`, from its signing bytes (`DOMAIN || 0x00 ||
+/// encode(body)`): the encoding of a `Signed<T>` is the version byte, the
+/// body's encoding and the signature's (a one-byte length, 64 bytes), so no
+/// second encoding is needed.
+fn encoded_size<T: Body>(signing: &[u8]) -> usize {
+    signing.len() - T::DOMAIN.len() - 1 + 1 + Signature::LEN
+}
+
+fn check_size(size: usize, limits: &WireLimits) -> Result<(), ValidationError> {
     if size > limits.max_message_bytes {
         return Err(ValidationError::TooLarge {
             size,
@@ -357,10 +364,11 @@ pub fn validate<T: Check>(
     now: Timestamp,
     limits: &WireLimits,
 ) -> Result<Verified<T>, ValidationError> {
-    check_size(&signed, limits)?;
+    let signing = signing_bytes(&signed.body);
+    check_size(encoded_size::<T>(&signing), limits)?;
     signed.body.check(now, limits)?;
-    signed.verify()?;
-    Ok(Verified::new(signed))
+    signed.body.author().verify(&signing, &signed.signature)?;
+    Ok(Verified::from_signing_bytes(signed, &signing))
 }
 
 /// Decodes and validates one signed message from the wire.
@@ -378,6 +386,9 @@ pub fn decode_and_validate<T: Check>(
     validate(codec::decode::<Signed<T>>(bytes)?, now, limits)
 }
 
+/// A message that passed its checks, with the bytes its signature covers.
+type Encoded<T> = (Signed<T>, Vec<u8>);
+
 /// Validates many messages, verifying their signatures in one batch. The result
 /// has one entry per input, in order. If the batch fails, each signature is
 /// checked on its own so that only the bad ones are refused.
@@ -386,36 +397,33 @@ pub fn validate_batch<T: Check>(
     now: Timestamp,
     limits: &WireLimits,
 ) -> Vec<Result<Verified<T>, ValidationError>> {
-    let mut results: Vec<Result<Signed<T>, ValidationError>> = messages
+    // Each message is encoded once: its signing bytes give its size, the
+    // bytes the batch verifies, and its id.
+    let mut results: Vec<Result<Encoded<T>, ValidationError>> = messages
         .into_iter()
         .map(|m| {
-            check_size(&m, limits)?;
+            let signing = signing_bytes(&m.body);
+            check_size(encoded_size::<T>(&signing), limits)?;
             m.body.check(now, limits)?;
-            Ok(m)
+            Ok((m, signing))
         })
         .collect();
-
-    let pending: Vec<usize> = (0..results.len()).filter(|&i| results[i].is_ok()).collect();
-    let bytes: Vec<Vec<u8>> = pending
+    let items: Vec<_> = results
         .iter()
-        .filter_map(|&i| results[i].as_ref().ok().map(|m| signing_bytes(&m.body)))
-        .collect();
-    let items: Vec<_> = pending
-        .iter()
-        .zip(&bytes)
-        .filter_map(|(&i, b)| {
-            results[i]
-                .as_ref()
-                .ok()
-                .map(|m| (*m.body.author(), b.as_slice(), m.signature))
-        })
+        .filter_map(|r| r.as_ref().ok())
+        .map(|(m, b)| (*m.body.author(), b.as_slice(), m.signature))
         .collect();
     if !items.is_empty() && keys::verify_batch(&items).is_err() {
-        for (&i, (key, msg, sig)) in pending.iter().zip(&items) {
-            if let Err(e) = key.verify(msg, sig) {
-                results[i] = Err(e.into());
+        for r in results.iter_mut() {
+            if let Ok((m, b)) = r {
+                if let Err(e) = m.body.author().verify(b, &m.signature) {
+                    *r = Err(e.into());
+                }
             }
         }
     }
-    results.into_iter().map(|r| r.map(Verified::new)).collect()
+    results
+        .into_iter()
+        .map(|r| r.map(|(m, b)| Verified::from_signing_bytes(m, &b)))
+        .collect()
 }

@@ -483,3 +483,30 @@ fn a_party_has_a_message_budget_per_trade_and_steps_always_fit() {
     let log = [chat(1), chat(2), chat(3)];
     assert!(TradeState::replay(&contract, &id, log.iter()).is_ok());
 }
+
+#[test]
+fn the_size_limit_counts_the_whole_encoded_message() {
+    let key = Keypair::generate();
+    let mut o = offer(&key, "EUR", "USD", "1.08", 1);
+    o.note = "n".repeat(200);
+    let signed = Signed::sign(o, &key);
+    let size = codec::encode(&signed).len();
+    let limits = WireLimits {
+        max_message_bytes: size - 1,
+        max_note_bytes: 1000,
+        ..WireLimits::default()
+    };
+    assert_eq!(
+        validate(signed.clone(), NOW, &limits).unwrap_err(),
+        ValidationError::TooLarge {
+            size,
+            max: size - 1
+        }
+    );
+    let exact = WireLimits {
+        max_message_bytes: size,
+        ..limits
+    };
+    assert!(validate(signed.clone(), NOW, &exact).is_ok());
+    assert!(validate_batch(vec![signed], NOW, &exact)[0].is_ok());
+}

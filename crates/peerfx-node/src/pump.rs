@@ -13,11 +13,9 @@ use std::sync::Arc;
 use peerfx_core::Market;
 use peerfx_net::{Acceptance, NetEvent, NetEvents, Request};
 
+use crate::ingest::GOSSIP_BATCH;
 use crate::inner::Inner;
 use crate::{now, sync, Metrics, NodeEvent};
-
-/// Most gossip messages validated as one batch.
-const GOSSIP_BATCH: usize = 256;
 
 pub(crate) fn spawn(inner: Arc<Inner>, mut net: NetEvents) {
     let mut stop = inner.shutdown.subscribe();
