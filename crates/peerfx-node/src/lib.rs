@@ -77,7 +77,11 @@ pub use config::{NodeConfig, Profile};
 pub use error::NodeError;
 pub use event::{NodeEvent, RemovalReason};
 pub use identity::{load_or_create as load_or_create_identity, IdentityError, IDENTITY_FILE};
-pub use ingest::{verify_states, IngestError, VerifiedState, GOSSIP_BATCH, VERIFY_CHUNK};
+pub use ingest::check::{
+    verify_states, CheckedBatch, CheckedGossip, Checker, GossipPayload, VerifiedState,
+    GOSSIP_BATCH, MAX_BATCHES_IN_FLIGHT, VERIFY_CHUNK,
+};
+pub use ingest::IngestError;
 pub use metrics::Metrics;
 pub use offers::OfferSpec;
 pub use queries::{BookQuery, QueryError};

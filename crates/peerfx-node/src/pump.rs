@@ -4,16 +4,16 @@
 //! their own; control events (a peer connected, left, or follows a market)
 //! update the node's bookkeeping and start syncs.
 //!
-//! Gossip arrives in batches of whatever is queued: a batch's signatures are
-//! checked on every core at once (see [`crate::ingest`]), while the book
-//! insert stays on this one task.
+//! Gossip arrives in batches of whatever is queued. A [`Checker`] checks
+//! batches on every core while this task applies the ones before them to
+//! the book, in order, and reports each verdict.
 
 use std::sync::Arc;
 
 use peerfx_core::Market;
 use peerfx_net::{Acceptance, NetEvent, NetEvents, Request};
 
-use crate::ingest::GOSSIP_BATCH;
+use crate::ingest::check::{Checker, GOSSIP_BATCH};
 use crate::inner::Inner;
 use crate::{now, sync, Metrics, NodeEvent};
 
@@ -21,6 +21,7 @@ pub(crate) fn spawn(inner: Arc<Inner>, mut net: NetEvents) {
     let mut stop = inner.shutdown.subscribe();
     inner.tracker.clone().spawn(async move {
         let mut batch = Vec::with_capacity(GOSSIP_BATCH);
+        let mut checker = Checker::new(inner.limits().clone());
         loop {
             tokio::select! {
                 // Control first: a connect or a subscription must not wait
@@ -35,12 +36,19 @@ pub(crate) fn spawn(inner: Arc<Inner>, mut net: NetEvents) {
                     Some(request) => on_request(&inner, request),
                     None => break,
                 },
-                n = net.gossip.recv_many(&mut batch, GOSSIP_BATCH) => {
+                // Ahead of applying: the pool checks the next batch while
+                // this task applies the one before.
+                n = net.gossip.recv_many(&mut batch, GOSSIP_BATCH), if checker.can_submit() => {
                     if n == 0 {
                         break;
                     }
-                    let verdicts = inner.ingest_gossip_batch(&batch, now());
-                    for (gossip, verdict) in batch.drain(..).zip(verdicts) {
+                    let next = Vec::with_capacity(GOSSIP_BATCH);
+                    checker.submit(std::mem::replace(&mut batch, next), now());
+                }
+                Some((gossip, checked)) = checker.next(), if checker.in_flight() > 0 => {
+                    let now = now();
+                    for (gossip, checked) in gossip.into_iter().zip(checked) {
+                        let verdict = inner.apply_gossip(checked, &gossip.topic, now);
                         match verdict {
                             Acceptance::Accept => Metrics::inc(&inner.metrics.gossip_accepted),
                             Acceptance::Ignore => Metrics::inc(&inner.metrics.gossip_ignored),

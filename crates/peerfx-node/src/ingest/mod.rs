@@ -1,27 +1,26 @@
 //! What happens to an offer, update or cancel that arrives from the network,
 //! whether by gossip or in a sync page: the same checks, the same store rules.
 //!
-//! Checking (decode, fields, signatures) is separate from applying (the
-//! book insert): checking a batch of gossip runs on every core, applying it
-//! on one thread, in order.
+//! Checking (decode, fields, signatures: [`check`]) is separate from
+//! applying (the book insert, here): checking runs on every core, ahead of
+//! applying, which stays on the pump's task, in order.
 //!
 //! The verdict tells gossipsub what to do: `Accept` forwards, `Reject` drops and
 //! penalises the peer that sent it (bad signature, malformed, over limits,
 //! someone else's offer), `Ignore` drops quietly (valid but stale, duplicate,
 //! expired, or hidden because the maker is blocked).
 
-use peerfx_core::protocol::{GossipMessage, OfferState};
-use peerfx_core::validate::{validate, validate_batch, ValidationError};
-use peerfx_core::{
-    codec, Market, Offer, OfferCancel, OfferId, OfferUpdate, Signed, Timestamp, Verified,
-    WireLimits,
-};
-use peerfx_net::{Acceptance, Gossip};
+pub mod check;
+
+use peerfx_core::protocol::OfferState;
+use peerfx_core::validate::ValidationError;
+use peerfx_core::{codec, Market, Offer, OfferId, OfferUpdate, Timestamp, Verified};
+use peerfx_net::Acceptance;
 use peerfx_store::book::{CancelOutcome, InsertOutcome, MergeOutcome, UpdateOutcome};
-use rayon::prelude::*;
 
 use crate::inner::Inner;
 use crate::{Metrics, NodeEvent, RemovalReason};
+use check::{verify_states, Checked, CheckedGossip, CheckedOffer};
 
 /// Why a message was refused, for logs and metrics.
 #[derive(Debug, thiserror::Error)]
@@ -60,157 +59,26 @@ pub(crate) struct PageOutcome {
     pub(crate) invalid: usize,
 }
 
-/// A gossiped message whose signatures and fields have been checked, ready
-/// to be applied to the book in order.
-enum Checked {
-    /// Boxed: an offer is far larger than a cancel.
-    Offer(Box<CheckedOffer>),
-    Cancel(Verified<OfferCancel>),
-    /// Valid once, but expired: a late copy, not hostile.
-    Stale,
-}
-
-struct CheckedOffer {
-    market: Market,
-    offer: Verified<Offer>,
-    update: Option<Verified<OfferUpdate>>,
-}
-
-/// Offers checked in one batch signature verification. ed25519 batch
-/// verification switches to Pippenger's multiscalar multiplication for
-/// large batches, which costs far less per signature: on the development VM
-/// one core verifies ~40 k/s in batches of 64 and ~60 k/s in batches of 256.
-pub const VERIFY_CHUNK: usize = 256;
-
-/// Most gossip messages the pump takes in one batch: two chunks, one per
-/// core of a 2-core machine; under light load batches are smaller, and a
-/// message waits for nothing.
-pub const GOSSIP_BATCH: usize = 2 * VERIFY_CHUNK;
-
-/// An offer and the update it came with, both verified.
-pub type VerifiedState = (Verified<Offer>, Option<Verified<OfferUpdate>>);
-
-/// Verifies offers, each with the latest update it came with (a gossip
-/// batch, a sync page), as if each had been gossiped alone: fields, sizes,
-/// and signatures in batches of [`VERIFY_CHUNK`] spread over every core.
-/// One result per input, in order; an offer whose update fails fails too.
-/// Touches nothing shared: the caller applies the results to the book.
-pub fn verify_states(
-    states: Vec<OfferState>,
-    now: Timestamp,
-    limits: &WireLimits,
-) -> Vec<Result<VerifiedState, ValidationError>> {
-    if states.len() <= VERIFY_CHUNK {
-        return verify_chunk(states, now, limits);
-    }
-    states
-        .into_par_iter()
-        .chunks(VERIFY_CHUNK)
-        .flat_map_iter(|chunk| verify_chunk(chunk, now, limits))
-        .collect()
-}
-
-/// [`verify_states`] on one thread: one batch check for the offers, one for
-/// the updates.
-fn verify_chunk(
-    states: Vec<OfferState>,
-    now: Timestamp,
-    limits: &WireLimits,
-) -> Vec<Result<VerifiedState, ValidationError>> {
-    let (offers, updates): (Vec<Signed<Offer>>, Vec<Option<Signed<OfferUpdate>>>) =
-        states.into_iter().map(|s| (s.offer, s.update)).unzip();
-    let has_update: Vec<bool> = updates.iter().map(Option::is_some).collect();
-    let mut updates =
-        validate_batch(updates.into_iter().flatten().collect(), now, limits).into_iter();
-    validate_batch(offers, now, limits)
-        .into_iter()
-        .zip(has_update)
-        .map(|(offer, has_update)| {
-            let update = if has_update { updates.next() } else { None };
-            let offer = offer?;
-            Ok((offer, update.transpose()?))
-        })
-        .collect()
-}
-
 impl Inner {
-    /// Handles a batch of gossiped messages; returns one verdict each, in
-    /// order. Signatures are checked in batches spread over the cores; the
-    /// book changes are applied one after the other, on this thread.
-    pub(crate) fn ingest_gossip_batch(&self, batch: &[Gossip], now: Timestamp) -> Vec<Acceptance> {
-        self.check_gossip(batch, now)
-            .into_iter()
-            .zip(batch)
-            .map(|(c, g)| match c.and_then(|c| self.apply_gossip(c, now)) {
-                Ok(acceptance) => acceptance,
-                Err(e) => {
-                    tracing::debug!("rejected gossip on {}: {e}", g.topic);
-                    self.metrics.rejected(&e);
-                    Acceptance::Reject
-                }
-            })
-            .collect()
+    /// Applies one checked gossip message (see [`Checker`]) to the book;
+    /// returns the verdict for gossipsub.
+    pub(crate) fn apply_gossip(
+        &self,
+        checked: Result<CheckedGossip, IngestError>,
+        topic: &str,
+        now: Timestamp,
+    ) -> Acceptance {
+        match checked.and_then(|c| self.apply_checked(c.0, now)) {
+            Ok(acceptance) => acceptance,
+            Err(e) => {
+                tracing::debug!("rejected gossip on {topic}: {e}");
+                self.metrics.rejected(&e);
+                Acceptance::Reject
+            }
+        }
     }
 
-    /// Decodes and validates gossip: offers (and their updates) in batch
-    /// signature checks spread over the cores ([`verify_states`]).
-    fn check_gossip(&self, batch: &[Gossip], now: Timestamp) -> Vec<Result<Checked, IngestError>> {
-        /// A message checked at once, or the `n`th offer of the batch check.
-        enum Slot {
-            Done(Result<Checked, IngestError>),
-            Offer(usize),
-        }
-        let limits = self.limits();
-        let mut slots = Vec::with_capacity(batch.len());
-        let (mut states, mut markets) = (Vec::new(), Vec::new());
-        for g in batch {
-            let decoded = Market::from_topic(&g.topic)
-                .ok_or_else(|| IngestError::Topic(g.topic.clone()))
-                .and_then(|market| {
-                    let msg: GossipMessage =
-                        codec::decode_within(&g.data, limits.max_gossip_bytes())?;
-                    Ok((market, msg))
-                });
-            slots.push(match decoded {
-                Err(e) => Slot::Done(Err(e)),
-                Ok((_, GossipMessage::Cancel(cancel))) => Slot::Done(
-                    validate(cancel, now, limits)
-                        .map(Checked::Cancel)
-                        .map_err(IngestError::from),
-                ),
-                Ok((market, GossipMessage::Offer(state))) => {
-                    markets.push(market);
-                    states.push(*state);
-                    Slot::Offer(states.len() - 1)
-                }
-            });
-        }
-        let mut offers: Vec<Option<Result<Checked, IngestError>>> = markets
-            .into_iter()
-            .zip(verify_states(states, now, limits))
-            .map(|(market, verified)| {
-                Some(match verified {
-                    Err(ValidationError::Expired { .. }) => Ok(Checked::Stale),
-                    Err(e) => Err(e.into()),
-                    Ok((offer, update)) => Ok(Checked::Offer(Box::new(CheckedOffer {
-                        market,
-                        offer,
-                        update,
-                    }))),
-                })
-            })
-            .collect();
-        slots
-            .into_iter()
-            .filter_map(|slot| match slot {
-                Slot::Done(r) => Some(r),
-                Slot::Offer(n) => offers.get_mut(n).and_then(Option::take),
-            })
-            .collect()
-    }
-
-    /// Applies a checked gossip message to the book; returns the verdict.
-    fn apply_gossip(&self, checked: Checked, now: Timestamp) -> Result<Acceptance, IngestError> {
+    fn apply_checked(&self, checked: Checked, now: Timestamp) -> Result<Acceptance, IngestError> {
         match checked {
             Checked::Stale => Ok(Acceptance::Ignore),
             Checked::Offer(o) => {
