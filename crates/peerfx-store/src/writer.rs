@@ -4,8 +4,8 @@
 //!
 //! A write is a job: a closure over the [`Trees`] and a reply channel. The
 //! thread takes the first job waiting, then every other job already queued
-//! (up to [`MAX_GROUP`]), runs them one after the other, flushes once if any
-//! of them must be durable, and only then answers each. So a write is never
+//! (up to [`MAX_GROUP`]), runs the durable ones one after the other, flushes
+//! once, and only then answers each; then it runs the lazy ones. So a write is never
 //! reported done before it is on disk, and eight concurrent posts cost one
 //! or two flushes, not eight. Running the jobs one at a time also makes each
 //! of them atomic with respect to the others (a quota check and the insert it
@@ -177,7 +177,17 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.run_group(group);
+            // What someone waits for goes first: a lazy job (the book's
+            // write-behind, a peer seen) is never awaited by a user, and no
+            // durable job depends on one (each reads what it changes when it
+            // runs). So a post queued behind a chunk of the book does not
+            // wait for it.
+            let (durable, lazy): (Vec<Job>, Vec<Job>) = group.into_iter().partition(|j| j.durable);
+            for group in [durable, lazy] {
+                if !group.is_empty() {
+                    self.run_group(group);
+                }
+            }
         }
         // Every handle is gone: write the book's last changes and flush.
         if self.failed.is_none() {

@@ -56,7 +56,7 @@ use state::{market_prefixes, Entry};
 pub use tombs::Tombstone;
 
 /// Most book records written in one transaction of the writer.
-pub const PERSIST_CHUNK: usize = 2048;
+pub const PERSIST_CHUNK: usize = 256;
 
 /// What inserting an offer did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
