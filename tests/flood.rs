@@ -159,6 +159,12 @@ async fn a_post_and_cancel_flood_is_throttled_and_leaves_bounded_state() {
             "node {n}: {theirs} offers"
         );
         let grown = status.db_bytes.saturating_sub(disk_before[n]);
+        // The figures, for `--nocapture` (the closing notes quote them).
+        eprintln!(
+            "node {n}: {} tombstones, {theirs} of the flooder's offers, data dir +{} KB",
+            status.tombstones,
+            grown / 1024
+        );
         assert!(
             grown < 4 * 1024 * 1024,
             "node {n}: the data dir grew {grown} bytes"
@@ -178,6 +184,11 @@ async fn a_post_and_cancel_flood_is_throttled_and_leaves_bounded_state() {
         "the second node heard {heard} of {sent} flood messages"
     );
     let grown = rss().saturating_sub(rss_before);
+    eprintln!(
+        "{sent} flood messages sent, {judged} judged by the first node, {over} cancels over budget, \
+         {heard} heard by the second; RSS +{} MB",
+        grown / 1024 / 1024
+    );
     assert!(
         grown < 64 * 1024 * 1024,
         "RSS grew {} MB",

@@ -339,3 +339,91 @@ async fn the_first_book_query_of_a_new_market_waits_for_its_first_sync_page() {
         t.node.shutdown().await;
     }
 }
+
+/// gossipsub's subscription filter caps what a peer may make us remember
+/// about it: a request with more topics than the cap is refused whole, and
+/// past the cap a peer's further subscriptions are not recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peers_subscriptions_are_capped() {
+    const CAP: usize = 4;
+    let usd = "USD".parse().unwrap();
+    let markets: Vec<peerfx::core::Market> = [
+        "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "SEK", "NOK", "DKK", "PLN",
+    ]
+    .iter()
+    .map(|c| peerfx::core::Market::new(c.parse().unwrap(), usd).unwrap())
+    .collect();
+    assert_eq!(markets[0], market(), "the raw peer follows the first");
+
+    // B follows six markets before anyone connects, so it announces all six
+    // in the one request that opens a connection.
+    let mut b = raw_peer(vec![]).await;
+    for m in &markets[1..6] {
+        b.net.subscribe(*m).await.unwrap();
+    }
+    // A allows CAP topics a peer, follows the seventh market, and connects.
+    let config = peerfx::net::NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap: vec![b.addr.clone()],
+        mdns: false,
+        gossip_heartbeat: Duration::from_millis(100),
+        max_peer_topics: CAP,
+        ..Default::default()
+    };
+    let (a, mut a_events) =
+        peerfx::net::start(Keypair::generate().to_libp2p(), config, &Default::default())
+            .await
+            .unwrap();
+    a.subscribe(markets[6]).await.unwrap();
+    let (a_ref, b_id) = (&a, b.net.peer_id());
+    let on = |m: usize| {
+        let market = markets[m];
+        async move { a_ref.peers_on(market).await.unwrap().contains(&b_id) }
+    };
+
+    // Once B is connected, its six topics are queued ahead of anything new.
+    let a_id = a.peer_id();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), b.events.control.recv()).await {
+            Ok(Some(peerfx::net::NetEvent::PeerConnected { peer, .. })) if peer == a_id => break,
+            Ok(Some(_)) => {}
+            other => panic!("B never connected to A: {other:?}"),
+        }
+    }
+    // One new topic is within the cap: seen. The six of the first request
+    // were refused with it.
+    b.net.subscribe(markets[6]).await.unwrap();
+    wait_until("B's seventh subscription", || on(6)).await;
+    for m in 0..6 {
+        assert!(!on(m).await, "market {m} of an oversized request");
+    }
+
+    // Four more, one at a time: three fit under the cap, the last does not.
+    for m in &markets[7..11] {
+        b.net.subscribe(*m).await.unwrap();
+    }
+    // B's gossip after its subscriptions tells when A has read them all.
+    let marker = b"after the subscriptions".to_vec();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    'marker: loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for B's marker"
+        );
+        // Refused until B's gossipsub knows A follows the market: retried.
+        let _ = b.net.publish(markets[6], marker.clone()).await;
+        while let Ok(Some(g)) =
+            tokio::time::timeout(Duration::from_millis(100), a_events.gossip.recv()).await
+        {
+            if g.data == marker {
+                break 'marker;
+            }
+        }
+    }
+    for m in 6..10 {
+        assert!(on(m).await, "market {m}, within the cap");
+    }
+    assert!(!on(10).await, "market 10, past the cap");
+    a.shutdown().await.unwrap();
+    b.net.shutdown().await.unwrap();
+}

@@ -386,12 +386,17 @@ pub fn decode_and_validate<T: Check>(
     validate(codec::decode::<Signed<T>>(bytes)?, now, limits)
 }
 
+/// Fewer signatures than this are verified one by one: a batch of them would
+/// cost more.
+const MIN_BATCH: usize = 4;
+
 /// A message that passed its checks, with the bytes its signature covers.
 type Encoded<T> = (Signed<T>, Vec<u8>);
 
-/// Validates many messages, verifying their signatures in one batch. The result
-/// has one entry per input, in order. If the batch fails, each signature is
-/// checked on its own so that only the bad ones are refused.
+/// Validates many messages, verifying their signatures in one batch (fewer
+/// than [`MIN_BATCH`]: one by one). The result has one entry per input, in
+/// order. If the batch fails, each signature is checked on its own so that
+/// only the bad ones are refused.
 pub fn validate_batch<T: Check>(
     messages: Vec<Signed<T>>,
     now: Timestamp,
@@ -413,7 +418,17 @@ pub fn validate_batch<T: Check>(
         .filter_map(|r| r.as_ref().ok())
         .map(|(m, b)| (*m.body.author(), b.as_slice(), m.signature))
         .collect();
-    if !items.is_empty() && keys::verify_batch(&items).is_err() {
+    // A batch check costs a fixed overhead (random coefficients, one large
+    // multiscalar multiplication) that only pays off from a few signatures
+    // up; a lone message, gossip's usual case when traffic is light, is
+    // checked on its own.
+    // One by one also when the batch fails, to refuse only the bad ones.
+    let one_by_one = match items.len() {
+        0 => false,
+        n if n < MIN_BATCH => true,
+        _ => keys::verify_batch(&items).is_err(),
+    };
+    if one_by_one {
         for r in results.iter_mut() {
             if let Ok((m, b)) = r {
                 if let Err(e) = m.body.author().verify(b, &m.signature) {
