@@ -8,7 +8,7 @@
 //! not an empty book while a peer's offers are a round trip away.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use peerfx_core::Market;
 use tokio::sync::watch;
@@ -21,13 +21,22 @@ use crate::{sync, Node, NodeError};
 pub(crate) struct Following {
     markets: Mutex<HashSet<Market>>,
     /// Turns true once the first sync of a market has merged a page, or has
-    /// ended without one.
-    first_sync: Mutex<HashMap<Market, watch::Receiver<bool>>>,
+    /// ended without one. Shared, so that a peer who subscribes while the
+    /// first sync is still looking can answer it.
+    first_sync: Mutex<HashMap<Market, Arc<watch::Sender<bool>>>>,
 }
 
 impl Following {
     pub(crate) fn contains(&self, market: &Market) -> bool {
         lock(&self.markets).contains(market)
+    }
+
+    /// The first sync of `market`, while it has not merged a page yet.
+    pub(crate) fn unsettled(&self, market: &Market) -> Option<Arc<watch::Sender<bool>>> {
+        lock(&self.first_sync)
+            .get(market)
+            .filter(|first| !*first.borrow())
+            .cloned()
     }
 }
 
@@ -39,12 +48,16 @@ impl Node {
         if !lock(&inner.markets.markets).insert(market) {
             return Ok(());
         }
+        // In place before the subscription, so that a peer answering it at
+        // once finds the first sync to settle.
+        let first = Arc::new(watch::channel(false).0);
+        lock(&inner.markets.first_sync).insert(market, first.clone());
         if let Err(e) = inner.net.subscribe(market).await {
             lock(&inner.markets.markets).remove(&market);
+            lock(&inner.markets.first_sync).remove(&market);
             return Err(e.into());
         }
-        let first = sync::sync_market(inner.clone(), market);
-        lock(&inner.markets.first_sync).insert(market, first);
+        sync::sync_market(inner.clone(), market, first);
         Ok(())
     }
 
@@ -59,7 +72,9 @@ impl Node {
     /// the configured time) for the first page of its first sync.
     pub(crate) async fn follow_and_settle(&self, market: Market) -> Result<(), NodeError> {
         self.follow_market(market).await?;
-        let first = lock(&self.inner.markets.first_sync).get(&market).cloned();
+        let first = lock(&self.inner.markets.first_sync)
+            .get(&market)
+            .map(|first| first.subscribe());
         if let Some(mut first) = first {
             let wait = self.inner.config.sync.first_page_wait;
             let _ = tokio::time::timeout(wait, first.wait_for(|done| *done)).await;

@@ -88,9 +88,13 @@ fn on_control(inner: &Arc<Inner>, event: NetEvent) {
                 return;
             };
             if inner.markets.contains(&market) {
+                // A first sync still looking for a peer settles on this one.
+                let first = inner.markets.unsettled(&market);
+                let inner = inner.clone();
                 inner
                     .tracker
-                    .spawn(sync::fetch(inner.clone(), peer, market, None));
+                    .clone()
+                    .spawn(async move { sync::fetch(inner, peer, market, first.as_deref()).await });
             }
         }
         NetEvent::PeerConnected { peer, addr, dialed } => {

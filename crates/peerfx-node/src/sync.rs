@@ -87,10 +87,16 @@ impl SyncState {
     }
 }
 
-/// Syncs `market` from up to `sync.peers` peers that have it. The receiver
-/// turns true once a first page has merged, or once every fetch has ended.
-pub(crate) fn sync_market(inner: Arc<Inner>, market: Market) -> watch::Receiver<bool> {
-    let (first, rx) = watch::channel(false);
+/// Syncs `market` from up to `sync.peers` peers that have it, and sets
+/// `first` once a first page has merged, or once every fetch has ended.
+///
+/// Two races would settle `first` on an empty book, and both wait instead,
+/// for up to [`crate::config::SyncConfig::first_page_wait`]: right after a
+/// connection gossipsub may not have heard which markets the peer follows
+/// (no peer to ask yet), and a peer's subscription arriving just after the
+/// follow starts the pump's own fetch from it (so this one is skipped as a
+/// repeat). The pump passes `first` to that fetch while it is unsettled.
+pub(crate) fn sync_market(inner: Arc<Inner>, market: Market, first: Arc<watch::Sender<bool>>) {
     inner.tracker.clone().spawn(async move {
         let want = inner.config.sync.peers;
         let mut peers = inner.net.peers_on(market).await.unwrap_or_default();
@@ -104,16 +110,23 @@ pub(crate) fn sync_market(inner: Arc<Inner>, market: Market) -> watch::Receiver<
                 }
             }
         }
+        tracing::debug!(%market, peers = peers.len(), "first sync");
+        let mut fetched = false;
         for peer in peers.into_iter().take(want) {
-            fetch(inner.clone(), peer, market, Some(&first)).await;
+            fetched |= fetch(inner.clone(), peer, market, Some(&first)).await;
+        }
+        if !fetched {
+            let mut settled = first.subscribe();
+            let wait = inner.config.sync.first_page_wait;
+            let _ = tokio::time::timeout(wait, settled.wait_for(|done| *done)).await;
         }
         first.send_replace(true);
     });
-    rx
 }
 
 /// Fetches every page of `market` from `peer` (unless it was done recently).
-/// `first`, if given, is told once a page has merged.
+/// `first`, if given, is told once a page has merged. False if the fetch was
+/// skipped, as a repeat within [`crate::config::SyncConfig::min_interval`].
 ///
 /// Pipelined: while pages are verified and merged on blocking threads, the
 /// next is already being requested, so a large market costs about the larger of
@@ -126,12 +139,12 @@ pub(crate) async fn fetch(
     peer: PeerId,
     market: Market,
     first: Option<&watch::Sender<bool>>,
-) {
+) -> bool {
     if !inner
         .sync
         .may_fetch(peer, market, inner.config.sync.min_interval)
     {
-        return;
+        return false;
     }
     let _in_flight = InFlight::new(&inner.sync);
     let mut merging = std::collections::VecDeque::new();
@@ -177,6 +190,7 @@ pub(crate) async fn fetch(
     for merge in merging {
         record_merge(&inner, peer, merge, first).await;
     }
+    true
 }
 
 /// Counts a fetch in [`SyncState::in_flight`] for as long as it lives.
