@@ -76,7 +76,7 @@ fn bench(c: &mut Criterion) {
     }
     // The write behind: what the node does once a second, here for 1 024 new
     // offers at once (a sync page's worth, four times over).
-    g.bench_function("persist 1024 new offers (one transaction)", |b| {
+    g.bench_function("persist 1024 new offers (four chunks of 256)", |b| {
         let mut seed = 1000;
         b.iter_batched(
             || {
