@@ -91,11 +91,7 @@ impl WriterHandle {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let run = Box::new(move |trees: Option<&Trees>| {
             let result = trees.map_or(Err(StoreError::Closed), write);
-            let broke = result
-                .as_ref()
-                .err()
-                .filter(|e| e.is_engine_failure())
-                .cloned();
+            let broke = engine_failure(&result);
             // A failed group answers with its error, whatever the job did.
             let complete: Completion = Box::new(move |group: Result<()>| {
                 let _ = reply.send(group.and(result));
@@ -120,11 +116,7 @@ impl WriterHandle {
     {
         let run = Box::new(move |trees: Option<&Trees>| {
             let result = trees.map_or(Err(StoreError::Closed), write);
-            let broke = result
-                .as_ref()
-                .err()
-                .filter(|e| e.is_engine_failure())
-                .cloned();
+            let broke = engine_failure(&result);
             if let Err(e) = result {
                 tracing::debug!("store: {e}");
             }
@@ -280,4 +272,14 @@ impl Writer {
             }
         }
     }
+}
+
+/// The error of `result` if the disk or the database engine failed (the writer
+/// then reopens the database), not the data.
+fn engine_failure<T>(result: &Result<T>) -> Option<StoreError> {
+    result
+        .as_ref()
+        .err()
+        .filter(|e| e.is_engine_failure())
+        .cloned()
 }
