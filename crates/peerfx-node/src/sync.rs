@@ -87,15 +87,21 @@ impl SyncState {
     }
 }
 
+/// How long a first sync with no peer known on its topic waits for one, while
+/// connected: gossipsub sends a peer's subscriptions first thing on a new
+/// connection, so they arrive within a round trip or two.
+const SUBSCRIPTIONS_WAIT: Duration = Duration::from_secs(1);
+
 /// Syncs `market` from up to `sync.peers` peers that have it, and sets
 /// `first` once a first page has merged, or once every fetch has ended.
 ///
-/// Two races would settle `first` on an empty book, and both wait instead,
-/// for up to [`crate::config::SyncConfig::first_page_wait`]: right after a
-/// connection gossipsub may not have heard which markets the peer follows
-/// (no peer to ask yet), and a peer's subscription arriving just after the
-/// follow starts the pump's own fetch from it (so this one is skipped as a
-/// repeat). The pump passes `first` to that fetch while it is unsettled.
+/// Two races would settle `first` on an empty book, and both wait instead:
+/// right after a connection gossipsub may not have heard which markets the
+/// peer follows (no peer to ask yet: up to [`SUBSCRIPTIONS_WAIT`]), and a
+/// peer's subscription arriving just after the follow starts the pump's own
+/// fetch from it, so this one is skipped as a repeat (up to
+/// [`crate::config::SyncConfig::first_page_wait`]). The pump passes `first`
+/// to that fetch while it is unsettled.
 pub(crate) fn sync_market(inner: Arc<Inner>, market: Market, first: Arc<watch::Sender<bool>>) {
     inner.tracker.clone().spawn(async move {
         let want = inner.config.sync.peers;
@@ -111,13 +117,28 @@ pub(crate) fn sync_market(inner: Arc<Inner>, market: Market, first: Arc<watch::S
             }
         }
         tracing::debug!(%market, peers = peers.len(), "first sync");
+        let asked = !peers.is_empty();
         let mut fetched = false;
         for peer in peers.into_iter().take(want) {
             fetched |= fetch(inner.clone(), peer, market, Some(&first)).await;
         }
         if !fetched {
+            let first_page = inner.config.sync.first_page_wait;
+            let wait = if asked {
+                // The pump's fetch from the same peer is under way.
+                first_page
+            } else if inner
+                .net
+                .info()
+                .await
+                .is_ok_and(|info| !info.connected.is_empty())
+            {
+                SUBSCRIPTIONS_WAIT.min(first_page)
+            } else {
+                // Nobody to hear from: an empty market is the answer.
+                Duration::ZERO
+            };
             let mut settled = first.subscribe();
-            let wait = inner.config.sync.first_page_wait;
             let _ = tokio::time::timeout(wait, settled.wait_for(|done| *done)).await;
         }
         first.send_replace(true);
