@@ -483,3 +483,79 @@ async fn counter_rates_self_takes_and_blocked_peers() {
         t.node.shutdown().await;
     }
 }
+
+/// What remains of an own offer, on its maker.
+fn remaining(node: &Node, offer: &Hash) -> Amount {
+    node.own_offer(offer).unwrap().unwrap().remaining
+}
+
+/// A trade that ends without a fill gives its amount back to the offer, and
+/// the offer's update tells the network: five takes of 100 and five cancels
+/// (by either side) leave a 500 offer whole, in the taker's book too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_trades_give_their_amount_back_to_the_offer() {
+    init_logs();
+    let (maker, taker) = pair().await;
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    let whole = offer.max_give;
+    for i in 0..5 {
+        let trade = take(&taker.node, offer.id(), 10_000).await.unwrap();
+        assert_eq!(
+            remaining(&maker.node, &offer.id()),
+            Amount(whole.0 - 10_000)
+        );
+        let canceller = if i % 2 == 0 { &taker.node } else { &maker.node };
+        canceller
+            .trade_step(trade.id(), TradeAction::Cancel)
+            .await
+            .unwrap();
+        phase_is(&maker.node, &trade.id(), Phase::Cancelled).await;
+        phase_is(&taker.node, &trade.id(), Phase::Cancelled).await;
+        wait_until("the amount back in the offer", || async {
+            remaining(&maker.node, &offer.id()) == whole
+        })
+        .await;
+    }
+    wait_until("the whole offer announced", || async {
+        taker
+            .node
+            .book_get(&offer.id())
+            .unwrap()
+            .is_some_and(|e| e.remaining == whole)
+    })
+    .await;
+    for t in [&maker, &taker] {
+        t.node.shutdown().await;
+    }
+}
+
+/// A trade nobody paid before its deadline expires, and its amount goes back
+/// to the offer without any step from either side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_unpaid_trade_gives_its_amount_back() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![]);
+    c.trade.settle_time = std::time::Duration::from_secs(2);
+    let maker = start_with(c, dir).await;
+    let taker = start(vec![maker.addr.clone()]).await;
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    let trade = take(&taker.node, offer.id(), 20_000).await.unwrap();
+    assert_eq!(remaining(&maker.node, &offer.id()), Amount(30_000));
+    phase_is(&maker.node, &trade.id(), Phase::Expired).await;
+    wait_until("the amount back in the offer", || async {
+        remaining(&maker.node, &offer.id()) == offer.max_give
+    })
+    .await;
+    wait_until("the whole offer announced", || async {
+        taker
+            .node
+            .book_get(&offer.id())
+            .unwrap()
+            .is_some_and(|e| e.remaining == offer.max_give)
+    })
+    .await;
+    for t in [&maker, &taker] {
+        t.node.shutdown().await;
+    }
+}

@@ -69,6 +69,16 @@ async fn purge(node: &Node) {
         }
         Err(e) => inner.store_failed(e),
     }
+    // Trades that expired unpaid (or whose release a crash interrupted)
+    // give their amount back to the offer.
+    match inner.store.trades_to_release(now) {
+        Ok(ended) => {
+            for id in ended {
+                node.release_unfilled(&id).await;
+            }
+        }
+        Err(e) => inner.store_failed(e),
+    }
     for id in inner.store.book_purge_expired(now, inner.limits()) {
         inner.emit(NodeEvent::OfferRemoved {
             id,

@@ -247,8 +247,9 @@ impl Node {
         let market = offer.market()?;
         let cancel = match own.status {
             OwnStatus::Open => Some(self.sign_cancel(id, now)?),
-            OwnStatus::Cancelled => None,
-            OwnStatus::Filled => return Err(NodeError::NothingRemains(id)),
+            // Closed already; a filled one has something left only if a
+            // trade of it ended unfilled.
+            OwnStatus::Cancelled | OwnStatus::Filled => None,
         };
         let _posting = inner.offers.post.read().await;
         let quota = inner.limits().max_open_offers_per_maker;

@@ -152,6 +152,22 @@ impl Store {
                     stats.messages += 1;
                 }
             }
+            // A trade that had ended unfilled when the backup was written
+            // already gave its amount back to the offer in the backup.
+            let ended = self
+                .trade_head(&id)?
+                .is_some_and(|h| crate::reservations::unfilled(h.state.phase_at(b.created_at)));
+            if ended {
+                let key = id;
+                self.write(move |trees| {
+                    trees
+                        .trade_released
+                        .insert(key.as_bytes(), &[][..])
+                        .map(|_| ())
+                        .map_err(|e| trees.err(e))
+                })
+                .await?;
+            }
         }
         self.flush().await?;
         Ok(stats)

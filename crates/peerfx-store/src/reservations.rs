@@ -6,14 +6,20 @@
 //! two takers racing for the last 100 EUR cannot both get it; the reservation
 //! is then either committed with the trade ([`Store::commit_reservation`], one
 //! transaction again) or released when the taker does not countersign in
-//! time. Every change is flushed before its future resolves.
+//! time. A committed trade that ends without a fill (cancelled, or expired
+//! with nobody paid) gives its amount back to the offer
+//! ([`Store::trade_release`]), once. Every change is flushed before its future
+//! resolves.
 
-use peerfx_core::{fill_range, Amount, Contract, Hash, OfferId, PublicKey, Signed, Timestamp};
+use peerfx_core::trade::Phase;
+use peerfx_core::{
+    fill_range, Amount, Contract, Hash, OfferId, PublicKey, Signed, Timestamp, TradeId,
+};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
 use crate::own::{OwnOffer, OwnStatus};
-use crate::trades::{TradeRecord, TradeTx};
+use crate::trades::{Role, TradeHead, TradeRecord, TradeTx};
 use crate::trees::Trees;
 use crate::{abort, decode, get_record, list_records, tx_err, Result, Store};
 
@@ -253,5 +259,115 @@ impl Store {
             })
             .await?;
         Ok(out.map(|rec| rec.remaining))
+    }
+}
+
+/// What a trade that ended unfilled gave back to its offer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Released {
+    /// The offer.
+    pub offer_id: OfferId,
+    /// The trade's amount, back in the offer.
+    pub amount: Amount,
+    /// What remains of the offer now.
+    pub remaining: Amount,
+}
+
+/// Whether a trade in `phase` ended without a fill: its amount belongs to the
+/// offer again. A dispute or a completed trade keeps it.
+pub(crate) fn unfilled(phase: Phase) -> bool {
+    matches!(phase, Phase::Cancelled | Phase::Expired)
+}
+
+impl Store {
+    /// Gives the amount of a maker trade that ended unfilled (cancelled, or
+    /// expired at `now` with nobody paid) back to its offer, in one
+    /// transaction with the mark that it did, so it happens once. The
+    /// remaining never exceeds the offer's maximum. A filled offer stays
+    /// closed (peers dropped it when nothing remained); `republish` posts
+    /// what it got back.
+    /// `None`: not a maker trade, not ended unfilled, or already given back.
+    pub async fn trade_release(&self, trade: &TradeId, now: Timestamp) -> Result<Option<Released>> {
+        let trade = *trade;
+        let shared = self.shared.clone();
+        self.write(move |trees| {
+            (
+                &trees.trades,
+                &trees.trade_heads,
+                &trees.trade_released,
+                &trees.own_offers,
+            )
+                .transaction(|(trades, heads, released, own)| {
+                    if released.get(trade.as_bytes())?.is_some() {
+                        return Ok(None);
+                    }
+                    let Some(raw) = trades.get(trade.as_bytes())? else {
+                        return Ok(None);
+                    };
+                    let record: TradeRecord = abort(decode("trades", &raw))?;
+                    let Some(raw) = heads.get(trade.as_bytes())? else {
+                        return Ok(None);
+                    };
+                    let head: TradeHead = abort(decode("trade_heads", &raw))?;
+                    if !unfilled(head.state.phase_at(now)) {
+                        return Ok(None);
+                    }
+                    // Marked on either side, so the maintenance scan skips it.
+                    released.insert(trade.as_bytes(), &[][..])?;
+                    if record.role != Role::Maker {
+                        return Ok(None);
+                    }
+                    let contract = &record.contract.contract.body;
+                    let Some(raw) = own.get(contract.offer_id.as_bytes())? else {
+                        // The offer is gone (purged): nothing to give back to.
+                        return Ok(None);
+                    };
+                    let mut rec: OwnOffer = abort(decode("own_offers", &raw))?;
+                    let max = rec.offer.body.max_give;
+                    rec.remaining = rec
+                        .remaining
+                        .checked_add(contract.give_amount)
+                        .map_or(max, |r| r.min(max));
+                    own.insert(contract.offer_id.as_bytes(), enc(&rec))?;
+                    Ok(Some((rec, contract.offer_id, contract.give_amount)))
+                })
+                .map_err(|e| tx_err(trees, e))
+                .map(|out| {
+                    out.map(|(rec, offer_id, amount)| {
+                        shared.own_index.note(&rec);
+                        Released {
+                            offer_id,
+                            amount,
+                            remaining: rec.remaining,
+                        }
+                    })
+                })
+        })
+        .await
+    }
+
+    /// Trades that ended unfilled at `now` and have not been through
+    /// [`Store::trade_release`] yet (on the taker's side it only marks them). A scan of
+    /// every trade's head: the maintenance task runs it once a period, to
+    /// catch expiries and a release a crash interrupted.
+    pub fn trades_to_release(&self, now: Timestamp) -> Result<Vec<TradeId>> {
+        let trees = self.trees()?;
+        let mut out = Vec::new();
+        for item in trees.trade_heads.iter() {
+            let (key, raw) = item.map_err(|e| trees.err(e))?;
+            let head: TradeHead = decode("trade_heads", &raw)?;
+            if !unfilled(head.state.phase_at(now))
+                || trees
+                    .trade_released
+                    .contains_key(&key)
+                    .map_err(|e| trees.err(e))?
+            {
+                continue;
+            }
+            if let Ok(id) = <[u8; 32]>::try_from(key.as_ref()) {
+                out.push(peerfx_core::Hash(id));
+            }
+        }
+        Ok(out)
     }
 }

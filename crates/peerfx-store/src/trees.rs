@@ -42,6 +42,9 @@ pub(crate) struct Trees {
     pub(crate) trade_msgs: sled::Tree,
     pub(crate) trade_by_request: sled::Tree,
     pub(crate) trade_by_time: sled::Tree,
+    /// Maker trades that ended unfilled and gave their amount back to the
+    /// offer: keys only, so that it happens once.
+    pub(crate) trade_released: sled::Tree,
     pub(crate) negotiations: sled::Tree,
     pub(crate) peers: sled::Tree,
 }
@@ -74,6 +77,7 @@ impl Trees {
             trade_msgs: tree("trade_msgs")?,
             trade_by_request: tree("trade_by_request")?,
             trade_by_time: tree("trade_by_time")?,
+            trade_released: tree("trade_released")?,
             negotiations: tree("negotiations")?,
             peers: tree("peers")?,
             db,

@@ -168,3 +168,93 @@ async fn reserve_commit_release_accounting() {
     );
     assert_eq!(s.trade_page(None, 10).unwrap().len(), 2);
 }
+
+/// A maker's trade that ends unfilled gives its amount back to the offer
+/// exactly once; a trade still running, a completed one and the taker's copy
+/// give nothing.
+#[tokio::test]
+async fn an_unfilled_end_gives_the_amount_back_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let k = Keypair::generate();
+    let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
+    s.own_insert(&o, usize::MAX, NOW).await.unwrap().unwrap();
+    let id = o.id();
+    let mut trades = Vec::new();
+    for n in 1..=2 {
+        let r = s.reserve(&res(id, n, 20_000), NOW).await.unwrap().unwrap();
+        let t = trade_for(&k, &o, 20_000, n);
+        s.commit_reservation(&r.id, &t).await.unwrap().unwrap();
+        trades.push(t);
+    }
+    let remaining = |s: &Store| s.own_get(&id).unwrap().unwrap().remaining;
+    assert_eq!(remaining(&s), Amount(10_000));
+    let first = trades[0].contract.trade_id();
+    // Running: nothing to give back, nothing to scan.
+    assert_eq!(s.trade_release(&first, NOW).await.unwrap(), None);
+    assert!(s.trades_to_release(NOW).unwrap().is_empty());
+
+    // The maker cancels the first before anyone paid: cancelled.
+    let cancel = Signed::sign(
+        TradeMessage {
+            trade_id: first,
+            author: k.public(),
+            seq: 1,
+            created_at: NOW,
+            action: TradeAction::Cancel,
+        },
+        &k,
+    );
+    let (contract, body) = (
+        trades[0].contract.contract.body.clone(),
+        cancel.body.clone(),
+    );
+    s.trade_append(&first, &cancel, move |_, state| {
+        let mut next = state.clone();
+        next.apply(&contract, &first, &body)?;
+        Ok(next)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(s.trades_to_release(NOW).unwrap(), vec![first]);
+    let back = s.trade_release(&first, NOW).await.unwrap().unwrap();
+    assert_eq!(
+        (back.offer_id, back.amount, back.remaining),
+        (id, Amount(20_000), Amount(30_000))
+    );
+    assert_eq!(remaining(&s), Amount(30_000));
+    // Once only, also after a reopen.
+    assert_eq!(s.trade_release(&first, NOW).await.unwrap(), None);
+    drop(s);
+    let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    assert_eq!(s.trade_release(&first, NOW).await.unwrap(), None);
+    assert_eq!(remaining(&s), Amount(30_000));
+
+    // The second expires unpaid at its deadline, and only then.
+    let second = trades[1].contract.trade_id();
+    let deadline = trades[1].contract.contract.body.deadline;
+    assert!(s.trades_to_release(NOW.plus(60)).unwrap().is_empty());
+    assert_eq!(s.trades_to_release(deadline).unwrap(), vec![second]);
+    s.trade_release(&second, deadline).await.unwrap().unwrap();
+    assert_eq!(remaining(&s), o.max_give);
+    assert!(s.trades_to_release(deadline).unwrap().is_empty());
+}
+
+/// The taker's copy of a cancelled trade gives nothing back (it has no offer),
+/// but is marked, so the maintenance scan does not find it again.
+#[tokio::test]
+async fn the_takers_copy_of_an_ended_trade_is_only_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let k = Keypair::generate();
+    let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
+    let mut t = trade_for(&k, &o, 20_000, 1);
+    t.role = Role::Taker;
+    s.trade_insert(&t).await.unwrap();
+    let deadline = t.contract.contract.body.deadline;
+    let id = t.contract.trade_id();
+    assert_eq!(s.trades_to_release(deadline).unwrap(), vec![id]);
+    assert_eq!(s.trade_release(&id, deadline).await.unwrap(), None);
+    assert!(s.trades_to_release(deadline).unwrap().is_empty());
+}

@@ -51,7 +51,19 @@ pub(crate) async fn serve(
             let _ = inner.net.penalize(peer, Misbehaviour::TradeAbuse).await;
         }
     }
+    // A step may have ended the trade unfilled: its amount goes back.
+    let stepped = match &response {
+        TradeResponse::Ack { trade_id, .. } => Some(*trade_id),
+        _ => None,
+    };
     let _ = inner.net.respond_trade(token, response).await;
+    if let Some(id) = stepped {
+        Node {
+            inner: inner.clone(),
+        }
+        .release_unfilled(&id)
+        .await;
+    }
     if let Some(offer_id) = filled {
         // Tell everyone what remains after the fill.
         match inner.store.own_get(&offer_id) {

@@ -29,6 +29,7 @@ use std::sync::Mutex;
 use peerfx_core::trade::{Side, TradeState};
 use peerfx_core::validate::validate;
 use peerfx_core::{Signed, TradeAction, TradeId, TradeMessage, Verified};
+use peerfx_store::own::OwnStatus;
 use peerfx_store::trades::{AppendOutcome, Role, TradeHead, TradeRecord};
 
 use crate::inner::Inner;
@@ -162,6 +163,7 @@ impl Node {
                 phase: state.phase_at(now()),
             });
         }
+        self.release_unfilled(&id).await;
         if let Err(e) = self.deliver(&id).await {
             tracing::info!("trade {id}: peer not reached ({e}); will retry");
         }
@@ -196,6 +198,37 @@ impl Inner {
             AppendOutcome::Appended { state, .. } => Ok((state, true)),
             AppendOutcome::Duplicate { state } => Ok((state, false)),
             AppendOutcome::UnknownTrade => Err(NodeError::UnknownTrade(*id)),
+        }
+    }
+}
+
+impl Node {
+    /// If trade `id` ended without a fill (cancelled, or expired with nobody
+    /// paid) and this node is its maker, gives its amount back to the offer,
+    /// once, and announces what remains (see
+    /// [`peerfx_store::Store::trade_release`]). Called after every step of a
+    /// trade and, for expiries, by the maintenance task.
+    pub(crate) async fn release_unfilled(&self, id: &TradeId) {
+        let inner = &self.inner;
+        let released = match inner.store.trade_release(id, now()).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => return inner.store_failed(e),
+        };
+        tracing::info!(
+            "trade {id} ended unfilled: {} back to offer {}, {} remaining",
+            released.amount,
+            released.offer_id,
+            released.remaining
+        );
+        match inner.store.own_get(&released.offer_id) {
+            Ok(Some(own)) if own.status == OwnStatus::Open => {
+                if let Err(e) = self.announce(&own).await {
+                    tracing::warn!("announcing {}: {e}", released.offer_id);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => inner.store_failed(e),
         }
     }
 }
