@@ -286,7 +286,15 @@ async fn forged_and_replayed_messages_change_nothing() {
     contract.body.want_amount = Amount(1);
     let req = peerfx::core::validate(req, peerfx::node::now(), &Default::default()).unwrap();
     assert!(contract.verify().is_err());
-    assert!(peerfx::core::trade::check_contract(&contract.body, &offer, &req).is_err());
+    let bounds = peerfx::core::trade::DeadlineBounds {
+        min_settle_secs: 300,
+        max_settle_secs: 14 * 86_400,
+        max_clock_skew_secs: 300,
+    };
+    let now = peerfx::node::now();
+    assert!(
+        peerfx::core::trade::check_contract(&contract.body, &offer, &req, now, &bounds).is_err()
+    );
     maker.node.shutdown().await;
     for p in [&taker, &mallory] {
         p.net.shutdown().await.unwrap();
@@ -537,8 +545,12 @@ async fn an_expired_unpaid_trade_gives_its_amount_back() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path(), vec![]);
     c.trade.settle_time = std::time::Duration::from_secs(2);
+    c.trade.min_settle_time = c.trade.settle_time;
     let maker = start_with(c, dir).await;
-    let taker = start(vec![maker.addr.clone()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![maker.addr.clone()]);
+    c.trade.min_settle_time = std::time::Duration::from_secs(2);
+    let taker = start_with(c, dir).await;
     let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
     let trade = take(&taker.node, offer.id(), 20_000).await.unwrap();
     assert_eq!(remaining(&maker.node, &offer.id()), Amount(30_000));

@@ -81,9 +81,10 @@ impl From<NodeError> for ApiError {
             NodeError::Net(_) => (S::BAD_GATEWAY, "peer_unreachable"),
             NodeError::Backup(_) => (S::BAD_REQUEST, "bad_backup"),
             NodeError::Running(_) | NodeError::OtherIdentity(_) => (S::CONFLICT, "conflict"),
-            NodeError::Store(_) | NodeError::Identity(_) | NodeError::CorruptTrade { .. } => {
-                (S::INTERNAL_SERVER_ERROR, "internal")
-            }
+            NodeError::Store(_)
+            | NodeError::Identity(_)
+            | NodeError::CorruptTrade { .. }
+            | NodeError::Config(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
         ApiError::new(status, code, msg)
     }

@@ -36,6 +36,11 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(secs))
     }
 
+    /// `self - secs`, saturating at the epoch.
+    pub fn minus(self, secs: u64) -> Timestamp {
+        Timestamp(self.0.saturating_sub(secs))
+    }
+
     /// Seconds from `earlier` to `self`, or 0 if `earlier` is later.
     pub fn since(self, earlier: Timestamp) -> u64 {
         self.0.saturating_sub(earlier.0)

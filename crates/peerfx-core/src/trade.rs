@@ -172,6 +172,28 @@ pub enum StepError {
         /// The limit.
         max: u32,
     },
+    /// Dated before the contract it belongs to was made.
+    #[error("dated {created_at}, before the contract ({contract})")]
+    BeforeContract {
+        /// The message's time (unix seconds).
+        created_at: u64,
+        /// The contract's time.
+        contract: u64,
+    },
+    /// Dated further back than the clock skew allows, to before a deadline
+    /// that had passed when it arrived.
+    #[error(
+        "dated {created_at}, more than the clock skew before it arrived ({received_at}): \
+         the trade was {phase} by then"
+    )]
+    Backdated {
+        /// The message's time (unix seconds).
+        created_at: u64,
+        /// When it arrived, by the receiver's clock.
+        received_at: u64,
+        /// What the trade was at the earliest time the message may claim.
+        phase: Phase,
+    },
 }
 
 /// Which message budget ran out.
@@ -298,8 +320,15 @@ impl TradeState {
                 expected,
             });
         }
+        if msg.created_at < contract.created_at {
+            return Err(StepError::BeforeContract {
+                created_at: msg.created_at.0,
+                contract: contract.created_at.0,
+            });
+        }
         // Expiry is judged by the message's own time, so that replaying a log later
-        // gives the same answer.
+        // gives the same answer; [`TradeState::admit`] bounds how far back that
+        // time may be.
         let phase = self.phase_at(msg.created_at);
         let me = self.progress(side);
         match &msg.action {
@@ -318,17 +347,36 @@ impl TradeState {
         Ok(side)
     }
 
-    /// Checks a *new* message, one about to be stored: [`TradeState::check`],
-    /// then the author's message budget. Replaying a stored log does not
-    /// apply the budget, so a log stored under other limits still replays.
+    /// Checks a *new* message, one about to be stored, arriving at
+    /// `received_at` by this node's clock: [`TradeState::check`], then the
+    /// author's message budget, then its date. Replaying a stored log applies
+    /// neither, so a log stored under other limits, or read later, replays.
+    ///
+    /// A step may be dated at most [`WireLimits::max_clock_skew_secs`] before
+    /// it arrived, when that date would let it beat a deadline which had
+    /// passed by then: otherwise a party could backdate a `Paid` to just
+    /// before the deadline of a trade that already expired. Chat is never
+    /// refused for its date (it changes no state).
     pub fn admit(
         &self,
         contract: &Contract,
         trade_id: &crate::TradeId,
         msg: &TradeMessage,
         limits: &WireLimits,
+        received_at: Timestamp,
     ) -> Result<Side, StepError> {
         let side = self.check(contract, trade_id, msg)?;
+        let earliest = received_at.minus(limits.max_clock_skew_secs);
+        if !matches!(msg.action, TradeAction::Chat { .. }) && msg.created_at < earliest {
+            let phase = self.phase_at(earliest);
+            if phase.is_final() {
+                return Err(StepError::Backdated {
+                    created_at: msg.created_at.0,
+                    received_at: received_at.0,
+                    phase,
+                });
+            }
+        }
         let (what, max) = match msg.action {
             TradeAction::Chat { .. } => (BudgetKind::Chat, limits.max_chat_lines()),
             _ => (BudgetKind::Messages, limits.max_trade_messages),
@@ -429,12 +477,29 @@ pub fn build_contract(
 #[error("contract does not match the offer and request: {0}")]
 pub struct ContractMismatch(pub &'static str);
 
-/// The taker's check: every term of `contract` follows from the offer and the
-/// request, and the amounts are computed exactly as [`want_for_give`] does.
+/// The bounds a taker holds a contract's time and deadline to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeadlineBounds {
+    /// Least time from the contract to its deadline, seconds.
+    pub min_settle_secs: u64,
+    /// Most time from the contract to its deadline, seconds.
+    pub max_settle_secs: u64,
+    /// How far the contract's time may be from the taker's clock, seconds.
+    pub max_clock_skew_secs: u64,
+}
+
+/// The taker's check, at `now` by its clock: every term of `contract`
+/// follows from the offer and the request, the amounts are computed exactly
+/// as [`want_for_give`] does, the contract is dated now (within the clock
+/// skew), and its deadline leaves between `bounds.min_settle_secs` and
+/// `bounds.max_settle_secs` to settle: a maker cannot sign a contract that is
+/// expired already, or one that never ends.
 pub fn check_contract(
     contract: &Contract,
     offer: &Verified<Offer>,
     request: &Verified<TakeRequest>,
+    now: Timestamp,
+    bounds: &DeadlineBounds,
 ) -> Result<(), ContractMismatch> {
     let fail = |what| Err(ContractMismatch(what));
     if contract.offer_id != offer.id() || contract.request_id != request.id() {
@@ -465,8 +530,16 @@ pub fn check_contract(
     if contract.payment_method != request.payment_method {
         return fail("payment method");
     }
-    if contract.deadline <= contract.created_at {
-        return fail("deadline");
+    let skew = bounds.max_clock_skew_secs;
+    if contract.created_at < now.minus(skew) || contract.created_at > now.plus(skew) {
+        return fail("contract time: too far from the taker's clock");
+    }
+    let settle = contract.deadline.since(contract.created_at);
+    if contract.deadline <= contract.created_at || settle < bounds.min_settle_secs {
+        return fail("deadline: too soon to settle");
+    }
+    if settle > bounds.max_settle_secs {
+        return fail("deadline: too far away");
     }
     Ok(())
 }

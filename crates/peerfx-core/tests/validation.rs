@@ -421,11 +421,13 @@ fn a_party_has_a_message_budget_per_trade_and_steps_always_fit() {
     };
     let chat = |seq| msg(seq, TradeAction::Chat { text: "hi".into() });
     for seq in 1..=2 {
-        state.admit(&contract, &id, &chat(seq), &limits).unwrap();
+        state
+            .admit(&contract, &id, &chat(seq), &limits, NOW)
+            .unwrap();
         state.apply(&contract, &id, &chat(seq)).unwrap();
     }
     assert_eq!(
-        state.admit(&contract, &id, &chat(3), &limits),
+        state.admit(&contract, &id, &chat(3), &limits, NOW),
         Err(StepError::TooManyMessages {
             what: BudgetKind::Chat,
             max: 2
@@ -443,18 +445,18 @@ fn a_party_has_a_message_budget_per_trade_and_steps_always_fit() {
         ),
     ] {
         state
-            .admit(&contract, &id, &msg(seq, action.clone()), &limits)
+            .admit(&contract, &id, &msg(seq, action.clone()), &limits, NOW)
             .unwrap();
         state.apply(&contract, &id, &msg(seq, action)).unwrap();
     }
     state
-        .admit(&contract, &id, &msg(6, TradeAction::Cancel), &limits)
+        .admit(&contract, &id, &msg(6, TradeAction::Cancel), &limits, NOW)
         .unwrap();
     state
         .apply(&contract, &id, &msg(6, TradeAction::Cancel))
         .unwrap();
     assert!(matches!(
-        state.admit(&contract, &id, &chat(7), &limits),
+        state.admit(&contract, &id, &chat(7), &limits, NOW),
         Err(StepError::TooManyMessages {
             what: BudgetKind::Chat,
             ..
@@ -467,13 +469,13 @@ fn a_party_has_a_message_budget_per_trade_and_steps_always_fit() {
     };
     let fresh = TradeState::new(&contract);
     fresh
-        .admit(&contract, &id, &msg(1, TradeAction::Paid), &tiny)
+        .admit(&contract, &id, &msg(1, TradeAction::Paid), &tiny, NOW)
         .unwrap();
     let mut two = fresh.clone();
     two.apply(&contract, &id, &msg(1, TradeAction::Paid))
         .unwrap();
     assert_eq!(
-        two.admit(&contract, &id, &msg(2, TradeAction::Received), &tiny),
+        two.admit(&contract, &id, &msg(2, TradeAction::Received), &tiny, NOW),
         Err(StepError::TooManyMessages {
             what: BudgetKind::Messages,
             max: 1

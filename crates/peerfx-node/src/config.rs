@@ -98,8 +98,14 @@ pub struct TradeConfig {
     /// How long a maker holds a reservation for a taker to countersign.
     pub take_timeout: Duration,
     /// Time the parties have to settle: the contract's deadline after
-    /// creation.
+    /// creation. Must lie within `min_settle_time..=max_settle_time`.
     pub settle_time: Duration,
+    /// As a taker: the least time to settle a contract may leave (a maker
+    /// cannot sign one that is over before anyone can pay).
+    pub min_settle_time: Duration,
+    /// As a taker: the most time to settle a contract may leave (a maker
+    /// cannot hold a taker in a trade that never ends).
+    pub max_settle_time: Duration,
     /// How often unacknowledged trade messages are resent (with backoff per
     /// trade).
     pub retry_interval: Duration,
@@ -171,6 +177,13 @@ impl TradeConfig {
     pub const DEFAULT_TAKE_TIMEOUT: Duration = Duration::from_secs(60);
     /// Default settlement time: three days.
     pub const DEFAULT_SETTLE_TIME: Duration = Duration::from_secs(3 * 24 * 3600);
+    /// Default least settlement time a taker accepts: five minutes (Mostro
+    /// gives 300 s to pay).
+    pub const DEFAULT_MIN_SETTLE_TIME: Duration = Duration::from_secs(5 * 60);
+    /// Default most settlement time a taker accepts: fourteen days (Bisq's
+    /// longest trade period for a bank transfer is about a week; twice that
+    /// leaves room).
+    pub const DEFAULT_MAX_SETTLE_TIME: Duration = Duration::from_secs(14 * 24 * 3600);
     /// Default resend interval.
     pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(2);
 }
@@ -181,6 +194,8 @@ impl Default for TradeConfig {
             counter_tolerance_bps: Self::DEFAULT_COUNTER_TOLERANCE_BPS,
             take_timeout: Self::DEFAULT_TAKE_TIMEOUT,
             settle_time: Self::DEFAULT_SETTLE_TIME,
+            min_settle_time: Self::DEFAULT_MIN_SETTLE_TIME,
+            max_settle_time: Self::DEFAULT_MAX_SETTLE_TIME,
             retry_interval: Self::DEFAULT_RETRY_INTERVAL,
         }
     }

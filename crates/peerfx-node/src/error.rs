@@ -29,6 +29,9 @@ pub enum NodeError {
     /// A bad amount, rate or currency.
     #[error(transparent)]
     Money(#[from] MoneyError),
+    /// A configuration that contradicts itself.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// A key that is not a usable peer identity.
     #[error("key {0} is not an ed25519 peer identity")]
     NotAPeer(PublicKey),

@@ -154,7 +154,7 @@ impl Node {
             // Checked here for a clear error before anything is written; the
             // store checks again, atomically with the append.
             head.state
-                .admit(contract, &id, &signed, inner.limits())
+                .admit(contract, &id, &signed, inner.limits(), now())
                 .map_err(NodeError::Step)?;
             let (state, _) = inner.append(&id, &signed).await?;
             lock(&inner.trades.undelivered).insert(id);
@@ -183,11 +183,12 @@ impl Inner {
         let limits = self.limits().clone();
         let body = msg.body().clone();
         let trade_id = *id;
+        let received_at = now();
         let outcome = self
             .store
             .trade_append(id, msg.signed(), move |record, state| {
                 let contract = &record.contract.contract.body;
-                state.admit(contract, &trade_id, &body, &limits)?;
+                state.admit(contract, &trade_id, &body, &limits, received_at)?;
                 let mut next = state.clone();
                 next.apply(contract, &trade_id, &body)?;
                 Ok(next)

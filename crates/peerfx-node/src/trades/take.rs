@@ -18,7 +18,7 @@
 //! and a reservation nobody confirms is released by the maker's maintenance.
 
 use peerfx_core::protocol::{TradeRequest, TradeResponse};
-use peerfx_core::trade::{check_contract, Phase};
+use peerfx_core::trade::{check_contract, DeadlineBounds, Phase};
 use peerfx_core::validate::validate;
 use peerfx_core::{
     fill_range, Amount, OfferId, PaymentMethod, Rate, RejectReason, Signed, SignedContract,
@@ -114,7 +114,13 @@ impl Node {
         if contract.maker != offer.maker {
             return Err(NodeError::BadAnswer("a contract not signed by the maker"));
         }
-        check_contract(&contract, &offer, &request)?;
+        let trade = &inner.config.trade;
+        let bounds = DeadlineBounds {
+            min_settle_secs: trade.min_settle_time.as_secs(),
+            max_settle_secs: trade.max_settle_time.as_secs(),
+            max_clock_skew_secs: inner.limits().max_clock_skew_secs,
+        };
+        check_contract(&contract, &offer, &request, now, &bounds)?;
         let signed = SignedContract::countersign(contract.into_signed(), &inner.key);
         inner
             .store
