@@ -144,9 +144,12 @@ async fn ten_takers_race_for_three_fills() {
     assert_eq!(won, 3, "{results:?}");
     for r in results.iter().filter_map(|r| r.as_ref().err()) {
         assert!(
+            // Refused at once, or told "reserved", retried, and found the
+            // offer filled by then.
             matches!(
                 r,
                 NodeError::Take(RejectReason::InsufficientRemaining { .. })
+                    | NodeError::NotInBook(_)
             ),
             "unexpected refusal: {r}"
         );
@@ -568,6 +571,104 @@ async fn an_expired_unpaid_trade_gives_its_amount_back() {
     })
     .await;
     for t in [&maker, &taker] {
+        t.node.shutdown().await;
+    }
+}
+
+/// Takers that reserve and never countersign cannot keep an offer from an
+/// honest taker: one key hammering takes and five fresh keys each get to
+/// hold the offer for one take timeout at most, are then refused for a
+/// while, and the honest take (which retries when told to) goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn griefers_holding_reservations_cannot_stop_an_honest_take() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![]);
+    c.trade.take_timeout = std::time::Duration::from_secs(2);
+    let maker = start_with(c, dir).await;
+    let honest = start(vec![maker.addr.clone()]).await;
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    let to = maker.node.peer_id();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut griefers = Vec::new();
+    for g in 0..6u64 {
+        let key = peerfx::core::Keypair::generate();
+        let bare = raw_peer_with(&key, vec![maker.addr.clone()]).await;
+        let (stop, offer_id) = (stop.clone(), offer.id());
+        griefers.push(tokio::spawn(async move {
+            // Load, not synchronisation: one take of the whole offer every
+            // 50 ms from this key (the first griefer), or from a fresh key
+            // each, never countersigned.
+            let mut pace = tokio::time::interval(std::time::Duration::from_millis(50));
+            let mut answers = Vec::new();
+            let mut nonce = g * 1_000_000;
+            while !stop.load(Ordering::Relaxed) {
+                pace.tick().await;
+                nonce += 1;
+                let req = signed_take(&key, offer_id, 50_000, nonce);
+                answers.push(bare.trade(to, TradeRequest::Take(req)).await);
+            }
+            bare.net.shutdown().await.unwrap();
+            answers
+        }));
+    }
+    let trade = take(&honest.node, offer.id(), 10_000).await.unwrap();
+    stop.store(true, Ordering::Relaxed);
+    phase_is(&maker.node, &trade.id(), Phase::Agreed).await;
+    let mut held = 0;
+    let mut throttled = 0;
+    for g in griefers {
+        for answer in g.await.unwrap() {
+            let TradeResponse::Take(reply) = answer else {
+                panic!("not a take reply: {answer:?}")
+            };
+            match *reply {
+                TakeReply::Accept(_) => held += 1,
+                TakeReply::Reject(r) => {
+                    if let RejectReason::Throttled { .. } = r.body.reason {
+                        throttled += 1
+                    }
+                }
+            }
+        }
+    }
+    // Each griefer reserved once at most: after that it was turned away.
+    assert!(
+        held <= 6,
+        "griefers reserved {held} times ({throttled} throttled)"
+    );
+    assert_eq!(
+        remaining(&maker.node, &offer.id()),
+        Amount(offer.max_give.0 - 10_000)
+    );
+    // Step by step: a take left uncountersigned runs out, its amount is free
+    // again, and the same key is then refused, saying for how long.
+    let key = peerfx::core::Keypair::generate();
+    let bare = raw_peer_with(&key, vec![maker.addr.clone()]).await;
+    let ask = |nonce| TradeRequest::Take(signed_take(&key, offer.id(), 10_000, nonce));
+    let TradeResponse::Take(reply) = bare.trade(to, ask(1)).await else {
+        panic!("not a take reply")
+    };
+    assert!(matches!(*reply, TakeReply::Accept(_)), "{reply:?}");
+    wait_until("the reservation run out", || async {
+        maker.node.own_offer(&offer.id()).unwrap().unwrap().reserved == Amount::ZERO
+    })
+    .await;
+    let TradeResponse::Take(reply) = bare.trade(to, ask(2)).await else {
+        panic!("not a take reply")
+    };
+    let TakeReply::Reject(r) = *reply else {
+        panic!("{reply:?}")
+    };
+    assert!(
+        matches!(r.body.reason, RejectReason::Throttled { retry_after_secs } if retry_after_secs > 500),
+        "{:?}",
+        r.body.reason
+    );
+    bare.net.shutdown().await.unwrap();
+    for t in [&maker, &honest] {
         t.node.shutdown().await;
     }
 }

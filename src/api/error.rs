@@ -74,6 +74,8 @@ impl From<NodeError> for ApiError {
                     RejectReason::UnknownOffer => "unknown_offer",
                     RejectReason::PaymentMethodNotOffered => "payment_method_not_offered",
                     RejectReason::Invalid(_) => "invalid",
+                    RejectReason::Reserved { .. } => "reserved",
+                    RejectReason::Throttled { .. } => "throttled",
                 },
             ),
             NodeError::TradeRefused(_) => (S::BAD_GATEWAY, "refused_by_peer"),

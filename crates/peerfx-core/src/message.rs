@@ -323,6 +323,19 @@ pub enum RejectReason {
     /// The request itself is invalid.
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// Other takes hold the amount until their takers countersign (seconds).
+    #[error("reserved by other takes: retry in {retry_after_secs} s")]
+    Reserved {
+        /// When the earliest of them ends, at the latest.
+        retry_after_secs: u64,
+    },
+    /// This taker has too many takes under way, takes too often, or left a
+    /// take uncountersigned and must wait.
+    #[error("too many takes from you: retry in {retry_after_secs} s")]
+    Throttled {
+        /// How long to wait.
+        retry_after_secs: u64,
+    },
 }
 
 /// A maker's signed refusal of a take.

@@ -96,7 +96,12 @@ pub struct TradeConfig {
     /// better).
     pub counter_tolerance_bps: u32,
     /// How long a maker holds a reservation for a taker to countersign.
+    /// Countersigning is automatic, so seconds are enough; longer lets a
+    /// taker that never countersigns hold the amount longer.
     pub take_timeout: Duration,
+    /// How long a take keeps trying while the maker answers "reserved" or
+    /// "too many takes" (each answer says when to come back).
+    pub take_patience: Duration,
     /// Time the parties have to settle: the contract's deadline after
     /// creation. Must lie within `min_settle_time..=max_settle_time`.
     pub settle_time: Duration,
@@ -173,8 +178,11 @@ impl Default for SyncConfig {
 impl TradeConfig {
     /// Default counter-rate tolerance: 0.5 %.
     pub const DEFAULT_COUNTER_TOLERANCE_BPS: u32 = 50;
-    /// Default reservation lifetime.
-    pub const DEFAULT_TAKE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Default reservation lifetime: an honest taker's node countersigns in
+    /// milliseconds on a good link and a few seconds over a relay.
+    pub const DEFAULT_TAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default patience of a take with a busy maker.
+    pub const DEFAULT_TAKE_PATIENCE: Duration = Duration::from_secs(30);
     /// Default settlement time: three days.
     pub const DEFAULT_SETTLE_TIME: Duration = Duration::from_secs(3 * 24 * 3600);
     /// Default least settlement time a taker accepts: five minutes (Mostro
@@ -193,6 +201,7 @@ impl Default for TradeConfig {
         TradeConfig {
             counter_tolerance_bps: Self::DEFAULT_COUNTER_TOLERANCE_BPS,
             take_timeout: Self::DEFAULT_TAKE_TIMEOUT,
+            take_patience: Self::DEFAULT_TAKE_PATIENCE,
             settle_time: Self::DEFAULT_SETTLE_TIME,
             min_settle_time: Self::DEFAULT_MIN_SETTLE_TIME,
             max_settle_time: Self::DEFAULT_MAX_SETTLE_TIME,

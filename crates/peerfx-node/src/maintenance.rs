@@ -61,14 +61,7 @@ async fn purge(node: &Node) {
         Err(e) => inner.store_failed(e),
     }
     // Reservations nobody countersigned in time go back to the offer.
-    match inner.store.release_expired(now).await {
-        Ok(released) => {
-            for r in released {
-                tracing::debug!("released reservation {} of {}", r.id, r.offer_id);
-            }
-        }
-        Err(e) => inner.store_failed(e),
-    }
+    inner.release_expired_takes(now).await;
     // Trades that expired unpaid (or whose release a crash interrupted)
     // give their amount back to the offer.
     match inner.store.trades_to_release(now) {

@@ -9,6 +9,7 @@
 //! content) also costs the sender its score.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use peerfx_core::protocol::{TradeRefusal, TradeRequest, TradeResponse};
 use peerfx_core::trade::{build_contract, counter_acceptable, Phase, StepError};
@@ -22,6 +23,7 @@ use peerfx_store::own::{Reservation, ReserveError};
 use peerfx_store::trades::{Role, TradeRecord};
 
 use crate::inner::Inner;
+use crate::locks::lock;
 use crate::{now, Node, NodeError, NodeEvent};
 
 /// Handles one inbound trade request and answers it.
@@ -130,6 +132,27 @@ impl Inner {
         if self.peers.is_blocked(&request.taker) {
             return self.sign_reject(request_id, RejectReason::Blocked);
         }
+        // Takes that ran out free their amount (and strike their takers)
+        // before this one is judged, not only at the next maintenance pass.
+        self.release_expired_takes(now).await;
+        // A resend of a take already reserved gets its answer again, unguarded.
+        let resent = matches!(self.store.reservation_get(&request_id), Ok(Some(_)));
+        if !resent {
+            let verdict = lock(&self.trades.guard).admit(
+                peer,
+                &request.taker,
+                &request.offer_id,
+                Instant::now(),
+            );
+            if let Err(wait) = verdict {
+                return self.sign_reject(
+                    request_id,
+                    RejectReason::Throttled {
+                        retry_after_secs: wait.as_secs().max(1),
+                    },
+                );
+            }
+        }
         let own = match self.store.own_get(&request.offer_id) {
             Ok(Some(own)) => own,
             Ok(None) => return self.sign_reject(request_id, RejectReason::UnknownOffer),
@@ -168,9 +191,13 @@ impl Inner {
             expires_at: now.plus(self.config.trade.take_timeout.as_secs().max(1)),
             contract: Some(Signed::sign(contract, &self.key)),
         };
+        let remaining = own.remaining;
         let reason = match self.store.reserve(&reservation, now).await {
             Ok(Ok(r)) => match r.contract {
-                Some(c) => return TakeReply::Accept(c),
+                Some(c) => {
+                    lock(&self.trades.guard).reserved(&r.taker, r.id, r.offer_id);
+                    return TakeReply::Accept(c);
+                }
                 None => RejectReason::Invalid("reservation without contract".into()),
             },
             Ok(Err(e)) => match e {
@@ -179,6 +206,12 @@ impl Inner {
                 ReserveError::Expired => RejectReason::Expired,
                 ReserveError::OutOfRange { min, max } => {
                     RejectReason::AmountOutOfRange { min, max }
+                }
+                ReserveError::Insufficient { .. } if remaining >= request.give_amount => {
+                    // Other takes hold it; they end within a take timeout.
+                    RejectReason::Reserved {
+                        retry_after_secs: self.next_reservation_end(&offer.id(), now),
+                    }
                 }
                 ReserveError::Insufficient { available } => {
                     RejectReason::InsufficientRemaining { available }
@@ -244,6 +277,12 @@ impl Inner {
         };
         match self.store.commit_reservation(&request_id, &record).await {
             Ok(Ok(_remaining)) => {
+                lock(&self.trades.guard).ended(
+                    &record.contract.contract.body.taker,
+                    &request_id,
+                    false,
+                    Instant::now(),
+                );
                 self.emit(NodeEvent::TradeUpdated {
                     id: trade_id,
                     phase: Phase::Agreed,
@@ -299,5 +338,42 @@ impl Inner {
             trade_id,
             seq: msg.seq,
         }
+    }
+}
+
+impl Inner {
+    /// Releases the takes whose reservations ran out uncountersigned: their
+    /// amount is free again, their takers are refused for a while (see
+    /// [`super::guard`]) and their peers lose score.
+    pub(crate) async fn release_expired_takes(&self, now: peerfx_core::Timestamp) {
+        let expired = match self.store.release_expired(now).await {
+            Ok(expired) => expired,
+            Err(e) => return self.store_failed(e),
+        };
+        for r in expired {
+            tracing::info!(
+                "take {} of offer {} ran out uncountersigned; its taker waits",
+                r.id,
+                r.offer_id
+            );
+            lock(&self.trades.guard).ended(&r.taker, &r.id, true, Instant::now());
+            if let Ok(peer) = r.taker.peer_id() {
+                let _ = self.net.penalize(peer, Misbehaviour::TradeAbuse).await;
+            }
+        }
+    }
+
+    /// Seconds until the earliest pending take of `offer` runs out (at least
+    /// one): when a taker refused for "reserved" should try again.
+    fn next_reservation_end(&self, offer: &OfferId, now: peerfx_core::Timestamp) -> u64 {
+        let earliest = self
+            .store
+            .reservations()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.offer_id == *offer)
+            .map(|r| r.expires_at)
+            .min();
+        earliest.map_or(1, |t| t.since(now).max(1))
     }
 }

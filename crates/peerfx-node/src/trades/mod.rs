@@ -4,6 +4,7 @@
 //!   countersign, store.
 //! - [`maker`]: what a node answers to takes, countersignatures and trade
 //!   messages from peers.
+//! - [`guard`]: how much and how often one taker may reserve.
 //! - [`delivery`]: sending this node's steps and chat lines until the peer
 //!   acknowledges them, with backoff, across restarts.
 //! - here: the trade views, and taking a step.
@@ -17,6 +18,7 @@
 //! per trade orders this node's own steps (each takes the next seq).
 
 mod delivery;
+mod guard;
 mod maker;
 mod take;
 
@@ -47,6 +49,8 @@ pub(crate) struct TradeRoom {
     /// Trades with own messages the peer has not acknowledged: what the
     /// retry task looks at, instead of every trade.
     pub(crate) undelivered: Mutex<HashSet<TradeId>>,
+    /// What takers of this node's offers may hold and how often they may try.
+    pub(crate) guard: Mutex<guard::TakeGuard>,
 }
 
 pub(crate) fn side(role: Role) -> Side {

@@ -17,6 +17,8 @@
 //! idempotent. So a trade one side acknowledged is never lost by the other,
 //! and a reservation nobody confirms is released by the maker's maintenance.
 
+use std::time::{Duration, Instant};
+
 use peerfx_core::protocol::{TradeRequest, TradeResponse};
 use peerfx_core::trade::{check_contract, DeadlineBounds, Phase};
 use peerfx_core::validate::validate;
@@ -33,7 +35,43 @@ impl Node {
     /// Takes `give_amount` (minor units of the offer's `give`) of an offer in the
     /// book, optionally proposing `counter_rate` and choosing a payment method
     /// (default: the offer's first). Returns the stored trade.
+    ///
+    /// A maker that answers "reserved by other takes" or "too many takes"
+    /// says when to come back; the take tries again then, for up to
+    /// [`crate::config::TradeConfig::take_patience`], and otherwise fails
+    /// with that answer.
     pub async fn take(
+        &self,
+        offer_id: OfferId,
+        give_amount: Amount,
+        counter_rate: Option<Rate>,
+        payment_method: Option<PaymentMethod>,
+    ) -> Result<TradeView, NodeError> {
+        let give_up = Instant::now() + self.inner.config.trade.take_patience;
+        loop {
+            let attempt = self
+                .take_once(offer_id, give_amount, counter_rate, payment_method.clone())
+                .await;
+            let wait = match &attempt {
+                Err(NodeError::Take(
+                    RejectReason::Reserved { retry_after_secs }
+                    | RejectReason::Throttled { retry_after_secs },
+                )) => Duration::from_secs(*retry_after_secs),
+                _ => return attempt,
+            };
+            if Instant::now() + wait > give_up {
+                return attempt;
+            }
+            tracing::info!(
+                "take of {offer_id}: {:?}; trying again in {wait:?}",
+                attempt.err()
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One try of [`Node::take`].
+    async fn take_once(
         &self,
         offer_id: OfferId,
         give_amount: Amount,
