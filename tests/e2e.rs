@@ -196,6 +196,30 @@ fn three_daemons_trade_and_survive_kill_9() {
             (d.trade_state(&tid).as_deref() == Some("completed")).then_some(())
         });
     }
+    // Evidence: either side exports the trade; `verify` checks it with no
+    // daemon, and names what was altered in a tampered copy.
+    let ev_dir = tempfile::tempdir().unwrap();
+    for (who, d) in [("maker", &a), ("taker", &c)] {
+        let file = ev_dir.path().join(format!("{who}.json"));
+        let file_s = file.to_str().unwrap();
+        d.cli(&["trade", "export", &tid, file_s]).unwrap();
+        let ok = cli(ev_dir.path(), &["verify", file_s]).unwrap();
+        assert_eq!(ok["valid"], true, "{ok}");
+        assert_eq!(ok["state"], "completed");
+        assert_eq!(ok["trade_id"], tid.as_str());
+        assert_eq!(ok["messages"], 4);
+    }
+    let file = ev_dir.path().join("maker.json");
+    let mut ev: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    // One hex digit of message 2 changed (its signature's last byte).
+    let msg = ev["log"][1].as_str().unwrap().to_string();
+    let flipped = if msg.ends_with('0') { '1' } else { '0' };
+    ev["log"][1] = Value::String(format!("{}{flipped}", &msg[..msg.len() - 1]));
+    let bad = ev_dir.path().join("tampered.json");
+    std::fs::write(&bad, serde_json::to_vec(&ev).unwrap()).unwrap();
+    let err = cli(ev_dir.path(), &["verify", bad.to_str().unwrap()]).unwrap_err();
+    assert!(err.contains("INVALID: message 2"), "{err}");
+
     // c posts an offer of its own before it dies.
     let own = c
         .cli(&[

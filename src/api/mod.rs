@@ -23,6 +23,7 @@
 //! | GET | /v1/book | the book, with filters | [`book`] |
 //! | POST | /v1/take | take an offer | [`book`] |
 //! | GET | /v1/trades, /v1/trades/{id} | trades (paged), one trade with its chat | [`trades`] |
+//! | GET | /v1/trades/{id}/evidence | the contract signed by both and the signed log (`peerfx verify`) | [`trades`] |
 //! | POST | /v1/trades/{id}/{paid,received,cancel,dispute,chat} | a trade step | [`trades`] |
 
 pub mod book;
@@ -74,6 +75,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/take", post(book::take))
         .route("/v1/trades", get(trades::list))
         .route("/v1/trades/{id}", get(trades::show))
+        .route("/v1/trades/{id}/evidence", get(trades::evidence))
         .route("/v1/trades/{id}/{step}", post(trades::step))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")

@@ -1,9 +1,10 @@
-//! Trades: list, show, and the steps of one.
+//! Trades: list, show, evidence, and the steps of one.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
+use peerfx_core::evidence::Evidence;
 use peerfx_core::{Hash, TradeAction};
 use peerfx_node::PageRequest;
 
@@ -28,6 +29,13 @@ pub async fn list(
 pub async fn show(State(s): Shared, Path(id): Path<String>) -> ApiResult<TradeJson> {
     let id: Hash = parse("trade id", &id)?;
     Ok(Json(TradeJson::from(&s.node.trade(&id)?)))
+}
+
+/// The contract signed by both and the whole signed log, for
+/// `peerfx verify` (or anyone with peerfx-core) to check offline.
+pub async fn evidence(State(s): Shared, Path(id): Path<String>) -> ApiResult<Evidence> {
+    let id: Hash = parse("trade id", &id)?;
+    Ok(Json(s.node.trade_evidence(&id)?))
 }
 
 pub async fn step(

@@ -7,6 +7,7 @@
 //! - [`node`]: `id`, `peers`, `block`, `unblock`, `watch`, `backup`
 
 pub mod client;
+mod evidence;
 mod node;
 mod offers;
 pub mod render;
@@ -108,6 +109,9 @@ pub enum TradeCmd {
     },
     /// Send a chat line, or show the chat without MESSAGE.
     Chat { id: String, message: Option<String> },
+    /// Write the contract signed by both and the whole signed log to FILE,
+    /// for anyone to check with `peerfx verify FILE`.
+    Export { id: String, file: PathBuf },
 }
 
 /// `peerfx backup ...`
@@ -194,6 +198,9 @@ pub enum Command {
     /// Back up or restore identity, own offers and trades.
     #[command(subcommand)]
     Backup(BackupCmd),
+    /// Check a trade's evidence file (from `trade export`): every signature,
+    /// and the log replayed to its state. Needs no daemon.
+    Verify { file: PathBuf },
 }
 
 /// Prints `v` as JSON, or hands it to `human` decoded.
@@ -213,8 +220,12 @@ fn print<T: serde::de::DeserializeOwned>(
 
 /// Runs one command against the daemon of `data_dir`.
 pub fn run(data_dir: PathBuf, json_out: bool, cmd: Command) -> anyhow::Result<()> {
-    if let Command::Backup(BackupCmd::Import { file }) = &cmd {
-        return node::import(&data_dir, file, json_out);
+    match &cmd {
+        Command::Backup(BackupCmd::Import { file }) => {
+            return node::import(&data_dir, file, json_out)
+        }
+        Command::Verify { file } => return evidence::verify(file, json_out),
+        _ => {}
     }
     let c = Client::connect(&data_dir)?;
     match cmd {
@@ -224,7 +235,7 @@ pub fn run(data_dir: PathBuf, json_out: bool, cmd: Command) -> anyhow::Result<()
         Command::Unblock { peer } => node::block(&c, &peer, false, json_out),
         Command::Watch => node::watch(&c),
         Command::Backup(BackupCmd::Export { file }) => node::export(&c, &file, json_out),
-        Command::Backup(BackupCmd::Import { .. }) => Ok(()),
+        Command::Backup(BackupCmd::Import { .. }) | Command::Verify { .. } => Ok(()),
         Command::Offer(cmd) => offers::offer(&c, cmd, json_out),
         Command::Book(query) => offers::book(&c, &query, json_out),
         Command::Take {

@@ -24,6 +24,7 @@ pub fn trade(c: &Client, cmd: TradeCmd, json_out: bool) -> anyhow::Result<()> {
                 |t: TradeJson| show_trade(&t),
             )
         }
+        TradeCmd::Export { id, file } => return super::evidence::export(c, &id, &file, json_out),
         TradeCmd::Chat { id, message: None } => {
             return print(
                 c.get(&format!("/v1/trades/{id}"))?,

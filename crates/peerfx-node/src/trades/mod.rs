@@ -28,6 +28,7 @@ pub(crate) use maker::serve;
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use peerfx_core::evidence::{evidence, Evidence};
 use peerfx_core::trade::{Side, TradeState};
 use peerfx_core::validate::validate;
 use peerfx_core::{Signed, TradeAction, TradeId, TradeMessage, Verified};
@@ -107,6 +108,15 @@ impl Node {
     pub fn trade(&self, id: &TradeId) -> Result<TradeView, NodeError> {
         let (record, head) = self.inner.trade_record(id)?;
         self.inner.view(record, head, true)
+    }
+
+    /// The evidence of a trade: its contract signed by both and its whole
+    /// signed log, which anyone can check without a node
+    /// ([`peerfx_core::evidence::verify_evidence`]).
+    pub fn trade_evidence(&self, id: &TradeId) -> Result<Evidence, NodeError> {
+        let (record, _) = self.inner.trade_record(id)?;
+        let log = self.inner.store.trade_log(id)?;
+        Ok(evidence(&record.contract, &log))
     }
 
     /// Trades, newest first, a page at a time, without their logs (see
