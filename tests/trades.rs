@@ -672,3 +672,51 @@ async fn griefers_holding_reservations_cannot_stop_an_honest_take() {
         t.node.shutdown().await;
     }
 }
+
+/// A cancel racing the other side's `Paid` across a partition: the maker
+/// cancels, the taker marks paid, neither hears the other. When they meet
+/// again the maker refuses the `Paid` of a trade it holds cancelled; the
+/// taker is told why, for good, and stops resending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_step_is_shown_with_its_reason_and_not_resent_forever() {
+    init_logs();
+    let (maker, taker) = pair().await;
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    let trade = take(&taker.node, offer.id(), 10_000).await.unwrap();
+    let id = trade.id();
+    let (mp, tp) = (maker.node.peer_id(), taker.node.peer_id());
+    maker.node.set_blocked(tp, true).await.unwrap();
+    taker.node.set_blocked(mp, true).await.unwrap();
+    wait_until("the partition", || async {
+        !taker.node.peers().await.unwrap().contains(&mp)
+    })
+    .await;
+    let cancelled = maker
+        .node
+        .trade_step(id, TradeAction::Cancel)
+        .await
+        .unwrap();
+    assert_eq!(cancelled.phase, Phase::Cancelled);
+    let paid = taker.node.trade_step(id, TradeAction::Paid).await.unwrap();
+    assert_eq!((paid.undelivered, paid.refused.clone()), (1, None));
+    maker.node.set_blocked(tp, false).await.unwrap();
+    taker.node.set_blocked(mp, false).await.unwrap();
+    taker.node.dial(maker.addr.clone()).await.unwrap();
+    let refused = wait_for("the refusal", || async {
+        taker.node.trade(&id).unwrap().refused
+    })
+    .await;
+    assert_eq!(refused.0, 1);
+    assert!(refused.1.contains("cancelled"), "{refused:?}");
+    // Kept across a restart, and the trade is not resent.
+    taker.node.shutdown().await;
+    let (dir, node) = (taker.dir, taker.node);
+    drop(node);
+    let taker = start_with(config(dir.path(), vec![maker.addr.clone()]), dir).await;
+    let view = taker.node.trade(&id).unwrap();
+    assert_eq!(view.refused, Some(refused));
+    assert_eq!(view.undelivered, 1);
+    for t in [&maker, &taker] {
+        t.node.shutdown().await;
+    }
+}

@@ -94,6 +94,9 @@ pub struct TradeJson {
     pub taker_paid: bool,
     pub taker_received: bool,
     pub undelivered: usize,
+    /// Why the peer refused one of your messages for good (that one and the
+    /// later ones stay undelivered), if it did.
+    pub refused_by_peer: Option<String>,
     /// Messages in the trade's log, chat included.
     pub messages: u32,
     /// The chat (only when one trade is shown, not in lists).
@@ -126,6 +129,10 @@ impl From<&TradeView> for TradeJson {
             taker_paid: t.state.taker.paid,
             taker_received: t.state.taker.received,
             undelivered: t.undelivered,
+            refused_by_peer: t
+                .refused
+                .as_ref()
+                .map(|(seq, reason)| format!("your message {seq}: {reason}")),
             messages: t.messages,
             chat: t
                 .log

@@ -145,7 +145,13 @@ pub fn show_trade(t: &TradeJson) {
         yes(t.taker_paid),
         yes(t.taker_received)
     );
-    if t.undelivered > 0 {
+    if let Some(why) = &t.refused_by_peer {
+        println!(
+            "refused      by the peer, for good: {} ({} of your messages undelivered)",
+            escape(why),
+            t.undelivered
+        );
+    } else if t.undelivered > 0 {
         println!(
             "undelivered  {} of your messages (the peer is offline; resent automatically)",
             t.undelivered

@@ -46,7 +46,12 @@ pub fn trade(c: &Client, cmd: TradeCmd, json_out: bool) -> anyhow::Result<()> {
         json_out,
         |t: TradeJson| {
             println!("{step}: trade {} is {}", t.id, t.state);
-            if t.undelivered > 0 {
+            if let Some(why) = &t.refused_by_peer {
+                println!(
+                    "refused by the counterparty, for good: {}",
+                    peerfx_core::text::escape(why)
+                );
+            } else if t.undelivered > 0 {
                 println!("the counterparty is not reachable now; the message is stored and will be resent");
             }
         },

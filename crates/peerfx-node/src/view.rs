@@ -73,6 +73,9 @@ pub struct TradeView {
     pub undelivered: usize,
     /// Messages in the log, chat included.
     pub messages: u32,
+    /// The own message the peer refused for good (its seq, and the peer's
+    /// reason): it and every later own message stay undelivered.
+    pub refused: Option<(u32, String)>,
 }
 
 impl TradeView {

@@ -268,6 +268,9 @@ impl Store {
             } else {
                 peerfx_core::trade::Side::Taker
             };
+            if self.trade_refusal(&id)?.is_some() {
+                continue;
+            }
             if let Some(h) = self.trade_head(&id)? {
                 if h.state.progress(side).last_seq > t.acked {
                     out.push(id);
@@ -346,6 +349,33 @@ impl Store {
                 .map_err(|e| tx_err(trees, e))
         })
         .await
+    }
+
+    /// Records that the peer refused this node's message `seq` of `trade`
+    /// for good (`reason` as the peer gave it): delivery stops there, and
+    /// the user sees why. Durable when it returns.
+    pub async fn trade_set_refused(&self, trade: &TradeId, seq: u32, reason: String) -> Result<()> {
+        let value = enc(&(seq, reason));
+        let trade = *trade;
+        self.write(move |trees| {
+            trees
+                .trade_refusals
+                .insert(trade.as_bytes(), value)
+                .map(|_| ())
+                .map_err(|e| trees.err(e))
+        })
+        .await
+    }
+
+    /// The message of `trade` the peer refused for good, and why.
+    pub fn trade_refusal(&self, trade: &TradeId) -> Result<Option<(u32, String)>> {
+        let trees = self.trees()?;
+        trees
+            .trade_refusals
+            .get(trade.as_bytes())
+            .map_err(|e| trees.err(e))?
+            .map(|raw| decode("trade_refusals", &raw))
+            .transpose()
     }
 
     /// Records that the peer acknowledged this node's messages up to `seq`.

@@ -45,6 +45,9 @@ pub(crate) struct Trees {
     /// Maker trades that ended unfilled and gave their amount back to the
     /// offer: keys only, so that it happens once.
     pub(crate) trade_released: sled::Tree,
+    /// Own trade messages the peer refused for good (trade id → seq and
+    /// reason): delivery stops there.
+    pub(crate) trade_refusals: sled::Tree,
     pub(crate) negotiations: sled::Tree,
     pub(crate) peers: sled::Tree,
 }
@@ -78,6 +81,7 @@ impl Trees {
             trade_by_request: tree("trade_by_request")?,
             trade_by_time: tree("trade_by_time")?,
             trade_released: tree("trade_released")?,
+            trade_refusals: tree("trade_refusals")?,
             negotiations: tree("negotiations")?,
             peers: tree("peers")?,
             db,

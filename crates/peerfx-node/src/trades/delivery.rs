@@ -1,17 +1,31 @@
 //! Delivering this node's trade messages: each is appended to the author's
 //! own log first (flushed), then sent; the trade record remembers the
 //! highest seq the peer acknowledged, and the retry task resends the rest
-//! with backoff per trade, across restarts, until acknowledged. The same task
+//! with backoff per trade, across restarts, until acknowledged, or until the
+//! peer refuses one for good (its reason is kept and shown; resending could
+//! not change it, and later messages would only queue behind). The same task
 //! resends the countersignatures of takes the maker has not confirmed.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use peerfx_core::protocol::{TradeRequest, TradeResponse};
+use peerfx_core::protocol::{TradeRefusal, TradeRequest, TradeResponse};
 use peerfx_core::{Hash, TradeId};
 
 use crate::locks::lock;
 use crate::{now, Node, NodeError};
+
+/// Whether a refusal of a trade message holds for good: the peer's state or
+/// rules decided, not its load or disk.
+fn is_final(refusal: &TradeRefusal) -> bool {
+    matches!(
+        refusal,
+        TradeRefusal::Step(_)
+            | TradeRefusal::UnknownTrade
+            | TradeRefusal::NotTheAuthor
+            | TradeRefusal::Invalid(_)
+    )
+}
 
 /// Backoff per trade for resends.
 #[derive(Default)]
@@ -69,7 +83,20 @@ impl Node {
                     inner.store.trade_set_acked(id, seq).await?;
                     acked = seq;
                 }
-                TradeResponse::Refused(e) => return Err(NodeError::TradeRefused(e)),
+                TradeResponse::Refused(e) => {
+                    if is_final(&e) {
+                        // Resending cannot change the answer, and every later
+                        // message would queue behind this one: stop, and keep
+                        // the reason for the user.
+                        tracing::warn!("trade {id}: the peer refused message {}: {e}", m.body.seq);
+                        inner
+                            .store
+                            .trade_set_refused(id, m.body.seq, e.to_string())
+                            .await?;
+                        lock(&inner.trades.undelivered).remove(id);
+                    }
+                    return Err(NodeError::TradeRefused(e));
+                }
                 _ => return Err(NodeError::BadAnswer("an answer of another kind")),
             }
         }

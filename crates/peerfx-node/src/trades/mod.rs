@@ -78,6 +78,7 @@ impl Inner {
         let role = side(record.role);
         let own_last = head.state.progress(role).last_seq;
         Ok(TradeView {
+            refused: self.store.trade_refusal(&id)?,
             phase: head.state.phase_at(now()),
             undelivered: own_last.saturating_sub(record.acked) as usize,
             messages: head.log_len,
