@@ -102,14 +102,7 @@ async fn two_nodes_trade_to_completion() {
         m.verify().unwrap();
     }
     // The other side of the fill: every book learns what remains.
-    wait_until("the fill announced", || async {
-        taker
-            .node
-            .book_get(&offer.id())
-            .unwrap()
-            .is_some_and(|e| e.remaining == Amount(20_000))
-    })
-    .await;
+    announced(&taker.node, &offer.id(), Amount(20_000)).await;
     for t in [&maker, &taker] {
         t.node.shutdown().await;
     }
@@ -495,6 +488,17 @@ async fn counter_rates_self_takes_and_blocked_peers() {
     }
 }
 
+/// Waits until `node`'s book shows `remaining` of `offer`: its maker
+/// announced it.
+async fn announced(node: &Node, offer: &Hash, remaining: Amount) {
+    wait_until("the offer's remaining announced", || async {
+        node.book_get(offer)
+            .unwrap()
+            .is_some_and(|e| e.remaining == remaining)
+    })
+    .await;
+}
+
 /// What remains of an own offer, on its maker.
 fn remaining(node: &Node, offer: &Hash) -> Amount {
     node.own_offer(offer).unwrap().unwrap().remaining
@@ -527,14 +531,7 @@ async fn cancelled_trades_give_their_amount_back_to_the_offer() {
         })
         .await;
     }
-    wait_until("the whole offer announced", || async {
-        taker
-            .node
-            .book_get(&offer.id())
-            .unwrap()
-            .is_some_and(|e| e.remaining == whole)
-    })
-    .await;
+    announced(&taker.node, &offer.id(), whole).await;
     for t in [&maker, &taker] {
         t.node.shutdown().await;
     }
@@ -562,14 +559,7 @@ async fn an_expired_unpaid_trade_gives_its_amount_back() {
         remaining(&maker.node, &offer.id()) == offer.max_give
     })
     .await;
-    wait_until("the whole offer announced", || async {
-        taker
-            .node
-            .book_get(&offer.id())
-            .unwrap()
-            .is_some_and(|e| e.remaining == offer.max_give)
-    })
-    .await;
+    announced(&taker.node, &offer.id(), offer.max_give).await;
     for t in [&maker, &taker] {
         t.node.shutdown().await;
     }

@@ -3,7 +3,7 @@
 
 use crate::keys::Keypair;
 use crate::limits::WireLimits;
-use crate::message::{Offer, Signed, Timestamp, Verified};
+use crate::message::{Offer, Signed, TakeRequest, Timestamp, Verified};
 use crate::money::{Amount, Currency, Rate};
 use crate::validate::validate;
 
@@ -48,4 +48,23 @@ pub fn verified_offer(
         &WireLimits::default(),
     )
     .expect("test offer is valid")
+}
+
+/// A take of `amount` minor units of `offer` by `taker`, paying cash, signed
+/// and validated at [`NOW`].
+pub fn verified_take(
+    taker: &Keypair,
+    offer: &Verified<Offer>,
+    amount: u64,
+) -> Verified<TakeRequest> {
+    let request = TakeRequest {
+        offer_id: offer.id(),
+        taker: taker.public(),
+        give_amount: Amount(amount),
+        counter_rate: None,
+        payment_method: "cash".parse().expect("pm"),
+        created_at: NOW,
+        nonce: 1,
+    };
+    validate(Signed::sign(request, taker), NOW, &WireLimits::default()).expect("test take is valid")
 }

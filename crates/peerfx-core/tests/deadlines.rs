@@ -4,7 +4,7 @@
 // Tests: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use peerfx_core::testing::{verified_offer, NOW};
+use peerfx_core::testing::{verified_offer, verified_take, NOW};
 use peerfx_core::trade::{
     build_contract, check_contract, DeadlineBounds, Phase, StepError, TradeState,
 };
@@ -27,16 +27,7 @@ fn deal() -> Deal {
     let maker = Keypair::generate();
     let taker = Keypair::generate();
     let offer = verified_offer(&maker, "EUR", "USD", "1.08", 1);
-    let request = TakeRequest {
-        offer_id: offer.id(),
-        taker: taker.public(),
-        give_amount: Amount(10_000),
-        counter_rate: None,
-        payment_method: "cash".parse().unwrap(),
-        created_at: NOW,
-        nonce: 1,
-    };
-    let request = validate(Signed::sign(request, &taker), NOW, &WireLimits::default()).unwrap();
+    let request = verified_take(&taker, &offer, 10_000);
     Deal {
         maker,
         taker,

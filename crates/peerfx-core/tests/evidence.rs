@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use peerfx_core::evidence::{evidence, verify_evidence, Evidence, EvidenceError, Place};
-use peerfx_core::testing::{verified_offer, NOW};
+use peerfx_core::testing::{verified_offer, verified_take, NOW};
 use peerfx_core::trade::{build_contract, Phase, StepError};
 use peerfx_core::*;
 
@@ -18,16 +18,7 @@ fn completed_trade() -> Trade {
     let maker = Keypair::generate();
     let taker = Keypair::generate();
     let offer = verified_offer(&maker, "EUR", "USD", "1.08", 1);
-    let request = TakeRequest {
-        offer_id: offer.id(),
-        taker: taker.public(),
-        give_amount: Amount(10_000),
-        counter_rate: None,
-        payment_method: "cash".parse().unwrap(),
-        created_at: NOW,
-        nonce: 1,
-    };
-    let request = validate(Signed::sign(request, &taker), NOW, &WireLimits::default()).unwrap();
+    let request = verified_take(&taker, &offer, 10_000);
     let c = build_contract(&offer, &request, offer.rate, NOW, 3600).unwrap();
     let contract = SignedContract::countersign(Signed::sign(c, &maker), &taker);
     let id = contract.trade_id();
