@@ -72,12 +72,13 @@ pub fn verify(file: &Path, json_out: bool) -> anyhow::Result<()> {
     println!("valid: every signature checks and the log replays");
     println!("trade        {}", checked.trade_id);
     println!("offer        {}", c.offer_id);
-    println!("maker        {}", c.maker);
-    println!("taker        {}", c.taker);
-    println!("maker gives  {}", c.give_amount.display(c.give));
+    println!("maker        {}", peer(&c.maker));
+    println!("taker        {}", peer(&c.taker));
+    println!("maker gives  {} {}", c.give_amount.display(c.give), c.give);
     println!(
-        "taker gives  {}  (rate {})",
+        "taker gives  {} {}  (rate {})",
         c.want_amount.display(c.want),
+        c.want,
         c.rate
     );
     println!("payment      {}", c.payment_method);
@@ -94,6 +95,12 @@ pub fn verify(file: &Path, json_out: bool) -> anyhow::Result<()> {
         println!("{:>4}  [{}] {who}: {what}", i + 1, m.created_at.0);
     }
     Ok(())
+}
+
+/// A party as the rest of the CLI shows it: its PeerId.
+fn peer(key: &peerfx_core::PublicKey) -> String {
+    key.peer_id()
+        .map_or_else(|_| key.to_string(), |p| p.to_string())
 }
 
 fn step_name(a: &TradeAction) -> &'static str {
