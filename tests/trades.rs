@@ -710,3 +710,47 @@ async fn a_refused_step_is_shown_with_its_reason_and_not_resent_forever() {
         t.node.shutdown().await;
     }
 }
+
+/// A dispute reaches both nodes, with its reason, and a dispute is the end of
+/// steps for the trade's amount: it is not given back to the offer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_reaches_both_sides_and_keeps_the_amount() {
+    init_logs();
+    let (maker, taker) = pair().await;
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    let trade = take(&taker.node, offer.id(), 10_000).await.unwrap();
+    let id = trade.id();
+    taker.node.trade_step(id, TradeAction::Paid).await.unwrap();
+    let reason = "paid 108 USD, nothing received".to_string();
+    let view = maker
+        .node
+        .trade_step(
+            id,
+            TradeAction::Dispute {
+                reason: reason.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((view.phase, view.undelivered), (Phase::Disputed, 0));
+    phase_is(&taker.node, &id, Phase::Disputed).await;
+    let log = taker.node.trade(&id).unwrap().log;
+    assert!(log.iter().any(|m| m.body.action
+        == TradeAction::Dispute {
+            reason: reason.clone()
+        }));
+    // A second dispute by the same side is refused; the amount stays sold.
+    let again = maker
+        .node
+        .trade_step(id, TradeAction::Dispute { reason })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, NodeError::Step(StepError::Repeated(_))),
+        "{again}"
+    );
+    assert_eq!(remaining(&maker.node, &offer.id()), Amount(40_000));
+    for t in [&maker, &taker] {
+        t.node.shutdown().await;
+    }
+}
