@@ -664,11 +664,11 @@ async fn griefers_holding_reservations_cannot_stop_an_honest_take() {
 }
 
 /// A cancel racing the other side's `Paid` across a partition: the maker
-/// cancels, the taker marks paid, neither hears the other. When they meet
-/// again the maker refuses the `Paid` of a trade it holds cancelled; the
-/// taker is told why, for good, and stops resending.
+/// cancels, the taker marks paid, neither hears the other. The cancel is only
+/// pending while the peer cannot answer; when they meet again both nodes end
+/// in the same state (the trade paid, never cancelled on one side alone).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_step_is_shown_with_its_reason_and_not_resent_forever() {
+async fn a_cancel_racing_paid_across_a_partition_ends_the_same_on_both_sides() {
     init_logs();
     let (maker, taker) = pair().await;
     let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
@@ -681,31 +681,110 @@ async fn a_refused_step_is_shown_with_its_reason_and_not_resent_forever() {
         !taker.node.peers().await.unwrap().contains(&mp)
     })
     .await;
-    let cancelled = maker
+    let cancel = maker
         .node
         .trade_step(id, TradeAction::Cancel)
         .await
         .unwrap();
-    assert_eq!(cancelled.phase, Phase::Cancelled);
+    assert_eq!((cancel.phase, cancel.cancel_pending), (Phase::Agreed, true));
+    // Nothing else goes out of the maker while its cancel is pending.
+    let busy = maker
+        .node
+        .trade_step(id, TradeAction::Chat { text: "hi".into() })
+        .await
+        .unwrap_err();
+    assert!(matches!(busy, NodeError::CancelPending(_)), "{busy}");
     let paid = taker.node.trade_step(id, TradeAction::Paid).await.unwrap();
-    assert_eq!((paid.undelivered, paid.refused.clone()), (1, None));
+    assert_eq!(paid.undelivered, 1);
     maker.node.set_blocked(tp, false).await.unwrap();
     taker.node.set_blocked(mp, false).await.unwrap();
     taker.node.dial(maker.addr.clone()).await.unwrap();
-    let refused = wait_for("the refusal", || async {
-        taker.node.trade(&id).unwrap().refused
+    let settled = |v: &TradeView| !v.cancel_pending && v.undelivered == 0;
+    wait_until("both sides settled", || async {
+        settled(&maker.node.trade(&id).unwrap()) && settled(&taker.node.trade(&id).unwrap())
     })
     .await;
-    assert_eq!(refused.0, 1);
-    assert!(refused.1.contains("cancelled"), "{refused:?}");
-    // Kept across a restart, and the trade is not resent.
+    let (m, t) = (
+        maker.node.trade(&id).unwrap(),
+        taker.node.trade(&id).unwrap(),
+    );
+    assert_eq!(m.state, t.state, "the two sides disagree");
+    assert_eq!(m.phase, Phase::Agreed);
+    assert!(m.state.taker.paid);
+    assert_eq!((m.refused.clone(), t.refused.clone()), (None, None));
+    for t in [&maker, &taker] {
+        t.node.shutdown().await;
+    }
+}
+
+/// A cancel to an unreachable peer waits, survives a restart of its author,
+/// and takes effect on both sides once the peer is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_cancel_takes_effect_on_both_sides_when_the_peer_returns() {
+    init_logs();
+    let (maker, taker) = pair().await;
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    let trade = take(&taker.node, offer.id(), 10_000).await.unwrap();
+    let id = trade.id();
+    let mp = maker.node.peer_id();
+    taker.node.set_blocked(mp, true).await.unwrap();
+    wait_until("the partition", || async {
+        !taker.node.peers().await.unwrap().contains(&mp)
+    })
+    .await;
+    let view = taker
+        .node
+        .trade_step(id, TradeAction::Cancel)
+        .await
+        .unwrap();
+    assert!(view.cancel_pending);
     taker.node.shutdown().await;
     let (dir, node) = (taker.dir, taker.node);
     drop(node);
     let taker = start_with(config(dir.path(), vec![maker.addr.clone()]), dir).await;
-    let view = taker.node.trade(&id).unwrap();
-    assert_eq!(view.refused, Some(refused));
-    assert_eq!(view.undelivered, 1);
+    assert!(taker.node.trade(&id).unwrap().cancel_pending);
+    taker.node.set_blocked(mp, false).await.unwrap();
+    taker.node.dial(maker.addr.clone()).await.unwrap();
+    phase_is(&maker.node, &id, Phase::Cancelled).await;
+    phase_is(&taker.node, &id, Phase::Cancelled).await;
+    assert!(!taker.node.trade(&id).unwrap().cancel_pending);
+    wait_until("the amount back in the offer", || async {
+        remaining(&maker.node, &offer.id()) == offer.max_give
+    })
+    .await;
+    for t in [&maker, &taker] {
+        t.node.shutdown().await;
+    }
+}
+
+/// A message the peer refuses for good (here: a maker whose limits allow
+/// fewer chat lines) is shown with the peer's reason, across a restart, and
+/// is not resent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_message_is_shown_with_its_reason_and_not_resent() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![]);
+    c.limits.max_trade_messages = peerfx::core::WireLimits::STEP_RESERVE + 1;
+    let maker = start_with(c, dir).await;
+    let taker = start(vec![maker.addr.clone()]).await;
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    let trade = take(&taker.node, offer.id(), 10_000).await.unwrap();
+    let id = trade.id();
+    let chat = || TradeAction::Chat {
+        text: "hello".into(),
+    };
+    let first = taker.node.trade_step(id, chat()).await.unwrap();
+    assert_eq!((first.undelivered, first.refused), (0, None));
+    let second = taker.node.trade_step(id, chat()).await.unwrap();
+    let (seq, reason) = second.refused.clone().unwrap();
+    assert_eq!((seq, second.undelivered), (2, 1));
+    assert!(reason.contains("limit"), "{reason}");
+    taker.node.shutdown().await;
+    let (dir, node) = (taker.dir, taker.node);
+    drop(node);
+    let taker = start_with(config(dir.path(), vec![maker.addr.clone()]), dir).await;
+    assert_eq!(taker.node.trade(&id).unwrap().refused, Some((seq, reason)));
     for t in [&maker, &taker] {
         t.node.shutdown().await;
     }

@@ -97,6 +97,9 @@ pub struct TradeJson {
     /// Why the peer refused one of your messages for good (that one and the
     /// later ones stay undelivered), if it did.
     pub refused_by_peer: Option<String>,
+    /// Your cancel awaits the counterparty's answer (it takes effect on both
+    /// sides or on neither).
+    pub cancel_pending: bool,
     /// Messages in the trade's log, chat included.
     pub messages: u32,
     /// The chat (only when one trade is shown, not in lists).
@@ -133,6 +136,7 @@ impl From<&TradeView> for TradeJson {
                 .refused
                 .as_ref()
                 .map(|(seq, reason)| format!("your message {seq}: {reason}")),
+            cancel_pending: t.cancel_pending,
             messages: t.messages,
             chat: t
                 .log

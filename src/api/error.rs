@@ -61,6 +61,7 @@ impl From<NodeError> for ApiError {
             NodeError::TooManyOffers { .. } => (S::CONFLICT, "too_many_offers"),
             NodeError::AmountOutOfRange { .. } => (S::CONFLICT, "amount_out_of_range"),
             NodeError::Step(_) => (S::CONFLICT, "step_not_allowed"),
+            NodeError::CancelPending(_) => (S::CONFLICT, "cancel_pending"),
             NodeError::Take(reason) => (
                 S::CONFLICT,
                 match reason {

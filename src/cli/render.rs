@@ -145,6 +145,9 @@ pub fn show_trade(t: &TradeJson) {
         yes(t.taker_paid),
         yes(t.taker_received)
     );
+    if t.cancel_pending {
+        println!("cancel       sent, awaiting the counterparty (it takes effect on both sides or on neither)");
+    }
     if let Some(why) = &t.refused_by_peer {
         println!(
             "refused      by the peer, for good: {} ({} of your messages undelivered)",

@@ -46,7 +46,9 @@ pub fn trade(c: &Client, cmd: TradeCmd, json_out: bool) -> anyhow::Result<()> {
         json_out,
         |t: TradeJson| {
             println!("{step}: trade {} is {}", t.id, t.state);
-            if let Some(why) = &t.refused_by_peer {
+            if t.cancel_pending {
+                println!("the counterparty is not reachable now; the cancel takes effect once it answers");
+            } else if let Some(why) = &t.refused_by_peer {
                 println!(
                     "refused by the counterparty, for good: {}",
                     peerfx_core::text::escape(why)

@@ -194,6 +194,15 @@ pub enum StepError {
         /// What the trade was at the earliest time the message may claim.
         phase: Phase,
     },
+    /// A cancel that crossed the receiver's `Paid`: the receiver marked paid
+    /// (its message `paid_seq`) and the canceller had not acknowledged that
+    /// yet, so it cancelled without knowing. Refused, so that both sides
+    /// keep the payment and neither holds the trade cancelled alone.
+    #[error("your cancel crossed the counterparty's payment (its message {paid_seq}): the trade goes on")]
+    CrossedPaid {
+        /// The seq of the receiver's `Paid`.
+        paid_seq: u32,
+    },
 }
 
 /// Which message budget ran out.

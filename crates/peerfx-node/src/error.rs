@@ -29,6 +29,9 @@ pub enum NodeError {
     /// A bad amount, rate or currency.
     #[error(transparent)]
     Money(#[from] MoneyError),
+    /// This side's cancel awaits the counterparty's answer.
+    #[error("your cancel of trade {0} awaits the counterparty's answer; nothing else can be sent until then")]
+    CancelPending(TradeId),
     /// A configuration that contradicts itself.
     #[error("invalid configuration: {0}")]
     Config(String),

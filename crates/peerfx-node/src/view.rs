@@ -76,6 +76,9 @@ pub struct TradeView {
     /// The own message the peer refused for good (its seq, and the peer's
     /// reason): it and every later own message stay undelivered.
     pub refused: Option<(u32, String)>,
+    /// This side's cancel was sent and awaits the peer's answer; it takes
+    /// effect on both sides or on neither.
+    pub cancel_pending: bool,
 }
 
 impl TradeView {

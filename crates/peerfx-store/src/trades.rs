@@ -378,6 +378,56 @@ impl Store {
             .transpose()
     }
 
+    /// Keeps an own cancel of `trade` until the peer acknowledges it (see
+    /// the node's trade docs: a cancel takes effect on both sides or on
+    /// neither). Durable when it returns.
+    pub async fn pending_cancel_put(
+        &self,
+        trade: &TradeId,
+        msg: &Signed<TradeMessage>,
+    ) -> Result<()> {
+        let (trade, value) = (*trade, enc(msg));
+        self.write(move |trees| {
+            trees
+                .pending_cancels
+                .insert(trade.as_bytes(), value)
+                .map(|_| ())
+                .map_err(|e| trees.err(e))
+        })
+        .await
+    }
+
+    /// Forgets the pending cancel of `trade` (acknowledged and applied, or
+    /// refused). Durable when it returns.
+    pub async fn pending_cancel_remove(&self, trade: &TradeId) -> Result<()> {
+        let trade = *trade;
+        self.write(move |trees| {
+            trees
+                .pending_cancels
+                .remove(trade.as_bytes())
+                .map(|_| ())
+                .map_err(|e| trees.err(e))
+        })
+        .await
+    }
+
+    /// The pending cancel of `trade`, if any.
+    pub fn pending_cancel(&self, trade: &TradeId) -> Result<Option<Signed<TradeMessage>>> {
+        let trees = self.trees()?;
+        get_record(
+            &trees,
+            &trees.pending_cancels,
+            "pending_cancels",
+            trade.as_bytes(),
+        )
+    }
+
+    /// Every pending cancel.
+    pub fn pending_cancels(&self) -> Result<Vec<Signed<TradeMessage>>> {
+        let trees = self.trees()?;
+        list_records(&trees, &trees.pending_cancels, "pending_cancels")
+    }
+
     /// Records that the peer acknowledged this node's messages up to `seq`.
     pub async fn trade_set_acked(&self, trade: &TradeId, seq: u32) -> Result<()> {
         let trade = *trade;

@@ -48,6 +48,9 @@ pub(crate) struct Trees {
     /// Own trade messages the peer refused for good (trade id → seq and
     /// reason): delivery stops there.
     pub(crate) trade_refusals: sled::Tree,
+    /// Own cancels sent but not yet acknowledged (trade id → the signed
+    /// message): applied only once the peer has them.
+    pub(crate) pending_cancels: sled::Tree,
     pub(crate) negotiations: sled::Tree,
     pub(crate) peers: sled::Tree,
 }
@@ -82,6 +85,7 @@ impl Trees {
             trade_by_time: tree("trade_by_time")?,
             trade_released: tree("trade_released")?,
             trade_refusals: tree("trade_refusals")?,
+            pending_cancels: tree("pending_cancels")?,
             negotiations: tree("negotiations")?,
             peers: tree("peers")?,
             db,

@@ -17,7 +17,7 @@ use crate::{now, Node, NodeError};
 
 /// Whether a refusal of a trade message holds for good: the peer's state or
 /// rules decided, not its load or disk.
-fn is_final(refusal: &TradeRefusal) -> bool {
+pub(crate) fn is_final(refusal: &TradeRefusal) -> bool {
     matches!(
         refusal,
         TradeRefusal::Step(_)
@@ -105,7 +105,8 @@ impl Node {
     }
 
     /// Resends what peers have not acknowledged: countersignatures of pending
-    /// negotiations and own trade messages. Called by the retry task.
+    /// negotiations, own trade messages, and pending cancels. Called by the
+    /// retry task.
     pub(crate) async fn retry_pending(&self) {
         let inner = &self.inner;
         let now_ts = now();
@@ -119,7 +120,7 @@ impl Node {
                     }
                     continue;
                 }
-                if !lock(&inner.trades.backoff).due(&id) {
+                if !self.backoff_due(&id) {
                     continue;
                 }
                 let ok = self.confirm(&n.contract).await.is_ok();
@@ -128,15 +129,21 @@ impl Node {
         }
         let pending: Vec<TradeId> = lock(&inner.trades.undelivered).iter().copied().collect();
         for id in pending {
-            if !lock(&inner.trades.backoff).due(&id) {
+            if !self.backoff_due(&id) {
                 continue;
             }
             let ok = self.deliver(&id).await.is_ok();
             self.settle_backoff(id, ok);
         }
+        self.retry_cancels().await;
     }
 
-    fn settle_backoff(&self, id: Hash, ok: bool) {
+    /// Whether trade (or negotiation) `id` may be resent now.
+    pub(crate) fn backoff_due(&self, id: &Hash) -> bool {
+        lock(&self.inner.trades.backoff).due(id)
+    }
+
+    pub(crate) fn settle_backoff(&self, id: Hash, ok: bool) {
         let mut b = lock(&self.inner.trades.backoff);
         if ok {
             b.succeeded(&id)

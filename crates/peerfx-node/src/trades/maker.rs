@@ -312,6 +312,22 @@ impl Inner {
             return refused(TradeRefusal::NotTheAuthor);
         }
         let trade_id = msg.trade_id;
+        // A cancel is judged under the trade's lock, so this side's `Paid`
+        // cannot slip in between the check and the append (see `cancel`).
+        let _trade = if msg.action == TradeAction::Cancel {
+            let guard = self.trades.locks.lock(trade_id).await;
+            match self.unacknowledged_paid(&trade_id) {
+                Ok(Some(paid_seq)) => return refused(super::cancel::crossed(paid_seq)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!("trade {trade_id}: {e}");
+                    return refused(TradeRefusal::Storage);
+                }
+            }
+            Some(guard)
+        } else {
+            None
+        };
         let (state, new) = match self.append(&trade_id, &msg).await {
             Ok(appended) => appended,
             Err(NodeError::Step(e)) => return refused(TradeRefusal::Step(e)),

@@ -5,6 +5,7 @@
 //! - [`maker`]: what a node answers to takes, countersignatures and trade
 //!   messages from peers.
 //! - [`guard`]: how much and how often one taker may reserve.
+//! - [`cancel`]: a cancel takes effect on both sides or on neither.
 //! - [`delivery`]: sending this node's steps and chat lines until the peer
 //!   acknowledges them, with backoff, across restarts.
 //! - here: the trade views, and taking a step.
@@ -17,6 +18,7 @@
 //! so two messages of one trade can never both pass the same check; a lock
 //! per trade orders this node's own steps (each takes the next seq).
 
+mod cancel;
 mod delivery;
 mod guard;
 mod maker;
@@ -78,6 +80,7 @@ impl Inner {
         let role = side(record.role);
         let own_last = head.state.progress(role).last_seq;
         Ok(TradeView {
+            cancel_pending: self.store.pending_cancel(&id)?.is_some(),
             refused: self.store.trade_refusal(&id)?,
             phase: head.state.phase_at(now()),
             undelivered: own_last.saturating_sub(record.acked) as usize,
@@ -147,15 +150,22 @@ impl Node {
 
     /// Signs and records a step (paid, received, cancel, dispute) or chat line,
     /// then delivers it. Returns the trade; its `undelivered` count says whether
-    /// the peer has it yet (if not, it is resent until it does).
+    /// the peer has it yet (if not, it is resent until it does). A cancel is
+    /// sent first and recorded only once the peer has it (see [`cancel`]).
     pub async fn trade_step(
         &self,
         id: TradeId,
         action: TradeAction,
     ) -> Result<TradeView, NodeError> {
+        if action == TradeAction::Cancel {
+            return self.cancel_trade(id).await;
+        }
         let inner = &self.inner;
         {
             let _trade = inner.trades.locks.lock(id).await;
+            if inner.store.pending_cancel(&id)?.is_some() {
+                return Err(NodeError::CancelPending(id));
+            }
             let (record, head) = inner.trade_record(&id)?;
             let contract = &record.contract.contract.body;
             let msg = TradeMessage {
