@@ -22,6 +22,7 @@
 //! - [`protocol`]: what peers send each other (gossip, sync), transport-free.
 
 pub mod codec;
+pub mod contract;
 pub mod evidence;
 pub mod geo;
 pub mod keys;

@@ -1,4 +1,5 @@
-//! Trades: building and checking contracts, and the trade lifecycle.
+//! Trades: the lifecycle, derived from the signed log. Building and checking
+//! contracts is in [`crate::contract`] (re-exported here).
 //!
 //! A trade's state is never stored: it is derived by replaying the trade's log of
 //! signed messages over its contract ([`TradeState::replay`]). Both parties hold
@@ -21,15 +22,14 @@
 
 use std::fmt;
 
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+pub use crate::contract::{
+    build_contract, check_contract, counter_acceptable, ContractMismatch, DeadlineBounds,
+};
 use crate::keys::PublicKey;
 use crate::limits::WireLimits;
-use crate::message::{
-    Contract, Offer, RejectReason, TakeRequest, Timestamp, TradeAction, TradeMessage, Verified,
-};
-use crate::money::{want_for_give, Rate};
+use crate::message::{Contract, Timestamp, TradeAction, TradeMessage};
 
 /// Which party.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -425,130 +425,4 @@ impl TradeState {
         }
         Ok(())
     }
-}
-
-/// Whether a counter rate is acceptable to a maker whose offer says `rate` and
-/// who tolerates `tolerance_bps` basis points below it. A counter above the
-/// offer's rate favours the maker and is always acceptable.
-pub fn counter_acceptable(rate: &Rate, counter: &Rate, tolerance_bps: u32) -> bool {
-    let floor =
-        rate.as_decimal() * (Decimal::from(10_000u32.saturating_sub(tolerance_bps.min(10_000))));
-    counter.as_decimal() * Decimal::from(10_000u32) >= floor
-}
-
-/// The contract a maker signs for a take of its offer at `rate`. Checks what only
-/// the offer and request decide (ids, self-take, expiry, payment method, price);
-/// the caller decides rate, blocking and liquidity.
-pub fn build_contract(
-    offer: &Verified<Offer>,
-    request: &Verified<TakeRequest>,
-    rate: Rate,
-    now: Timestamp,
-    settle_secs: u64,
-) -> Result<Contract, RejectReason> {
-    if request.offer_id != offer.id() {
-        return Err(RejectReason::UnknownOffer);
-    }
-    if request.taker == offer.maker {
-        return Err(RejectReason::SelfTake);
-    }
-    if offer.expires_at <= now {
-        return Err(RejectReason::Expired);
-    }
-    if !offer.payment_methods.contains(&request.payment_method) {
-        return Err(RejectReason::PaymentMethodNotOffered);
-    }
-    let want_amount = want_for_give(request.give_amount, offer.give, offer.want, &rate)
-        .map_err(|e| RejectReason::Invalid(e.to_string()))?;
-    if want_amount == crate::Amount::ZERO {
-        return Err(RejectReason::Invalid(
-            "the amount converts to nothing".into(),
-        ));
-    }
-    Ok(Contract {
-        offer_id: offer.id(),
-        request_id: request.id(),
-        maker: offer.maker,
-        taker: request.taker,
-        give: offer.give,
-        want: offer.want,
-        give_amount: request.give_amount,
-        want_amount,
-        rate,
-        payment_method: request.payment_method.clone(),
-        created_at: now,
-        deadline: now.plus(settle_secs),
-    })
-}
-
-/// Why a taker refuses a contract a maker signed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("contract does not match the offer and request: {0}")]
-pub struct ContractMismatch(pub &'static str);
-
-/// The bounds a taker holds a contract's time and deadline to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DeadlineBounds {
-    /// Least time from the contract to its deadline, seconds.
-    pub min_settle_secs: u64,
-    /// Most time from the contract to its deadline, seconds.
-    pub max_settle_secs: u64,
-    /// How far the contract's time may be from the taker's clock, seconds.
-    pub max_clock_skew_secs: u64,
-}
-
-/// The taker's check, at `now` by its clock: every term of `contract`
-/// follows from the offer and the request, the amounts are computed exactly
-/// as [`want_for_give`] does, the contract is dated now (within the clock
-/// skew), and its deadline leaves between `bounds.min_settle_secs` and
-/// `bounds.max_settle_secs` to settle: a maker cannot sign a contract that is
-/// expired already, or one that never ends.
-pub fn check_contract(
-    contract: &Contract,
-    offer: &Verified<Offer>,
-    request: &Verified<TakeRequest>,
-    now: Timestamp,
-    bounds: &DeadlineBounds,
-) -> Result<(), ContractMismatch> {
-    let fail = |what| Err(ContractMismatch(what));
-    if contract.offer_id != offer.id() || contract.request_id != request.id() {
-        return fail("ids");
-    }
-    if contract.maker != offer.maker || contract.taker != request.taker {
-        return fail("parties");
-    }
-    if contract.give != offer.give || contract.want != offer.want {
-        return fail("currencies");
-    }
-    if contract.give_amount != request.give_amount {
-        return fail("amount");
-    }
-    let expected_rate = request.counter_rate.unwrap_or(offer.rate);
-    if contract.rate != expected_rate {
-        return fail("rate");
-    }
-    match want_for_give(
-        contract.give_amount,
-        contract.give,
-        contract.want,
-        &contract.rate,
-    ) {
-        Ok(w) if w == contract.want_amount => {}
-        _ => return fail("price"),
-    }
-    if contract.payment_method != request.payment_method {
-        return fail("payment method");
-    }
-    let skew = bounds.max_clock_skew_secs;
-    if contract.created_at < now.minus(skew) || contract.created_at > now.plus(skew) {
-        return fail("contract time: too far from the taker's clock");
-    }
-    let settle = contract.deadline.since(contract.created_at);
-    if contract.deadline <= contract.created_at || settle < bounds.min_settle_secs {
-        return fail("deadline: too soon to settle");
-    }
-    if settle > bounds.max_settle_secs {
-        return fail("deadline: too far away");
-    }
-    Ok(())
 }

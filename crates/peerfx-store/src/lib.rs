@@ -43,6 +43,7 @@
 pub mod backup;
 pub mod book;
 mod config;
+mod delivery;
 mod error;
 pub mod own;
 pub mod peers;
