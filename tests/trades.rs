@@ -833,3 +833,29 @@ async fn a_dispute_reaches_both_sides_and_keeps_the_amount() {
         t.node.shutdown().await;
     }
 }
+
+/// A maker that signs contracts with a deadline the taker finds absurd (here
+/// 30 days) gets no trade: the taker refuses before countersigning, and the
+/// reservation runs out on the maker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contract_with_an_absurd_deadline_is_refused_by_the_taker() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![]);
+    c.trade.max_settle_time = std::time::Duration::from_secs(60 * 86_400);
+    c.trade.settle_time = std::time::Duration::from_secs(30 * 86_400);
+    let maker = start_with(c, dir).await;
+    let taker = start(vec![maker.addr.clone()]).await;
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    let err = take(&taker.node, offer.id(), 10_000).await.unwrap_err();
+    assert!(err.to_string().contains("deadline: too far away"), "{err}");
+    assert!(taker
+        .node
+        .trades(&PageRequest::default())
+        .unwrap()
+        .items
+        .is_empty());
+    for t in [&maker, &taker] {
+        t.node.shutdown().await;
+    }
+}
