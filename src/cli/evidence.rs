@@ -12,6 +12,7 @@ use peerfx_core::{TradeAction, WireLimits};
 use serde_json::json;
 
 use super::client::Client;
+use super::render::when;
 
 /// Largest evidence file read: a trade's whole log is far smaller.
 const MAX_EVIDENCE_BYTES: u64 = 16 * 1024 * 1024;
@@ -82,8 +83,8 @@ pub fn verify(file: &Path, json_out: bool) -> anyhow::Result<()> {
         c.rate
     );
     println!("payment      {}", c.payment_method);
-    println!("signed at    {} (unix time)", c.created_at.0);
-    println!("deadline     {} (unix time)", c.deadline.0);
+    println!("signed at    {}", when(c.created_at.0));
+    println!("deadline     {}", when(c.deadline.0));
     println!("state        {phase}");
     for (i, m) in checked.log.iter().enumerate() {
         let who = TradeState::side_of(c, &m.author).map_or("?".into(), |s| s.to_string());

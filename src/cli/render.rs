@@ -131,8 +131,8 @@ pub fn show_trade(t: &TradeJson) {
     );
     println!("payment      {}", t.payment_method);
     println!(
-        "deadline     {} (unix time; expires if nobody has paid by then)",
-        t.deadline
+        "deadline     {} (expires if nobody has paid by then)",
+        when(t.deadline)
     );
     println!("counterparty {}", t.counterparty);
     println!(
@@ -193,6 +193,35 @@ pub fn next_page_hint(next: &Option<String>, command: &str) {
     }
 }
 
+/// A unix time as a date (UTC) and how far it is from now: "Sat, 05 Dec
+/// 2026 14:03:19 GMT (in 2 d 23 h)".
+pub fn when(unix: u64) -> String {
+    when_at(unix, std::time::SystemTime::now())
+}
+
+/// [`when`], seen from `now`.
+fn when_at(unix: u64, now: std::time::SystemTime) -> String {
+    use std::time::{Duration, UNIX_EPOCH};
+    let at = UNIX_EPOCH + Duration::from_secs(unix);
+    let (gap, future) = match at.duration_since(now) {
+        Ok(d) => (d, true),
+        Err(e) => (e.duration(), false),
+    };
+    let secs = gap.as_secs();
+    let span = match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs / 60),
+        3600..86_400 => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+        _ => format!("{} d {} h", secs / 86_400, secs % 86_400 / 3600),
+    };
+    let relative = if future {
+        format!("in {span}")
+    } else {
+        format!("{span} ago")
+    };
+    format!("{} ({relative})", httpdate::fmt_http_date(at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,5 +236,18 @@ mod tests {
             "still syncing the book from 1 peer: try again in a moment"
         );
         assert!(empty_book_hint(3, 2).unwrap().contains("from 2 peers"));
+    }
+    #[test]
+    fn a_time_reads_as_a_date_and_a_distance() {
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        assert_eq!(
+            when_at(1_800_000_000 + 3 * 86_400 + 7200, now),
+            "Mon, 18 Jan 2027 10:00:00 GMT (in 3 d 2 h)"
+        );
+        assert_eq!(
+            when_at(1_800_000_000 - 600, now),
+            "Fri, 15 Jan 2027 07:50:00 GMT (10 min ago)"
+        );
+        assert!(when(0).starts_with("Thu, 01 Jan 1970 00:00:00 GMT ("));
     }
 }
