@@ -859,3 +859,42 @@ async fn a_contract_with_an_absurd_deadline_is_refused_by_the_taker() {
         t.node.shutdown().await;
     }
 }
+
+/// A cancel still pending when the trade's deadline passes (nobody paid) is
+/// dropped: the trade expired on both sides alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_cancel_is_dropped_when_the_trade_expires() {
+    init_logs();
+    let two = std::time::Duration::from_secs(2);
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![]);
+    (c.trade.settle_time, c.trade.min_settle_time) = (two, two);
+    let maker = start_with(c, dir).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![maker.addr.clone()]);
+    c.trade.min_settle_time = two;
+    let taker = start_with(c, dir).await;
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    let trade = take(&taker.node, offer.id(), 10_000).await.unwrap();
+    let id = trade.id();
+    let mp = maker.node.peer_id();
+    taker.node.set_blocked(mp, true).await.unwrap();
+    wait_until("the partition", || async {
+        !taker.node.peers().await.unwrap().contains(&mp)
+    })
+    .await;
+    // The cancel may lose the race with the 2 s deadline; either way the
+    // trade ends expired with no cancel left pending.
+    if let Ok(view) = taker.node.trade_step(id, TradeAction::Cancel).await {
+        assert!(view.cancel_pending);
+    }
+    wait_until("the pending cancel dropped", || async {
+        let v = taker.node.trade(&id).unwrap();
+        !v.cancel_pending && v.phase == Phase::Expired
+    })
+    .await;
+    phase_is(&maker.node, &id, Phase::Expired).await;
+    for t in [&maker, &taker] {
+        t.node.shutdown().await;
+    }
+}

@@ -156,6 +156,20 @@ impl Node {
         };
         for msg in pending {
             let id = msg.body.trade_id;
+            // Ended meanwhile (the deadline passed with nobody paid, on both
+            // sides alike): the cancel has nothing left to do.
+            let ended = self
+                .inner
+                .store
+                .trade_head(&id)
+                .map(|h| h.is_none_or(|h| h.state.phase_at(now()).is_final()));
+            if matches!(ended, Ok(true)) {
+                tracing::info!("trade {id} ended before its cancel was answered; dropped");
+                if let Err(e) = self.inner.store.pending_cancel_remove(&id).await {
+                    self.inner.store_failed(e);
+                }
+                continue;
+            }
             if !self.backoff_due(&id) {
                 continue;
             }
