@@ -131,7 +131,7 @@ pub fn show_trade(t: &TradeJson) {
     );
     println!("payment      {}", t.payment_method);
     println!(
-        "deadline     {} (expires if nobody has paid by then)",
+        "deadline     {}; expires if nobody has paid by then",
         when(t.deadline)
     );
     println!("counterparty {}", t.counterparty);
