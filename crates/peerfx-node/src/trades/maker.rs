@@ -379,8 +379,10 @@ impl Inner {
         }
     }
 
-    /// Seconds until the earliest pending take of `offer` runs out (at least
-    /// one): when a taker refused for "reserved" should try again.
+    /// When a taker refused for "reserved" should try again: when the
+    /// earliest pending take of `offer` runs out, but after two seconds at
+    /// most, since an honest taker countersigns (and so ends its take) within
+    /// milliseconds.
     fn next_reservation_end(&self, offer: &OfferId, now: peerfx_core::Timestamp) -> u64 {
         let earliest = self
             .store
@@ -390,6 +392,6 @@ impl Inner {
             .filter(|r| r.offer_id == *offer)
             .map(|r| r.expires_at)
             .min();
-        earliest.map_or(1, |t| t.since(now).max(1))
+        earliest.map_or(1, |t| t.since(now).clamp(1, 2))
     }
 }
