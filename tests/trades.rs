@@ -11,7 +11,7 @@ use peerfx::core::trade::{Phase, StepError};
 use peerfx::core::{
     Amount, Hash, RejectReason, Signed, TakeReply, TakeRequest, TradeAction, TradeMessage,
 };
-use peerfx::node::{Node, NodeError, PageRequest, TradeView};
+use peerfx::node::{Node, NodeConfig, NodeError, PageRequest, TradeView};
 
 /// A take request signed by `key`, for sending by hand.
 fn signed_take(
@@ -33,9 +33,28 @@ fn signed_take(
 }
 
 async fn pair() -> (TestNode, TestNode) {
-    let maker = start(vec![]).await;
-    let taker = start(vec![maker.addr.clone()]).await;
-    (maker, taker)
+    pair_with(|_| {}, |_| {}).await
+}
+
+/// A maker and a taker bootstrapped from it, each config adjusted first.
+async fn pair_with(
+    maker: impl FnOnce(&mut NodeConfig),
+    taker: impl FnOnce(&mut NodeConfig),
+) -> (TestNode, TestNode) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![]);
+    maker(&mut c);
+    let maker_node = start_with(c, dir).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![maker_node.addr.clone()]);
+    taker(&mut c);
+    (maker_node, start_with(c, dir).await)
+}
+
+/// Contracts that end 2 s after they are made, and takers that accept them.
+fn short_deadlines(c: &mut NodeConfig) {
+    let two = std::time::Duration::from_secs(2);
+    (c.trade.settle_time, c.trade.min_settle_time) = (two, two);
 }
 
 async fn phase_is(node: &Node, id: &Hash, phase: Phase) {
@@ -542,15 +561,7 @@ async fn cancelled_trades_give_their_amount_back_to_the_offer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_unpaid_trade_gives_its_amount_back() {
     init_logs();
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = config(dir.path(), vec![]);
-    c.trade.settle_time = std::time::Duration::from_secs(2);
-    c.trade.min_settle_time = c.trade.settle_time;
-    let maker = start_with(c, dir).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = config(dir.path(), vec![maker.addr.clone()]);
-    c.trade.min_settle_time = std::time::Duration::from_secs(2);
-    let taker = start_with(c, dir).await;
+    let (maker, taker) = pair_with(short_deadlines, short_deadlines).await;
     let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
     let trade = take(&taker.node, offer.id(), 20_000).await.unwrap();
     assert_eq!(remaining(&maker.node, &offer.id()), Amount(30_000));
@@ -574,11 +585,11 @@ async fn griefers_holding_reservations_cannot_stop_an_honest_take() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     init_logs();
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = config(dir.path(), vec![]);
-    c.trade.take_timeout = std::time::Duration::from_secs(2);
-    let maker = start_with(c, dir).await;
-    let honest = start(vec![maker.addr.clone()]).await;
+    let (maker, honest) = pair_with(
+        |c| c.trade.take_timeout = std::time::Duration::from_secs(2),
+        |_| {},
+    )
+    .await;
     let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
     let to = maker.node.peer_id();
     let stop = Arc::new(AtomicBool::new(false));
@@ -766,11 +777,11 @@ async fn a_pending_cancel_takes_effect_on_both_sides_when_the_peer_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_message_is_shown_with_its_reason_and_not_resent() {
     init_logs();
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = config(dir.path(), vec![]);
-    c.limits.max_trade_messages = peerfx::core::WireLimits::STEP_RESERVE + 1;
-    let maker = start_with(c, dir).await;
-    let taker = start(vec![maker.addr.clone()]).await;
+    let (maker, taker) = pair_with(
+        |c| c.limits.max_trade_messages = peerfx::core::WireLimits::STEP_RESERVE + 1,
+        |_| {},
+    )
+    .await;
     let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
     let trade = take(&taker.node, offer.id(), 10_000).await.unwrap();
     let id = trade.id();
@@ -843,12 +854,14 @@ async fn a_dispute_reaches_both_sides_and_keeps_the_amount() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_contract_with_an_absurd_deadline_is_refused_by_the_taker() {
     init_logs();
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = config(dir.path(), vec![]);
-    c.trade.max_settle_time = std::time::Duration::from_secs(60 * 86_400);
-    c.trade.settle_time = std::time::Duration::from_secs(30 * 86_400);
-    let maker = start_with(c, dir).await;
-    let taker = start(vec![maker.addr.clone()]).await;
+    let (maker, taker) = pair_with(
+        |c| {
+            c.trade.max_settle_time = std::time::Duration::from_secs(60 * 86_400);
+            c.trade.settle_time = std::time::Duration::from_secs(30 * 86_400);
+        },
+        |_| {},
+    )
+    .await;
     let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
     let err = take(&taker.node, offer.id(), 10_000).await.unwrap_err();
     assert!(err.to_string().contains("deadline: too far away"), "{err}");
@@ -868,15 +881,7 @@ async fn a_contract_with_an_absurd_deadline_is_refused_by_the_taker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_cancel_is_dropped_when_the_trade_expires() {
     init_logs();
-    let two = std::time::Duration::from_secs(2);
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = config(dir.path(), vec![]);
-    (c.trade.settle_time, c.trade.min_settle_time) = (two, two);
-    let maker = start_with(c, dir).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = config(dir.path(), vec![maker.addr.clone()]);
-    c.trade.min_settle_time = two;
-    let taker = start_with(c, dir).await;
+    let (maker, taker) = pair_with(short_deadlines, short_deadlines).await;
     let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
     let trade = take(&taker.node, offer.id(), 10_000).await.unwrap();
     let id = trade.id();

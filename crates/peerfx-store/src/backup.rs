@@ -158,15 +158,8 @@ impl Store {
                 .trade_head(&id)?
                 .is_some_and(|h| crate::reservations::unfilled(h.state.phase_at(b.created_at)));
             if ended {
-                let key = id;
-                self.write(move |trees| {
-                    trees
-                        .trade_released
-                        .insert(key.as_bytes(), &[][..])
-                        .map(|_| ())
-                        .map_err(|e| trees.err(e))
-                })
-                .await?;
+                self.set_by_trade(|t| &t.trade_released, &id, Some(Vec::new()))
+                    .await?;
             }
         }
         self.flush().await?;

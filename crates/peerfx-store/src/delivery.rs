@@ -5,6 +5,7 @@
 use peerfx_core::{Signed, TradeId, TradeMessage};
 
 use crate::trades::{enc, TradeRecord};
+use crate::trees::Trees;
 use crate::{abort, decode, get_record, list_records, tx_err, Result, Store};
 
 impl Store {
@@ -12,16 +13,8 @@ impl Store {
     /// for good (`reason` as the peer gave it): delivery stops there, and
     /// the user sees why. Durable when it returns.
     pub async fn trade_set_refused(&self, trade: &TradeId, seq: u32, reason: String) -> Result<()> {
-        let value = enc(&(seq, reason));
-        let trade = *trade;
-        self.write(move |trees| {
-            trees
-                .trade_refusals
-                .insert(trade.as_bytes(), value)
-                .map(|_| ())
-                .map_err(|e| trees.err(e))
-        })
-        .await
+        self.set_by_trade(|t| &t.trade_refusals, trade, Some(enc(&(seq, reason))))
+            .await
     }
 
     /// The message of `trade` the peer refused for good, and why.
@@ -43,29 +36,14 @@ impl Store {
         trade: &TradeId,
         msg: &Signed<TradeMessage>,
     ) -> Result<()> {
-        let (trade, value) = (*trade, enc(msg));
-        self.write(move |trees| {
-            trees
-                .pending_cancels
-                .insert(trade.as_bytes(), value)
-                .map(|_| ())
-                .map_err(|e| trees.err(e))
-        })
-        .await
+        self.set_by_trade(|t| &t.pending_cancels, trade, Some(enc(msg)))
+            .await
     }
 
     /// Forgets the pending cancel of `trade` (acknowledged and applied, or
     /// refused). Durable when it returns.
     pub async fn pending_cancel_remove(&self, trade: &TradeId) -> Result<()> {
-        let trade = *trade;
-        self.write(move |trees| {
-            trees
-                .pending_cancels
-                .remove(trade.as_bytes())
-                .map(|_| ())
-                .map_err(|e| trees.err(e))
-        })
-        .await
+        self.set_by_trade(|t| &t.pending_cancels, trade, None).await
     }
 
     /// The pending cancel of `trade`, if any.
@@ -103,6 +81,27 @@ impl Store {
                     Ok(())
                 })
                 .map_err(|e| tx_err(trees, e))
+        })
+        .await
+    }
+
+    /// Sets (`Some`) or clears (`None`) the entry of `trade` in one of the
+    /// small trees keyed by trade id, durably.
+    pub(crate) async fn set_by_trade(
+        &self,
+        tree: fn(&Trees) -> &sled::Tree,
+        trade: &TradeId,
+        value: Option<Vec<u8>>,
+    ) -> Result<()> {
+        let trade = *trade;
+        self.write(move |trees| {
+            let tree = tree(trees);
+            match value {
+                Some(v) => tree.insert(trade.as_bytes(), v),
+                None => tree.remove(trade.as_bytes()),
+            }
+            .map(|_| ())
+            .map_err(|e| trees.err(e))
         })
         .await
     }
