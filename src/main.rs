@@ -3,6 +3,7 @@
 mod api;
 mod cli;
 mod daemon;
+mod duration;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -5,13 +5,14 @@
 
 mod common;
 
+use common::trading::*;
 use common::*;
 use peerfx::core::protocol::{TradeRefusal, TradeRequest, TradeResponse};
 use peerfx::core::trade::{Phase, StepError};
 use peerfx::core::{
     Amount, Hash, RejectReason, Signed, TakeReply, TakeRequest, TradeAction, TradeMessage,
 };
-use peerfx::node::{Node, NodeConfig, NodeError, PageRequest, TradeView};
+use peerfx::node::{NodeError, PageRequest, TradeView};
 
 /// A take request signed by `key`, for sending by hand.
 fn signed_take(
@@ -30,46 +31,6 @@ fn signed_take(
         nonce,
     };
     Signed::sign(request, key)
-}
-
-async fn pair() -> (TestNode, TestNode) {
-    pair_with(|_| {}, |_| {}).await
-}
-
-/// A maker and a taker bootstrapped from it, each config adjusted first.
-async fn pair_with(
-    maker: impl FnOnce(&mut NodeConfig),
-    taker: impl FnOnce(&mut NodeConfig),
-) -> (TestNode, TestNode) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = config(dir.path(), vec![]);
-    maker(&mut c);
-    let maker_node = start_with(c, dir).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = config(dir.path(), vec![maker_node.addr.clone()]);
-    taker(&mut c);
-    (maker_node, start_with(c, dir).await)
-}
-
-/// Contracts that end 2 s after they are made, and takers that accept them.
-fn short_deadlines(c: &mut NodeConfig) {
-    let two = std::time::Duration::from_secs(2);
-    (c.trade.settle_time, c.trade.min_settle_time) = (two, two);
-}
-
-async fn phase_is(node: &Node, id: &Hash, phase: Phase) {
-    wait_until("the trade's phase", || async {
-        node.trade(id).is_ok_and(|t| t.phase == phase)
-    })
-    .await;
-}
-
-async fn take(taker: &Node, offer: Hash, minor: u64) -> Result<TradeView, NodeError> {
-    wait_until("the offer in the taker's book", || async {
-        has_offer(taker, &offer)
-    })
-    .await;
-    taker.take(offer, Amount(minor), None, None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,8 +263,8 @@ async fn forged_and_replayed_messages_change_nothing() {
     let req = peerfx::core::validate(req, peerfx::node::now(), &Default::default()).unwrap();
     assert!(contract.verify().is_err());
     let bounds = peerfx::core::trade::DeadlineBounds {
-        min_settle_secs: 300,
-        max_settle_secs: 14 * 86_400,
+        min_window_secs: 300,
+        max_window_secs: 14 * 86_400,
         max_clock_skew_secs: 300,
     };
     let now = peerfx::node::now();
@@ -389,7 +350,10 @@ async fn trades_complete_across_restarts() {
     )
     .await;
     wait_until("the pending step delivered", || async {
-        maker.node.trade(&id).is_ok_and(|t| t.state.taker.paid)
+        maker
+            .node
+            .trade(&id)
+            .is_ok_and(|t| t.state.taker.paid.is_some())
     })
     .await;
     maker
@@ -509,20 +473,6 @@ async fn counter_rates_self_takes_and_blocked_peers() {
 
 /// Waits until `node`'s book shows `remaining` of `offer`: its maker
 /// announced it.
-async fn announced(node: &Node, offer: &Hash, remaining: Amount) {
-    wait_until("the offer's remaining announced", || async {
-        node.book_get(offer)
-            .unwrap()
-            .is_some_and(|e| e.remaining == remaining)
-    })
-    .await;
-}
-
-/// What remains of an own offer, on its maker.
-fn remaining(node: &Node, offer: &Hash) -> Amount {
-    node.own_offer(offer).unwrap().unwrap().remaining
-}
-
 /// A trade that ends without a fill gives its amount back to the offer, and
 /// the offer's update tells the network: five takes of 100 and five cancels
 /// (by either side) leave a 500 offer whole, in the taker's book too.
@@ -720,7 +670,7 @@ async fn a_cancel_racing_paid_across_a_partition_ends_the_same_on_both_sides() {
     );
     assert_eq!(m.state, t.state, "the two sides disagree");
     assert_eq!(m.phase, Phase::Agreed);
-    assert!(m.state.taker.paid);
+    assert!(m.state.taker.paid.is_some());
     assert_eq!((m.refused.clone(), t.refused.clone()), (None, None));
     for t in [&maker, &taker] {
         t.node.shutdown().await;
@@ -856,8 +806,9 @@ async fn a_contract_with_an_absurd_deadline_is_refused_by_the_taker() {
     init_logs();
     let (maker, taker) = pair_with(
         |c| {
-            c.trade.max_settle_time = std::time::Duration::from_secs(60 * 86_400);
-            c.trade.settle_time = std::time::Duration::from_secs(30 * 86_400);
+            c.trade.max_payment_window = std::time::Duration::from_secs(60 * 86_400);
+            c.trade.payment_window = std::time::Duration::from_secs(30 * 86_400);
+            c.trade.payment_windows.clear();
         },
         |_| {},
     )

@@ -88,7 +88,19 @@ pub struct TradeJson {
     pub payment_method: String,
     pub counterparty: String,
     pub created_at: u64,
+    /// The payment deadline: a trade nobody paid in expires then; a side
+    /// that paid may close a trade the other did not pay in.
     pub deadline: u64,
+    /// The settle deadline: a trade not completed by then fails.
+    pub settle_by: u64,
+    /// Why it failed, in words, once the state is "failed".
+    pub failure: Option<String>,
+    /// "maker" or "taker": the side the signed log puts the failure on
+    /// (absent for a dispute, or when both failed).
+    pub at_fault: Option<String>,
+    /// Whether you may close the trade now (you paid, the other side did
+    /// not, and the payment deadline passed).
+    pub can_close: bool,
     pub maker_paid: bool,
     pub maker_received: bool,
     pub taker_paid: bool,
@@ -127,10 +139,14 @@ impl From<&TradeView> for TradeJson {
             counterparty: peer_of(&other),
             created_at: c.created_at.0,
             deadline: c.deadline.0,
-            maker_paid: t.state.maker.paid,
-            maker_received: t.state.maker.received,
-            taker_paid: t.state.taker.paid,
-            taker_received: t.state.taker.received,
+            settle_by: c.settle_by().0,
+            failure: t.failure.map(|f| f.to_string()),
+            at_fault: t.failure.and_then(|f| f.at_fault).map(|s| s.to_string()),
+            can_close: t.can_close,
+            maker_paid: t.state.maker.paid.is_some(),
+            maker_received: t.state.maker.received.is_some(),
+            taker_paid: t.state.taker.paid.is_some(),
+            taker_received: t.state.taker.received.is_some(),
             undelivered: t.undelivered,
             refused_by_peer: t
                 .refused

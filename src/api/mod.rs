@@ -24,7 +24,7 @@
 //! | POST | /v1/take | take an offer | [`book`] |
 //! | GET | /v1/trades, /v1/trades/{id} | trades (paged), one trade with its chat | [`trades`] |
 //! | GET | /v1/trades/{id}/evidence | the contract signed by both and the signed log (`peerfx verify`) | [`trades`] |
-//! | POST | /v1/trades/{id}/{paid,received,cancel,dispute,chat} | a trade step | [`trades`] |
+//! | POST | /v1/trades/{id}/{paid,received,cancel,dispute,close,chat} | a trade step | [`trades`] |
 
 pub mod book;
 pub mod dto;

@@ -49,6 +49,8 @@ pub async fn step(
         "paid" => TradeAction::Paid,
         "received" => TradeAction::Received,
         "cancel" => TradeAction::Cancel,
+        // The node fills in what it has seen of the other side.
+        "close" => TradeAction::Close { seen: 0 },
         "dispute" => TradeAction::Dispute {
             reason: b.reason.unwrap_or_default(),
         },

@@ -57,7 +57,7 @@ pub fn verify(file: &Path, json_out: bool) -> anyhow::Result<()> {
     let checked = verify_evidence(&evidence, now, &WireLimits::default())
         .map_err(|e| anyhow::anyhow!("INVALID: {e}"))?;
     let c = &checked.contract;
-    let phase = checked.state.phase_at(now);
+    let (phase, failure) = checked.state.outcome_at(now);
     if json_out {
         println!(
             "{}",
@@ -65,6 +65,8 @@ pub fn verify(file: &Path, json_out: bool) -> anyhow::Result<()> {
                 "valid": true,
                 "trade_id": checked.trade_id.to_hex(),
                 "state": phase.to_string(),
+                "failure": failure.map(|f| f.to_string()),
+                "at_fault": failure.and_then(|f| f.at_fault).map(|s| s.to_string()),
                 "messages": checked.log.len(),
             })
         );
@@ -84,8 +86,12 @@ pub fn verify(file: &Path, json_out: bool) -> anyhow::Result<()> {
     );
     println!("payment      {}", c.payment_method);
     println!("signed at    {}", when(c.created_at.0));
-    println!("deadline     {}", when(c.deadline.0));
-    println!("state        {phase}");
+    println!("pay by       {}", when(c.deadline.0));
+    println!("settle by    {}", when(c.settle_by().0));
+    match failure {
+        Some(f) => println!("state        {phase}: {f}"),
+        None => println!("state        {phase}"),
+    }
     for (i, m) in checked.log.iter().enumerate() {
         let who = TradeState::side_of(c, &m.author).map_or("?".into(), |s| s.to_string());
         let what = match &m.action {
@@ -111,5 +117,6 @@ fn step_name(a: &TradeAction) -> &'static str {
         TradeAction::Cancel => "cancel",
         TradeAction::Dispute { .. } => "dispute",
         TradeAction::Chat { .. } => "chat",
+        TradeAction::Close { .. } => "closed: the other side did not pay",
     }
 }

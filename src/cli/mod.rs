@@ -107,6 +107,9 @@ pub enum TradeCmd {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Close a trade the other side did not pay in, after the payment
+    /// deadline (only if you paid). It ends as failed, their fault.
+    Close { id: String },
     /// Send a chat line, or show the chat without MESSAGE.
     Chat { id: String, message: Option<String> },
     /// Write the contract signed by both and the whole signed log to FILE,

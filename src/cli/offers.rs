@@ -1,28 +1,11 @@
 //! `offer ...`, `book`, `take`.
 
-use anyhow::Context;
 use serde_json::{json, Value};
 
 use super::client::{with_query, Client};
 use super::render::{empty_book_hint, next_page_hint, offers_table, show_trade};
 use super::{print, BookArgs, OfferCmd};
 use crate::api::dto::{OfferJson, PageJson, TradeJson};
-
-/// Parses 30s, 30m, 24h, 7d.
-pub fn parse_duration(s: &str) -> anyhow::Result<u64> {
-    let (n, unit) = s.split_at(s.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len());
-    let n: u64 = n
-        .parse()
-        .with_context(|| format!("duration {s:?}: use e.g. 30m, 24h, 7d"))?;
-    let mult = match unit {
-        "s" | "" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => anyhow::bail!("duration {s:?}: use s, m, h or d"),
-    };
-    n.checked_mul(mult).context("duration too long")
-}
 
 pub fn offer(c: &Client, cmd: OfferCmd, json_out: bool) -> anyhow::Result<()> {
     match cmd {
@@ -39,7 +22,7 @@ pub fn offer(c: &Client, cmd: OfferCmd, json_out: bool) -> anyhow::Result<()> {
         } => {
             let body = json!({
                 "give": give, "want": want, "min": min, "max": max, "rate": rate,
-                "pay": pay, "near": near, "expires_secs": parse_duration(&expires)?, "note": note,
+                "pay": pay, "near": near, "expires_secs": crate::duration::parse(&expires)?, "note": note,
             });
             print(c.post("/v1/offers", body)?, json_out, |o: OfferJson| {
                 println!("posted {}", o.id);

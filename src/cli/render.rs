@@ -123,7 +123,10 @@ pub fn show_trade(t: &TradeJson) {
     println!("trade        {}", t.id);
     println!("offer        {}", t.offer_id);
     println!("you are      {}", t.role);
-    println!("state        {}", t.state);
+    match &t.failure {
+        Some(why) => println!("state        {}: {}", t.state, why),
+        None => println!("state        {}", t.state),
+    }
     println!("maker gives  {} {}", t.give_amount, t.give);
     println!(
         "taker gives  {} {}  (rate {})",
@@ -131,9 +134,16 @@ pub fn show_trade(t: &TradeJson) {
     );
     println!("payment      {}", t.payment_method);
     println!(
-        "deadline     {}; expires if nobody has paid by then",
+        "pay by       {}; expires if nobody has paid by then",
         when(t.deadline)
     );
+    println!(
+        "settle by    {}; fails if not completed by then",
+        when(t.settle_by)
+    );
+    if t.can_close {
+        println!("close        you may close it now: you paid and the counterparty did not (peerfx trade close {})", t.id);
+    }
     println!("counterparty {}", t.counterparty);
     println!(
         "maker        paid {}, received {}",

@@ -39,13 +39,17 @@ pub fn trade(c: &Client, cmd: TradeCmd, json_out: bool) -> anyhow::Result<()> {
         TradeCmd::Paid { id } => (id, "paid", json!({})),
         TradeCmd::Received { id } => (id, "received", json!({})),
         TradeCmd::Cancel { id } => (id, "cancel", json!({})),
+        TradeCmd::Close { id } => (id, "close", json!({})),
         TradeCmd::Dispute { id, reason } => (id, "dispute", json!({ "reason": reason })),
     };
     print(
         c.post(&format!("/v1/trades/{id}/{step}"), body)?,
         json_out,
         |t: TradeJson| {
-            println!("{step}: trade {} is {}", t.id, t.state);
+            match &t.failure {
+                Some(why) => println!("{step}: trade {} is {}: {why}", t.id, t.state),
+                None => println!("{step}: trade {} is {}", t.id, t.state),
+            }
             if t.cancel_pending {
                 println!("the counterparty is not reachable now; the cancel takes effect once it answers");
             } else if let Some(why) = &t.refused_by_peer {

@@ -5,12 +5,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use peerfx_core::Market;
+use peerfx_core::{Market, PaymentMethod};
 use peerfx_net::Multiaddr;
-use peerfx_node::{NodeConfig, Profile};
+use peerfx_node::{NodeConfig, Profile, TradeConfig};
 use serde::Deserialize;
 
 /// Default API address: loopback, a fixed port.
@@ -52,6 +53,11 @@ pub struct DaemonArgs {
     /// Config file (TOML). Default: <data dir>/peerfx.toml if it exists.
     #[arg(long, env = "PEERFX_CONFIG")]
     pub config: Option<PathBuf>,
+    /// As a maker: how long both sides have to pay, by payment method, e.g.
+    /// cash=4h or sepa=3d; `other=1d` for every method not named
+    /// (repeatable). Confirming receipt gets the same time again.
+    #[arg(long, env = "PEERFX_PAYMENT_WINDOW", value_delimiter = ',')]
+    pub payment_window: Vec<String>,
 }
 
 /// The config file: every field optional, same names as the flags.
@@ -70,6 +76,7 @@ struct FileConfig {
     metrics: Option<SocketAddr>,
     log_level: Option<String>,
     log_format: Option<String>,
+    payment_window: Option<Vec<String>>,
 }
 
 /// Everything the daemon needs, resolved.
@@ -96,6 +103,26 @@ fn load_file(args: &DaemonArgs, data_dir: &Path) -> anyhow::Result<FileConfig> {
         }
         Err(e) => Err(e).with_context(|| format!("config file {}", path.display())),
     }
+}
+
+/// Applies one `METHOD=DURATION` (or `other=DURATION`).
+fn set_payment_window(trade: &mut TradeConfig, spec: &str) -> anyhow::Result<()> {
+    let (method, duration) = spec
+        .split_once('=')
+        .with_context(|| format!("payment window {spec:?}: use METHOD=DURATION, e.g. cash=4h"))?;
+    let secs =
+        crate::duration::parse(duration).with_context(|| format!("payment window {spec:?}"))?;
+    let window = Duration::from_secs(secs);
+    if method == "other" {
+        trade.payment_window = window;
+        return Ok(());
+    }
+    let method: PaymentMethod = method
+        .parse()
+        .with_context(|| format!("payment window {spec:?}"))?;
+    trade.payment_windows.retain(|(m, _)| *m != method);
+    trade.payment_windows.push((method, window));
+    Ok(())
 }
 
 fn addrs(list: &[String], what: &str) -> anyhow::Result<Vec<Multiaddr>> {
@@ -148,6 +175,15 @@ impl Options {
                     .with_context(|| format!("market {m:?}: use two ISO codes like EUR-USD"))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let windows = if !args.payment_window.is_empty() {
+            args.payment_window.clone()
+        } else {
+            file.payment_window.unwrap_or_default()
+        };
+        for w in &windows {
+            set_payment_window(&mut node.trade, w)?;
+        }
+        node.trade.check_windows().map_err(anyhow::Error::msg)?;
         let api = match args.api.or(file.api) {
             Some(a) => a,
             None => DEFAULT_API.parse()?,
@@ -203,5 +239,45 @@ mod tests {
         std::fs::write(dir.path().join("peerfx.toml"), "marketz = 1\n").unwrap();
         let err = Options::resolve(dir.path(), &DaemonArgs::default()).unwrap_err();
         assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
+    }
+
+    #[test]
+    fn payment_windows_by_method_from_flags_and_file_within_the_takers_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = DaemonArgs {
+            payment_window: vec!["cash=2h".into(), "other=12h".into()],
+            ..DaemonArgs::default()
+        };
+        let o = Options::resolve(dir.path(), &args).unwrap();
+        let t = &o.node.trade;
+        let hours = |h: u64| Duration::from_secs(h * 3600);
+        assert_eq!(t.payment_window_for(&PaymentMethod::cash()), hours(2));
+        assert_eq!(t.payment_window_for(&"paypal".parse().unwrap()), hours(12));
+        // Methods with a default of their own keep it.
+        assert_eq!(t.payment_window_for(&"sepa".parse().unwrap()), hours(72));
+        std::fs::write(
+            dir.path().join("peerfx.toml"),
+            "payment-window = [\"sepa=5d\"]\n",
+        )
+        .unwrap();
+        let o = Options::resolve(dir.path(), &DaemonArgs::default()).unwrap();
+        assert_eq!(
+            o.node.trade.payment_window_for(&"sepa".parse().unwrap()),
+            hours(120)
+        );
+        for (bad, says) in [
+            ("cash", "use METHOD=DURATION"),
+            ("cash=soon", "duration"),
+            ("Cash!=1h", "invalid payment method"),
+            ("cash=1m", "outside"),
+            ("sepa=30d", "outside"),
+        ] {
+            let args = DaemonArgs {
+                payment_window: vec![bad.into()],
+                ..DaemonArgs::default()
+            };
+            let err = Options::resolve(dir.path(), &args).unwrap_err();
+            assert!(format!("{err:#}").contains(says), "{bad}: {err:#}");
+        }
     }
 }

@@ -12,6 +12,8 @@ use peerfx::core::Market;
 use peerfx::net::{Multiaddr, NetConfig};
 use peerfx::node::{Node, NodeConfig, OfferSpec};
 
+pub mod trading;
+
 /// How long any condition may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 

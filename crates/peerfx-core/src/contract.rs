@@ -24,7 +24,7 @@ pub fn build_contract(
     request: &Verified<TakeRequest>,
     rate: Rate,
     now: Timestamp,
-    settle_secs: u64,
+    window_secs: u64,
 ) -> Result<Contract, RejectReason> {
     if request.offer_id != offer.id() {
         return Err(RejectReason::UnknownOffer);
@@ -57,7 +57,7 @@ pub fn build_contract(
         rate,
         payment_method: request.payment_method.clone(),
         created_at: now,
-        deadline: now.plus(settle_secs),
+        deadline: now.plus(window_secs),
     })
 }
 
@@ -69,10 +69,11 @@ pub struct ContractMismatch(pub &'static str);
 /// The bounds a taker holds a contract's time and deadline to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeadlineBounds {
-    /// Least time from the contract to its deadline, seconds.
-    pub min_settle_secs: u64,
-    /// Most time from the contract to its deadline, seconds.
-    pub max_settle_secs: u64,
+    /// Shortest payment window (from the contract to its payment deadline),
+    /// seconds.
+    pub min_window_secs: u64,
+    /// Longest payment window, seconds.
+    pub max_window_secs: u64,
     /// How far the contract's time may be from the taker's clock, seconds.
     pub max_clock_skew_secs: u64,
 }
@@ -80,9 +81,9 @@ pub struct DeadlineBounds {
 /// The taker's check, at `now` by its clock: every term of `contract`
 /// follows from the offer and the request, the amounts are computed exactly
 /// as [`want_for_give`] does, the contract is dated now (within the clock
-/// skew), and its deadline leaves between `bounds.min_settle_secs` and
-/// `bounds.max_settle_secs` to settle: a maker cannot sign a contract that is
-/// expired already, or one that never ends.
+/// skew), and its payment window lies between `bounds.min_window_secs` and
+/// `bounds.max_window_secs`: a maker cannot sign a contract that is expired
+/// already, or one that never ends.
 pub fn check_contract(
     contract: &Contract,
     offer: &Verified<Offer>,
@@ -124,10 +125,10 @@ pub fn check_contract(
         return fail("contract time: too far from the taker's clock");
     }
     let settle = contract.deadline.since(contract.created_at);
-    if contract.deadline <= contract.created_at || settle < bounds.min_settle_secs {
+    if contract.deadline <= contract.created_at || settle < bounds.min_window_secs {
         return fail("deadline: too soon to settle");
     }
-    if settle > bounds.max_settle_secs {
+    if settle > bounds.max_window_secs {
         return fail("deadline: too far away");
     }
     Ok(())

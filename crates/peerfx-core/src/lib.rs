@@ -30,6 +30,7 @@ pub mod limits;
 pub mod matching;
 pub mod message;
 pub mod money;
+pub mod outcome;
 pub mod protocol;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

@@ -392,8 +392,25 @@ pub struct Contract {
     pub payment_method: PaymentMethod,
     /// When the maker signed it.
     pub created_at: Timestamp,
-    /// A trade with no progress by then expires.
+    /// The payment deadline: both sides pay by then. A trade in which nobody
+    /// paid expires here; the maker sets it by payment method. The settle
+    /// deadline follows from it (see [`Contract::settle_by`]).
     pub deadline: Timestamp,
+}
+
+impl Contract {
+    /// The payment window: from the contract to its payment deadline.
+    pub fn payment_window_secs(&self) -> u64 {
+        self.deadline.since(self.created_at)
+    }
+
+    /// The settle deadline: both sides confirm receipt by then, or the trade
+    /// fails. It is the payment deadline plus the payment window again (a
+    /// payment takes about as long to arrive as to send), so it is fixed by
+    /// the terms both signed without a field of its own.
+    pub fn settle_by(&self) -> Timestamp {
+        self.deadline.plus(self.payment_window_secs())
+    }
 }
 
 impl Body for Contract {
@@ -456,6 +473,16 @@ pub enum TradeAction {
     Chat {
         /// The text.
         text: String,
+    },
+    /// "The payment deadline passed, I paid and you did not: I close the
+    /// trade." Ends it as failed through the other side's fault. `seen` is
+    /// how many of the other side's messages the author had when it closed:
+    /// the outcome is judged on those, so both nodes reach the same one even
+    /// if the other side's `Paid` was on its way (see
+    /// [`crate::trade::TradeState`]).
+    Close {
+        /// The other side's messages the author had seen.
+        seen: u32,
     },
 }
 

@@ -13,12 +13,25 @@
 //!   │  └─(Cancel, nobody paid yet)──────► Cancelled
 //!   │  └─(Cancel by both, after payment)► Cancelled
 //!   │  └─(Dispute)──────────────────────► Disputed ──(both received)──► Completed
-//!   └──(deadline passes, nobody paid)───► Expired
+//!   ├──(payment deadline, nobody paid)──► Expired
+//!   ├──(payment deadline passed; the side that paid closes)──► Failed (unpaid)
+//!   └──(settle deadline, not completed; Disputed too)────────► Failed
 //! ```
+//!
+//! [`crate::outcome`] says how a failure is judged and whose fault it is.
 //!
 //! Chat lines are allowed in every state. Each author numbers its messages in a
 //! trade 1, 2, 3, ... without gaps, so a replayed or reordered message is
 //! recognised and refused.
+//!
+//! **A close that crosses a payment.** A side that paid closes the trade
+//! after the payment deadline, while the other side's `Paid` is on its way.
+//! The closer's log never gets that `Paid` (the trade is over when it
+//! arrives); the other side's log has it before the close. So a `Close`
+//! carries `seen`, the number of the other side's messages its author had,
+//! and is judged on the other side as it stood after those: each party's
+//! progress remembers the seq of each step ([`Progress::as_of`]). Both logs
+//! then replay to the same outcome.
 
 use std::fmt;
 
@@ -30,6 +43,7 @@ pub use crate::contract::{
 use crate::keys::PublicKey;
 use crate::limits::WireLimits;
 use crate::message::{Contract, Timestamp, TradeAction, TradeMessage};
+pub use crate::outcome::{judge, FailReason, Failure};
 
 /// Which party.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -72,12 +86,18 @@ pub enum Phase {
     Expired,
     /// A party raised a dispute.
     Disputed,
+    /// Someone paid but the trade did not complete by its deadlines; see
+    /// [`TradeState::failure`] for why and whose fault.
+    Failed,
 }
 
 impl Phase {
     /// Whether no further step (other than chat) can change it.
     pub fn is_final(self) -> bool {
-        matches!(self, Phase::Completed | Phase::Cancelled | Phase::Expired)
+        matches!(
+            self,
+            Phase::Completed | Phase::Cancelled | Phase::Expired | Phase::Failed
+        )
     }
 }
 
@@ -89,21 +109,38 @@ impl fmt::Display for Phase {
             Phase::Cancelled => "cancelled",
             Phase::Expired => "expired",
             Phase::Disputed => "disputed",
+            Phase::Failed => "failed",
         })
     }
 }
 
-/// Per-party progress.
+/// Per-party progress: each step with the seq of the message that took it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
-    /// Said it sent its side.
-    pub paid: bool,
+    /// Said it sent its side (in its message with this seq).
+    pub paid: Option<u32>,
     /// Said it got the other side.
-    pub received: bool,
+    pub received: Option<u32>,
     /// Asked to cancel.
-    pub cancel: bool,
+    pub cancel: Option<u32>,
+    /// Raised a dispute.
+    pub dispute: Option<u32>,
     /// Messages it has authored (its next seq is this + 1).
     pub last_seq: u32,
+}
+
+impl Progress {
+    /// The progress as it stood after this party's first `seq` messages.
+    pub fn as_of(&self, seq: u32) -> Progress {
+        let upto = |step: Option<u32>| step.filter(|s| *s <= seq);
+        Progress {
+            paid: upto(self.paid),
+            received: upto(self.received),
+            cancel: upto(self.cancel),
+            dispute: upto(self.dispute),
+            last_seq: self.last_seq.min(seq),
+        }
+    }
 }
 
 /// A step a party takes (everything but chat), for errors.
@@ -117,6 +154,8 @@ pub enum StepKind {
     Cancel,
     /// "Something is wrong."
     Dispute,
+    /// "You did not pay: I close."
+    Close,
 }
 
 impl fmt::Display for StepKind {
@@ -126,6 +165,7 @@ impl fmt::Display for StepKind {
             StepKind::Received => "received",
             StepKind::Cancel => "cancel",
             StepKind::Dispute => "disputed",
+            StepKind::Close => "closed",
         })
     }
 }
@@ -203,6 +243,23 @@ pub enum StepError {
         /// The seq of the receiver's `Paid`.
         paid_seq: u32,
     },
+    /// A close before the payment deadline.
+    #[error("the payment deadline ({deadline}) has not passed: the trade cannot be closed yet")]
+    CloseTooEarly {
+        /// The payment deadline (unix seconds).
+        deadline: u64,
+    },
+    /// A close by a side that did not pay, or against a side that did.
+    #[error("only a side that paid may close, and only while the other has not paid")]
+    NotClosable,
+    /// A close that claims more of the other side's messages than exist.
+    #[error("the close claims {seen} messages of the other side; it sent {sent}")]
+    SeenAhead {
+        /// What the close claims.
+        seen: u32,
+        /// What the other side sent.
+        sent: u32,
+    },
 }
 
 /// Which message budget ran out.
@@ -226,14 +283,20 @@ impl fmt::Display for BudgetKind {
 /// A trade's state, derived from its contract and log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TradeState {
-    /// The phase, not counting expiry (see [`TradeState::phase_at`]).
+    /// The phase, not counting the deadlines (see [`TradeState::phase_at`]).
     pub phase: Phase,
     /// The maker's progress.
     pub maker: Progress,
     /// The taker's progress.
     pub taker: Progress,
-    /// The deadline of the contract.
+    /// The payment deadline of the contract.
     pub deadline: Timestamp,
+    /// The settle deadline ([`Contract::settle_by`]).
+    pub settle_by: Timestamp,
+    /// Why the trade failed, once [`TradeState::phase`] is
+    /// [`Phase::Failed`] (see [`TradeState::outcome_at`] for a failure by
+    /// the settle deadline).
+    pub failure: Option<Failure>,
 }
 
 impl TradeState {
@@ -244,6 +307,8 @@ impl TradeState {
             maker: Progress::default(),
             taker: Progress::default(),
             deadline: contract.deadline,
+            settle_by: contract.settle_by(),
+            failure: None,
         }
     }
 
@@ -291,18 +356,27 @@ impl TradeState {
         self.progress(side).last_seq + 1
     }
 
-    /// The phase at time `now`: an agreed trade in which nobody paid expires at
-    /// its deadline.
+    /// The phase at time `now`: an open trade in which nobody paid expires at
+    /// the payment deadline, and one that is still open at the settle
+    /// deadline fails.
     pub fn phase_at(&self, now: Timestamp) -> Phase {
-        if self.phase == Phase::Agreed
-            && now >= self.deadline
-            && !self.maker.paid
-            && !self.taker.paid
-        {
-            Phase::Expired
-        } else {
-            self.phase
+        self.outcome_at(now).0
+    }
+
+    /// The phase at time `now` and, if the trade failed, why.
+    pub fn outcome_at(&self, now: Timestamp) -> (Phase, Option<Failure>) {
+        if !matches!(self.phase, Phase::Agreed | Phase::Disputed) {
+            return (self.phase, self.failure);
         }
+        let nobody_paid = self.maker.paid.is_none() && self.taker.paid.is_none();
+        if nobody_paid && now >= self.deadline {
+            return (Phase::Expired, None);
+        }
+        if now >= self.settle_by {
+            let disputed = self.phase == Phase::Disputed;
+            return (Phase::Failed, judge(&self.maker, &self.taker, disputed));
+        }
+        (self.phase, None)
     }
 
     /// Checks a message against the current state without changing it.
@@ -340,20 +414,54 @@ impl TradeState {
         // time may be.
         let phase = self.phase_at(msg.created_at);
         let me = self.progress(side);
+        let repeated = |step: Option<u32>, kind| match step {
+            Some(_) => Err(StepError::Repeated(kind)),
+            None => Ok(()),
+        };
         match &msg.action {
             TradeAction::Chat { .. } => {}
             _ if phase.is_final() => return Err(StepError::Final(phase)),
-            TradeAction::Paid if me.paid => return Err(StepError::Repeated(StepKind::Paid)),
-            TradeAction::Received if me.received => {
-                return Err(StepError::Repeated(StepKind::Received))
-            }
-            TradeAction::Cancel if me.cancel => return Err(StepError::Repeated(StepKind::Cancel)),
+            TradeAction::Paid => repeated(me.paid, StepKind::Paid)?,
+            TradeAction::Received => repeated(me.received, StepKind::Received)?,
+            TradeAction::Cancel => repeated(me.cancel, StepKind::Cancel)?,
             TradeAction::Dispute { .. } if phase == Phase::Disputed => {
                 return Err(StepError::Repeated(StepKind::Dispute))
             }
-            _ => {}
+            TradeAction::Dispute { .. } => {}
+            TradeAction::Close { seen } => self.check_close(side, *seen, msg.created_at)?,
         }
         Ok(side)
+    }
+
+    /// Whether `side` may close the trade at `now` (with everything of the
+    /// other side it has seen): it paid, the other did not, the payment
+    /// deadline passed and the trade is still open.
+    pub fn closable(&self, side: Side, now: Timestamp) -> bool {
+        !self.phase_at(now).is_final()
+            && self
+                .check_close(side, self.progress(side.other()).last_seq, now)
+                .is_ok()
+    }
+
+    /// A close is the payer's: after the payment deadline, against a side
+    /// that had not paid in the messages the closer had seen.
+    fn check_close(&self, side: Side, seen: u32, at: Timestamp) -> Result<(), StepError> {
+        let other = self.progress(side.other());
+        if seen > other.last_seq {
+            return Err(StepError::SeenAhead {
+                seen,
+                sent: other.last_seq,
+            });
+        }
+        if self.progress(side).paid.is_none() || other.as_of(seen).paid.is_some() {
+            return Err(StepError::NotClosable);
+        }
+        if at < self.deadline {
+            return Err(StepError::CloseTooEarly {
+                deadline: self.deadline.0,
+            });
+        }
+        Ok(())
     }
 
     /// Checks a *new* message, one about to be stored, arriving at
@@ -404,22 +512,36 @@ impl TradeState {
         msg: &TradeMessage,
     ) -> Result<(), StepError> {
         let side = self.check(contract, trade_id, msg)?;
-        if self.phase_at(msg.created_at) == Phase::Expired {
-            self.phase = Phase::Expired;
-        }
+        // A chat line after a deadline makes the deadline's outcome part of
+        // the state, as the deadline itself would have.
+        (self.phase, self.failure) = self.outcome_at(msg.created_at);
+        let seq = Some(msg.seq);
         let p = self.progress_mut(side);
         p.last_seq = msg.seq;
         match &msg.action {
             TradeAction::Chat { .. } => {}
-            TradeAction::Paid => p.paid = true,
-            TradeAction::Received => p.received = true,
-            TradeAction::Cancel => p.cancel = true,
-            TradeAction::Dispute { .. } => self.phase = Phase::Disputed,
+            TradeAction::Paid => p.paid = seq,
+            TradeAction::Received => p.received = seq,
+            TradeAction::Cancel => p.cancel = seq,
+            TradeAction::Dispute { .. } => {
+                p.dispute = seq;
+                self.phase = Phase::Disputed;
+            }
+            TradeAction::Close { .. } => {
+                self.phase = Phase::Failed;
+                self.failure = Some(Failure {
+                    reason: FailReason::Unpaid,
+                    at_fault: Some(side.other()),
+                });
+                return Ok(());
+            }
         }
-        if self.maker.received && self.taker.received {
+        let (m, t) = (&self.maker, &self.taker);
+        let nobody_paid = m.paid.is_none() && t.paid.is_none();
+        if m.received.is_some() && t.received.is_some() {
             self.phase = Phase::Completed;
-        } else if self.maker.cancel && self.taker.cancel
-            || (matches!(msg.action, TradeAction::Cancel) && !self.maker.paid && !self.taker.paid)
+        } else if m.cancel.is_some() && t.cancel.is_some()
+            || (matches!(msg.action, TradeAction::Cancel) && nobody_paid)
         {
             self.phase = Phase::Cancelled;
         }

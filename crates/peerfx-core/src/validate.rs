@@ -334,7 +334,10 @@ impl Check for TradeMessage {
         match &self.action {
             TradeAction::Dispute { reason } => check_text("reason", reason, limits.max_text_bytes)?,
             TradeAction::Chat { text } => check_text("chat text", text, limits.max_text_bytes)?,
-            TradeAction::Paid | TradeAction::Received | TradeAction::Cancel => {}
+            TradeAction::Paid
+            | TradeAction::Received
+            | TradeAction::Cancel
+            | TradeAction::Close { .. } => {}
         }
         check_created_at(self.created_at, now, limits)
     }

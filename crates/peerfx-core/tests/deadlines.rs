@@ -11,8 +11,8 @@ use peerfx_core::trade::{
 use peerfx_core::*;
 
 const BOUNDS: DeadlineBounds = DeadlineBounds {
-    min_settle_secs: 300,
-    max_settle_secs: 14 * 86_400,
+    min_window_secs: 300,
+    max_window_secs: 14 * 86_400,
     max_clock_skew_secs: 300,
 };
 
@@ -36,8 +36,8 @@ fn deal() -> Deal {
     }
 }
 
-fn contract(d: &Deal, at: Timestamp, settle_secs: u64) -> Contract {
-    build_contract(&d.offer, &d.request, d.offer.rate, at, settle_secs).unwrap()
+fn contract(d: &Deal, at: Timestamp, window_secs: u64) -> Contract {
+    build_contract(&d.offer, &d.request, d.offer.rate, at, window_secs).unwrap()
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use peerfx_core::{Market, WireLimits};
+use peerfx_core::{Market, PaymentMethod, WireLimits};
 use peerfx_net::NetConfig;
 use peerfx_store::StoreConfig;
 
@@ -102,15 +102,22 @@ pub struct TradeConfig {
     /// How long a take keeps trying while the maker answers "reserved" or
     /// "too many takes" (each answer says when to come back).
     pub take_patience: Duration,
-    /// Time the parties have to settle: the contract's deadline after
-    /// creation. Must lie within `min_settle_time..=max_settle_time`.
-    pub settle_time: Duration,
-    /// As a taker: the least time to settle a contract may leave (a maker
+    /// As a maker: the payment window of a contract whose payment method is
+    /// not in `payment_windows`: both sides pay within it, and confirm
+    /// receipt within the same time again (see
+    /// [`peerfx_core::Contract::settle_by`]).
+    pub payment_window: Duration,
+    /// As a maker: the payment window by payment method, for those that
+    /// settle faster or slower than `payment_window` (cash in person within
+    /// hours, a bank transfer within days). Every window must lie within
+    /// `min_payment_window..=max_payment_window`.
+    pub payment_windows: Vec<(PaymentMethod, Duration)>,
+    /// As a taker: the shortest payment window a contract may give (a maker
     /// cannot sign one that is over before anyone can pay).
-    pub min_settle_time: Duration,
-    /// As a taker: the most time to settle a contract may leave (a maker
+    pub min_payment_window: Duration,
+    /// As a taker: the longest payment window a contract may give (a maker
     /// cannot hold a taker in a trade that never ends).
-    pub max_settle_time: Duration,
+    pub max_payment_window: Duration,
     /// How often unacknowledged trade messages are resent (with backoff per
     /// trade).
     pub retry_interval: Duration,
@@ -183,15 +190,70 @@ impl TradeConfig {
     pub const DEFAULT_TAKE_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default patience of a take with a busy maker.
     pub const DEFAULT_TAKE_PATIENCE: Duration = Duration::from_secs(30);
-    /// Default settlement time: three days.
-    pub const DEFAULT_SETTLE_TIME: Duration = Duration::from_secs(3 * 24 * 3600);
-    /// Default least settlement time a taker accepts: five minutes (Mostro
+    /// Default payment window for a method with no window of its own: one
+    /// day, so a trade fails at the latest two days after it was agreed.
+    pub const DEFAULT_PAYMENT_WINDOW: Duration = Duration::from_secs(24 * 3600);
+    /// Default shortest payment window a taker accepts: five minutes (Mostro
     /// gives 300 s to pay).
-    pub const DEFAULT_MIN_SETTLE_TIME: Duration = Duration::from_secs(5 * 60);
-    /// Default most settlement time a taker accepts: fourteen days (Bisq's
+    pub const DEFAULT_MIN_PAYMENT_WINDOW: Duration = Duration::from_secs(5 * 60);
+    /// Default longest payment window a taker accepts: fourteen days (Bisq's
     /// longest trade period for a bank transfer is about a week; twice that
     /// leaves room).
-    pub const DEFAULT_MAX_SETTLE_TIME: Duration = Duration::from_secs(14 * 24 * 3600);
+    pub const DEFAULT_MAX_PAYMENT_WINDOW: Duration = Duration::from_secs(14 * 24 * 3600);
+
+    /// The default windows by method. Cash in person: 4 h to meet, and the
+    /// trade is over within 8 h (lnp2pbot gives 2 h to finish; a meeting
+    /// takes longer to arrange). Instant transfers: 1 h. SEPA and other bank
+    /// transfers: 3 days, as a transfer sent on a Friday arrives on Monday
+    /// (Bisq gives SEPA 6 days in all; so does this, with confirmation).
+    pub fn default_payment_windows() -> Vec<(PaymentMethod, Duration)> {
+        const H: u64 = 3600;
+        [
+            ("cash", 4 * H),
+            ("sepa-instant", H),
+            ("revolut", H),
+            ("wise", 24 * H),
+            ("sepa", 3 * 24 * H),
+            ("bank", 3 * 24 * H),
+            ("swift", 7 * 24 * H),
+        ]
+        .into_iter()
+        .filter_map(|(name, secs)| {
+            let method = name.parse::<PaymentMethod>().ok()?;
+            Some((method, Duration::from_secs(secs)))
+        })
+        .collect()
+    }
+
+    /// The payment window this maker gives a contract paid by `method`.
+    pub fn payment_window_for(&self, method: &PaymentMethod) -> Duration {
+        self.payment_windows
+            .iter()
+            .find(|(m, _)| m == method)
+            .map_or(self.payment_window, |(_, w)| *w)
+    }
+
+    /// Every window a maker may give lies within what takers accept.
+    pub fn check_windows(&self) -> Result<(), String> {
+        let range = self.min_payment_window..=self.max_payment_window;
+        let default = std::iter::once(("other methods".to_string(), self.payment_window));
+        let by_method = self
+            .payment_windows
+            .iter()
+            .map(|(m, w)| (m.to_string(), *w));
+        for (what, window) in default.chain(by_method) {
+            if !range.contains(&window) {
+                return Err(format!(
+                    "payment window for {what}: {} s is outside {}..={} s, \
+                     takers would refuse every contract",
+                    window.as_secs(),
+                    range.start().as_secs(),
+                    range.end().as_secs()
+                ));
+            }
+        }
+        Ok(())
+    }
     /// Default resend interval.
     pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(2);
 }
@@ -202,9 +264,10 @@ impl Default for TradeConfig {
             counter_tolerance_bps: Self::DEFAULT_COUNTER_TOLERANCE_BPS,
             take_timeout: Self::DEFAULT_TAKE_TIMEOUT,
             take_patience: Self::DEFAULT_TAKE_PATIENCE,
-            settle_time: Self::DEFAULT_SETTLE_TIME,
-            min_settle_time: Self::DEFAULT_MIN_SETTLE_TIME,
-            max_settle_time: Self::DEFAULT_MAX_SETTLE_TIME,
+            payment_window: Self::DEFAULT_PAYMENT_WINDOW,
+            payment_windows: Self::default_payment_windows(),
+            min_payment_window: Self::DEFAULT_MIN_PAYMENT_WINDOW,
+            max_payment_window: Self::DEFAULT_MAX_PAYMENT_WINDOW,
             retry_interval: Self::DEFAULT_RETRY_INTERVAL,
         }
     }

@@ -73,7 +73,7 @@ use peerfx_store::Store;
 use tokio::sync::{broadcast, watch};
 
 pub use backup::ImportStats;
-pub use config::{NodeConfig, Profile};
+pub use config::{NodeConfig, Profile, TradeConfig};
 pub use error::NodeError;
 pub use event::{NodeEvent, RemovalReason};
 pub use identity::{load_or_create as load_or_create_identity, IdentityError, IDENTITY_FILE};
@@ -110,15 +110,7 @@ impl Node {
     /// Starts a node: opens (or creates) the data directory, loads (or creates)
     /// the identity, opens the store, starts the network and the node's tasks.
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
-        let trade = &config.trade;
-        if !(trade.min_settle_time..=trade.max_settle_time).contains(&trade.settle_time) {
-            return Err(NodeError::Config(format!(
-                "settle time {} s is outside {}..={} s: takers would refuse every contract",
-                trade.settle_time.as_secs(),
-                trade.min_settle_time.as_secs(),
-                trade.max_settle_time.as_secs()
-            )));
-        }
+        config.trade.check_windows().map_err(NodeError::Config)?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| IdentityError::Io {
             path: config.data_dir.display().to_string(),
             source,

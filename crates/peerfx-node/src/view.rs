@@ -1,7 +1,7 @@
 //! What the node shows its embedder: views it owns, built from the store's
 //! records, so that no caller needs (or gets) the store itself.
 
-use peerfx_core::trade::{Phase, Side, TradeState};
+use peerfx_core::trade::{Failure, Phase, Side, TradeState};
 use peerfx_core::{
     Amount, Market, Offer, OfferId, Signed, SignedContract, Timestamp, TradeId, TradeMessage,
     Verified,
@@ -67,8 +67,13 @@ pub struct TradeView {
     pub log: Vec<Signed<TradeMessage>>,
     /// The state derived from the log.
     pub state: TradeState,
-    /// The phase now (expiry included).
+    /// The phase now (the deadlines included).
     pub phase: Phase,
+    /// Why it failed, when [`TradeView::phase`] is [`Phase::Failed`].
+    pub failure: Option<Failure>,
+    /// This side may close the trade now: it paid, the other side did not,
+    /// and the payment deadline passed ([`crate::Node::close_trade`]).
+    pub can_close: bool,
     /// Own messages not yet acknowledged by the peer.
     pub undelivered: usize,
     /// Messages in the log, chat included.

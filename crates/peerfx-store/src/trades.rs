@@ -139,7 +139,7 @@ impl TradeTx<'_> {
 }
 
 /// Builds every trade's head and indexes from the trades and their logs
-/// (the upgrade to schema 3).
+/// (the upgrade to schema 3, and to 4, whose heads hold more of the state).
 pub(crate) fn rebuild_indexes(trees: &Trees) -> Result<()> {
     let err = |e| trees.err(e);
     for trade in list_records::<TradeRecord>(trees, &trees.trades, "trades")? {

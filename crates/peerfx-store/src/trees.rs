@@ -21,7 +21,10 @@ use crate::{trades, Result, StoreConfig, StoreError};
 /// - 3: every trade gets a head (its log's length and the state it replays
 ///   to), an index of its messages' ids, and indexes by take request and by
 ///   time; built from the trades and their logs on upgrade.
-pub const SCHEMA_VERSION: u32 = 3;
+/// - 4: a head's state remembers the seq of each party's steps, the settle
+///   deadline and how a failed trade failed; heads are rebuilt from the logs
+///   on upgrade.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Trees of older schemas, dropped on upgrade.
 const RETIRED_TREES: [&str; 3] = ["book_index", "book_expiry", "book_makers"];

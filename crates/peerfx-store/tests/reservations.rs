@@ -258,3 +258,62 @@ async fn the_takers_copy_of_an_ended_trade_is_only_marked() {
     assert_eq!(s.trade_release(&id, deadline).await.unwrap(), None);
     assert!(s.trades_to_release(deadline).unwrap().is_empty());
 }
+
+/// A schema-3 directory's trade heads hold the old state layout: the upgrade
+/// rebuilds every head from its log, so the trade reads as it did.
+#[tokio::test]
+async fn an_upgrade_rebuilds_trade_heads_from_their_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Keypair::generate();
+    let o = verified_offer(&k, "EUR", "USD", "1.08", 1);
+    let t = trade_for(&k, &o, 20_000, 1);
+    let id = t.contract.trade_id();
+    {
+        let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        s.own_insert(&o, usize::MAX, NOW).await.unwrap().unwrap();
+        let r = s
+            .reserve(&res(o.id(), 1, 20_000), NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        s.commit_reservation(&r.id, &t).await.unwrap().unwrap();
+        let paid = Signed::sign(
+            TradeMessage {
+                trade_id: id,
+                author: k.public(),
+                seq: 1,
+                created_at: NOW,
+                action: TradeAction::Paid,
+            },
+            &k,
+        );
+        let (contract, body) = (t.contract.contract.body.clone(), paid.body.clone());
+        s.trade_append(&id, &paid, move |_, state| {
+            let mut next = state.clone();
+            next.apply(&contract, &id, &body)?;
+            Ok(next)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        s.flush().await.unwrap();
+    }
+    // What schema 3 left: its version, and a head this build cannot read.
+    {
+        let db = sled::open(dir.path().join("sled")).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &3u32.to_be_bytes())
+            .unwrap();
+        db.open_tree("trade_heads")
+            .unwrap()
+            .insert(id.as_bytes(), &[1u8, 1, 0, 0, 0][..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let s = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let head = s.trade_head(&id).unwrap().unwrap();
+    assert_eq!(head.log_len, 1);
+    assert_eq!(head.state.maker.paid, Some(1));
+    assert_eq!(head.state.settle_by, t.contract.contract.body.settle_by());
+}

@@ -178,8 +178,12 @@ impl Inner {
                 )
             }
         };
-        let settle = self.config.trade.settle_time.as_secs();
-        let contract = match build_contract(&offer, &request, rate, now, settle) {
+        let window = self
+            .config
+            .trade
+            .payment_window_for(&request.payment_method)
+            .as_secs();
+        let contract = match build_contract(&offer, &request, rate, now, window) {
             Ok(c) => c,
             Err(reason) => return self.sign_reject(request_id, reason),
         };

@@ -79,10 +79,13 @@ impl Inner {
         };
         let role = side(record.role);
         let own_last = head.state.progress(role).last_seq;
+        let (phase, failure) = head.state.outcome_at(now());
         Ok(TradeView {
             cancel_pending: self.store.pending_cancel(&id)?.is_some(),
             refused: self.store.trade_refusal(&id)?,
-            phase: head.state.phase_at(now()),
+            phase,
+            failure,
+            can_close: head.state.closable(role, now()),
             undelivered: own_last.saturating_sub(record.acked) as usize,
             messages: head.log_len,
             state: head.state,
@@ -148,8 +151,8 @@ impl Node {
         Ok(Paged { items, next })
     }
 
-    /// Signs and records a step (paid, received, cancel, dispute) or chat line,
-    /// then delivers it. Returns the trade; its `undelivered` count says whether
+    /// Signs and records a step (paid, received, cancel, dispute, close) or
+    /// chat line, then delivers it. For a close the node fills in `seen`. Returns the trade; its `undelivered` count says whether
     /// the peer has it yet (if not, it is resent until it does). A cancel is
     /// sent first and recorded only once the peer has it (see [`cancel`]).
     pub async fn trade_step(
@@ -168,10 +171,19 @@ impl Node {
             }
             let (record, head) = inner.trade_record(&id)?;
             let contract = &record.contract.contract.body;
+            let me = side(record.role);
+            // A close is judged on what this node has of the other side
+            // (see [`peerfx_core::trade`]), so the node says how much that is.
+            let action = match action {
+                TradeAction::Close { .. } => TradeAction::Close {
+                    seen: head.state.progress(me.other()).last_seq,
+                },
+                other => other,
+            };
             let msg = TradeMessage {
                 trade_id: id,
                 author: inner.key.public(),
-                seq: head.state.next_seq(side(record.role)),
+                seq: head.state.next_seq(me),
                 created_at: now(),
                 action,
             };

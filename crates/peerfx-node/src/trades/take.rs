@@ -154,8 +154,8 @@ impl Node {
         }
         let trade = &inner.config.trade;
         let bounds = DeadlineBounds {
-            min_settle_secs: trade.min_settle_time.as_secs(),
-            max_settle_secs: trade.max_settle_time.as_secs(),
+            min_window_secs: trade.min_payment_window.as_secs(),
+            max_window_secs: trade.max_payment_window.as_secs(),
             max_clock_skew_secs: inner.limits().max_clock_skew_secs,
         };
         check_contract(&contract, &offer, &request, now, &bounds)?;
