@@ -32,6 +32,8 @@ pub mod message;
 pub mod money;
 pub mod outcome;
 pub mod protocol;
+pub mod rating;
+pub mod reputation;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod text;

@@ -153,7 +153,7 @@ pub trait Check: Body {
     fn check(&self, now: Timestamp, limits: &WireLimits) -> Result<(), ValidationError>;
 }
 
-fn check_created_at(
+pub(crate) fn check_created_at(
     created_at: Timestamp,
     now: Timestamp,
     limits: &WireLimits,
@@ -183,7 +183,11 @@ fn check_rate(rate: &Rate) -> Result<(), ValidationError> {
     rate.check().map_err(ValidationError::RateOutOfRange)
 }
 
-fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), ValidationError> {
+pub(crate) fn check_text(
+    field: &'static str,
+    text: &str,
+    max: usize,
+) -> Result<(), ValidationError> {
     if text.len() > max {
         return Err(ValidationError::TextTooLong {
             field,
