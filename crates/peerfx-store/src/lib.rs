@@ -18,6 +18,8 @@
 //! | `trade_by_time`    | created at (u64 BE) · trade id    | (empty) |
 //! | `negotiations`     | take request id                   | [`trades::Negotiation`]: countersigned, awaiting the maker |
 //! | `peers`            | peer id                           | [`peers::PeerRecord`] |
+//! | `ratings`          | rated · trade id · rater          | [`ratings::StoredRating`] |
+//! | `ratings_by_rater` | rater · trade id · rated          | (empty) |
 //!
 //! Values are encoded with `peerfx_core::codec`, the workspace's one encoding.
 //! Changes that touch several keys happen in one sled transaction.
@@ -47,6 +49,7 @@ mod delivery;
 mod error;
 pub mod own;
 pub mod peers;
+pub mod ratings;
 mod reservations;
 pub mod trades;
 mod trees;

@@ -56,6 +56,10 @@ pub(crate) struct Trees {
     pub(crate) pending_cancels: sled::Tree,
     pub(crate) negotiations: sled::Tree,
     pub(crate) peers: sled::Tree,
+    /// Verified ratings, by rated peer (see [`crate::ratings`]).
+    pub(crate) ratings: sled::Tree,
+    /// The same ratings' keys, by rater.
+    pub(crate) ratings_by_rater: sled::Tree,
 }
 
 impl Trees {
@@ -91,6 +95,8 @@ impl Trees {
             pending_cancels: tree("pending_cancels")?,
             negotiations: tree("negotiations")?,
             peers: tree("peers")?,
+            ratings: tree("ratings")?,
+            ratings_by_rater: tree("ratings_by_rater")?,
             db,
             path,
         };
