@@ -296,6 +296,15 @@ pub fn event_json(e: &NodeEvent) -> Value {
         NodeEvent::TradeUpdated { id, phase } => {
             json!({"type": "trade", "id": id.to_hex(), "state": phase.to_string()})
         }
+        NodeEvent::Rated {
+            trade_id,
+            rater,
+            rated,
+            score,
+        } => json!({
+            "type": "rated", "trade": trade_id.to_hex(), "rater": peer_of(rater),
+            "rated": peer_of(rated), "score": score,
+        }),
         NodeEvent::Chat { id, from, text } => {
             json!({"type": "chat", "trade": id.to_hex(), "from": peer_of(from), "text": text})
         }

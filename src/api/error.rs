@@ -62,6 +62,10 @@ impl From<NodeError> for ApiError {
             NodeError::AmountOutOfRange { .. } => (S::CONFLICT, "amount_out_of_range"),
             NodeError::Step(_) => (S::CONFLICT, "step_not_allowed"),
             NodeError::CancelPending(_) => (S::CONFLICT, "cancel_pending"),
+            NodeError::NotFinished(_) => (S::CONFLICT, "not_finished"),
+            NodeError::AlreadyRated(_) => (S::CONFLICT, "already_rated"),
+            NodeError::RatingsFull(_) => (S::INSUFFICIENT_STORAGE, "ratings_full"),
+            NodeError::Rating(_) => (S::BAD_REQUEST, "invalid"),
             NodeError::Take(reason) => (
                 S::CONFLICT,
                 match reason {

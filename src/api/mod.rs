@@ -25,12 +25,15 @@
 //! | GET | /v1/trades, /v1/trades/{id} | trades (paged), one trade with its chat | [`trades`] |
 //! | GET | /v1/trades/{id}/evidence | the contract signed by both and the signed log (`peerfx verify`) | [`trades`] |
 //! | POST | /v1/trades/{id}/{paid,received,cancel,dispute,close,chat} | a trade step | [`trades`] |
+//! | POST | /v1/trades/{id}/rate | rate the counterparty of a finished trade (`score`, `comment`) | [`reputation`] |
+//! | GET | /v1/peers/{peer} | a peer's profile from this node's point of view, with its ratings | [`reputation`] |
 
 pub mod book;
 pub mod dto;
 pub mod error;
 pub mod node;
 pub mod offers;
+pub mod reputation;
 pub mod trades;
 
 use std::sync::Arc;
@@ -76,6 +79,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/trades", get(trades::list))
         .route("/v1/trades/{id}", get(trades::show))
         .route("/v1/trades/{id}/evidence", get(trades::evidence))
+        .route("/v1/trades/{id}/rate", post(reputation::rate))
+        .route("/v1/peers/{peer}", get(reputation::profile))
         .route("/v1/trades/{id}/{step}", post(trades::step))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")

@@ -5,12 +5,14 @@
 //! - [`offers`]: `offer post|list|cancel|republish`, `book`, `take`
 //! - [`trades`]: `trades`, `trade show|paid|received|cancel|dispute|chat`
 //! - [`node`]: `id`, `peers`, `block`, `unblock`, `watch`, `backup`
+//! - [`reputation`]: `trade rate`, `peer show`
 
 pub mod client;
 mod evidence;
 mod node;
 mod offers;
 pub mod render;
+mod reputation;
 mod trades;
 
 use std::path::PathBuf;
@@ -110,11 +112,28 @@ pub enum TradeCmd {
     /// Close a trade the other side did not pay in, after the payment
     /// deadline (only if you paid). It ends as failed, their fault.
     Close { id: String },
+    /// Rate the counterparty of a finished trade: a score of 1 to 5 and an
+    /// optional comment, signed and sent to everyone in the market.
+    Rate {
+        id: String,
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+        score: u8,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
     /// Send a chat line, or show the chat without MESSAGE.
     Chat { id: String, message: Option<String> },
     /// Write the contract signed by both and the whole signed log to FILE,
     /// for anyone to check with `peerfx verify FILE`.
     Export { id: String, file: PathBuf },
+}
+
+/// `peerfx peer ...`
+#[derive(Subcommand, Debug)]
+pub enum PeerCmd {
+    /// A peer's profile from your point of view: score, completed and
+    /// failed trades, who rated it, and its recent ratings.
+    Show { peer: String },
 }
 
 /// `peerfx backup ...`
@@ -165,6 +184,9 @@ pub enum Command {
     Id,
     /// Connected peers.
     Peers,
+    /// What you know of a peer.
+    #[command(subcommand)]
+    Peer(PeerCmd),
     /// Your offers.
     #[command(subcommand)]
     Offer(OfferCmd),
@@ -234,6 +256,7 @@ pub fn run(data_dir: PathBuf, json_out: bool, cmd: Command) -> anyhow::Result<()
     match cmd {
         Command::Id => node::id(&c, json_out),
         Command::Peers => node::peers(&c, json_out),
+        Command::Peer(PeerCmd::Show { peer }) => reputation::show(&c, &peer, json_out),
         Command::Block { peer } => node::block(&c, &peer, true, json_out),
         Command::Unblock { peer } => node::block(&c, &peer, false, json_out),
         Command::Watch => node::watch(&c),

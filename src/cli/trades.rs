@@ -25,6 +25,9 @@ pub fn trade(c: &Client, cmd: TradeCmd, json_out: bool) -> anyhow::Result<()> {
             )
         }
         TradeCmd::Export { id, file } => return super::evidence::export(c, &id, &file, json_out),
+        TradeCmd::Rate { id, score, comment } => {
+            return super::reputation::rate(c, &id, score, comment, json_out)
+        }
         TradeCmd::Chat { id, message: None } => {
             return print(
                 c.get(&format!("/v1/trades/{id}"))?,

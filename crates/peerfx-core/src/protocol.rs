@@ -1,7 +1,8 @@
 //! What peers say to each other, independent of how it travels.
 //!
 //! - Gossip, on one topic per market ([`crate::Market::topic`]): a
-//!   [`GossipMessage`].
+//!   [`GossipMessage`]: offers, their updates and cancels, and ratings of
+//!   trades in that market.
 //! - `/peerfx/sync/1`, request-response: "send me the open offers you know in
 //!   market M", answered in pages ([`SyncRequest`], [`SyncResponse`]).
 //!
@@ -15,6 +16,7 @@ use crate::message::{
     Offer, OfferCancel, OfferUpdate, Signed, TakeReply, TakeRequest, TradeId, TradeMessage,
 };
 use crate::money::Market;
+use crate::rating::RatedTrade;
 use crate::trade::StepError;
 
 /// Protocol name of book sync. Version 2: refusals are typed
@@ -48,6 +50,9 @@ pub enum GossipMessage {
     Offer(Box<OfferState>),
     /// The maker withdrew an offer.
     Cancel(Signed<OfferCancel>),
+    /// A party's rating of the other after their trade in this market ended,
+    /// with the contract both signed ([`crate::rating`]).
+    Rating(Box<RatedTrade>),
 }
 
 impl GossipMessage {

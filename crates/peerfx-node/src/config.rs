@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use peerfx_core::{Market, PaymentMethod, WireLimits};
 use peerfx_net::NetConfig;
+use peerfx_store::ratings::RatingLimits;
 use peerfx_store::StoreConfig;
 
 /// A set of defaults for the kind of device a node runs on.
@@ -54,6 +55,8 @@ pub struct NodeConfig {
     pub trade: TradeConfig,
     /// Peer bookkeeping.
     pub peers: PeersConfig,
+    /// How many ratings are kept: per rated peer, per rater, in all.
+    pub ratings: RatingLimits,
 }
 
 /// How often the node does its background work.
@@ -312,6 +315,27 @@ impl NodeConfig {
             sync: SyncConfig::default(),
             trade: TradeConfig::default(),
             peers: PeersConfig::default(),
+            ratings: match profile {
+                Profile::Default => DEFAULT_RATING_LIMITS,
+                Profile::Mobile => MOBILE_RATING_LIMITS,
+            },
         }
     }
 }
+
+/// Ratings kept by default: 50 000 in all (~35 MB on disk, ~8 MB in
+/// memory), 200 about any one peer (a profile needs its recent history, not
+/// all of it) and 200 by any one rater (an honest trader rates once per
+/// trade; a key rating more is flooding).
+pub const DEFAULT_RATING_LIMITS: RatingLimits = RatingLimits {
+    per_rated: 200,
+    per_rater: 200,
+    total: 50_000,
+};
+
+/// Ratings kept with `--profile mobile`: a fifth of the default in all.
+pub const MOBILE_RATING_LIMITS: RatingLimits = RatingLimits {
+    per_rated: 100,
+    per_rater: 100,
+    total: 10_000,
+};

@@ -32,6 +32,18 @@ pub enum NodeError {
     /// This side's cancel awaits the counterparty's answer.
     #[error("your cancel of trade {0} awaits the counterparty's answer; nothing else can be sent until then")]
     CancelPending(TradeId),
+    /// A trade that has not ended cannot be rated yet.
+    #[error("trade {0} has not ended yet: rate it once it is completed, cancelled, expired or failed")]
+    NotFinished(TradeId),
+    /// This node already rated this trade.
+    #[error("you already rated trade {0}")]
+    AlreadyRated(TradeId),
+    /// A rating bound is reached.
+    #[error("no room for another rating: the {0} limit is reached")]
+    RatingsFull(&'static str),
+    /// A rating that fails its checks.
+    #[error(transparent)]
+    Rating(#[from] peerfx_core::rating::RatingError),
     /// A configuration that contradicts itself.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -70,6 +70,17 @@ pub enum NodeEvent {
         /// Its phase now.
         phase: Phase,
     },
+    /// A rating arrived (or this node rated a trade).
+    Rated {
+        /// The trade rated.
+        trade_id: TradeId,
+        /// Who rated.
+        rater: PublicKey,
+        /// Who was rated.
+        rated: PublicKey,
+        /// 1..=5.
+        score: u8,
+    },
     /// The counterparty sent a chat line.
     Chat {
         /// The trade.

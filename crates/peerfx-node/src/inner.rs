@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, watch};
 use crate::config::NodeConfig;
 use crate::event::NodeEvent;
 use crate::metrics::Metrics;
-use crate::{markets, offers, peers, sync, trades};
+use crate::{markets, offers, peers, reputation, sync, trades};
 
 pub(crate) struct Inner {
     pub(crate) key: Keypair,
@@ -27,6 +27,7 @@ pub(crate) struct Inner {
     pub(crate) sync: sync::SyncState,
     pub(crate) trades: trades::TradeRoom,
     pub(crate) offers: offers::OfferRoom,
+    pub(crate) ratings: reputation::RatingRoom,
     pub(crate) shutdown: watch::Sender<bool>,
     /// Every task the node spawns, so shutdown can wait for all of them (each
     /// may hold the store, whose lock frees the data directory only when

@@ -59,6 +59,7 @@ mod offers;
 mod peers;
 mod providing;
 mod pump;
+mod reputation;
 mod queries;
 mod sync;
 mod trades;
@@ -117,6 +118,7 @@ impl Node {
         })?;
         let key = identity::load_or_create(&config.data_dir.join(IDENTITY_FILE))?;
         let store = open_store(&config.data_dir, &config.store)?;
+        let ratings = reputation::RatingRoom::load(&store, &config.ratings)?;
         let (net, net_events) =
             peerfx_net::start(key.to_libp2p(), config.net.clone(), &config.limits).await?;
         let peers = peers::Peers::load(&store)?;
@@ -136,6 +138,7 @@ impl Node {
                 sync: sync::SyncState::default(),
                 trades: trades::TradeRoom::default(),
                 offers: offers::OfferRoom::default(),
+                ratings,
                 shutdown,
                 tracker: tokio_util::task::TaskTracker::new(),
                 last_store_failure: std::sync::Mutex::new(None),

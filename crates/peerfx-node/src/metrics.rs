@@ -51,6 +51,7 @@ impl Metrics {
             IngestError::WrongMarket { .. } => "wrong_market",
             IngestError::WrongMaker => "wrong_maker",
             IngestError::AboveMax => "above_max",
+            IngestError::Rating(_) => "bad_rating",
             IngestError::Invalid(v) => match v {
                 ValidationError::BadSignature | ValidationError::InvalidKey => "bad_signature",
                 ValidationError::TooLarge { .. } => "too_large",

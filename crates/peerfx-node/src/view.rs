@@ -162,3 +162,24 @@ pub struct NodeStatus {
     /// Book syncs from peers under way.
     pub syncing: usize,
 }
+
+/// A rating this node holds, and whom it is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RatingView {
+    /// The rating and the contract that entitles it.
+    pub rated_trade: peerfx_core::rating::RatedTrade,
+    /// The peer rated.
+    pub rated: peerfx_core::PublicKey,
+    /// When this node first stored it, by its clock.
+    pub received_at: Timestamp,
+}
+
+impl From<peerfx_store::ratings::StoredRating> for RatingView {
+    fn from(s: peerfx_store::ratings::StoredRating) -> RatingView {
+        RatingView {
+            rated_trade: s.rated_trade,
+            rated: s.rated,
+            received_at: s.received_at,
+        }
+    }
+}

@@ -72,12 +72,12 @@ impl Store {
     /// Stores a rating (already verified) about `rated`, within `limits`.
     /// Not durable when it resolves: a crash may lose the newest ratings,
     /// which peers send again.
-    pub async fn rating_insert(
+    pub fn rating_insert(
         &self,
         rating: StoredRating,
         limits: RatingLimits,
-    ) -> Result<RatingInsert> {
-        self.write_lazily(move |trees| {
+    ) -> impl std::future::Future<Output = Result<RatingInsert>> + Send + 'static {
+        self.writer.submit(false, move |trees| {
             let (trade, rater) = rating.rated_trade.key();
             let trade = *trade.as_bytes();
             let by_rated = key(&rating.rated, &trade, &rater);
@@ -117,7 +117,6 @@ impl Store {
                 })?;
             Ok(RatingInsert::New)
         })
-        .await
     }
 
     /// Ratings about `rated`, at most `limit`.

@@ -280,6 +280,33 @@ impl Store {
         Ok(out)
     }
 
+    /// The counterparties of the trades whose state passes `keep`: a scan of
+    /// every trade, so for occasional questions, not per message.
+    pub fn trade_counterparties(
+        &self,
+        keep: impl Fn(&TradeState) -> bool,
+    ) -> Result<Vec<PublicKey>> {
+        let trees = self.trees()?;
+        let mut out = Vec::new();
+        for item in trees.trade_heads.iter() {
+            let (id, raw) = item.map_err(|e| trees.err(e))?;
+            let head: TradeHead = decode("trade_heads", &raw)?;
+            if !keep(&head.state) {
+                continue;
+            }
+            let Some(raw) = trees.trades.get(&id).map_err(|e| trees.err(e))? else {
+                continue;
+            };
+            let record: TradeRecord = decode("trades", &raw)?;
+            let c = &record.contract.contract.body;
+            out.push(match record.role {
+                Role::Maker => c.taker,
+                Role::Taker => c.maker,
+            });
+        }
+        Ok(out)
+    }
+
     /// How many trades are in each phase at `now`.
     pub fn trade_phases(&self, now: Timestamp) -> Result<Vec<(Phase, u64)>> {
         let trees = self.trees()?;

@@ -9,6 +9,7 @@
 //! on ingest all the time; with little traffic a message is checked at once,
 //! on the pump, and waits for nothing.
 
+use peerfx_core::rating::VerifiedRating;
 use std::collections::BTreeMap;
 
 use peerfx_core::protocol::{GossipMessage, OfferState};
@@ -81,6 +82,8 @@ pub(crate) enum Checked {
     /// Boxed: an offer is far larger than a cancel.
     Offer(Box<CheckedOffer>),
     Cancel(Verified<OfferCancel>),
+    /// A rating with its contract, both checked.
+    Rating(Box<VerifiedRating>),
     /// Valid once, but expired: a late copy, not hostile.
     Stale,
 }
@@ -101,7 +104,7 @@ impl CheckedGossip {
     pub fn into_offer(self) -> Option<VerifiedState> {
         match self.0 {
             Checked::Offer(o) => Some((o.offer, o.update)),
-            Checked::Cancel(_) | Checked::Stale => None,
+            Checked::Cancel(_) | Checked::Rating(_) | Checked::Stale => None,
         }
     }
 }
@@ -229,6 +232,21 @@ fn check_chunk<G: GossipPayload>(
                 validate(cancel, now, limits)
                     .map(Checked::Cancel)
                     .map_err(IngestError::from),
+            ),
+            Ok((market, GossipMessage::Rating(rated))) => Slot::Done(
+                rated
+                    .verify(now, limits)
+                    .map_err(IngestError::from)
+                    .and_then(|v| {
+                        if v.market == market {
+                            Ok(Checked::Rating(Box::new(v)))
+                        } else {
+                            Err(IngestError::WrongMarket {
+                                offer: v.market.to_string(),
+                                topic: market.to_string(),
+                            })
+                        }
+                    }),
             ),
             Ok((market, GossipMessage::Offer(state))) => {
                 markets.push(market);

@@ -13,6 +13,7 @@
 pub mod check;
 
 use peerfx_core::protocol::OfferState;
+use peerfx_core::rating::RatingError;
 use peerfx_core::validate::ValidationError;
 use peerfx_core::{codec, Market, Offer, OfferId, OfferUpdate, Timestamp, Verified};
 use peerfx_net::Acceptance;
@@ -35,7 +36,7 @@ pub enum IngestError {
     #[error("invalid: {0}")]
     Invalid(#[from] ValidationError),
     /// Published on another market's topic.
-    #[error("offer for {offer} published on {topic}")]
+    #[error("a message of market {offer} published on {topic}")]
     WrongMarket {
         /// The offer's market.
         offer: String,
@@ -48,6 +49,9 @@ pub enum IngestError {
     /// An update claiming more than the offer's maximum.
     #[error("update claims more than the offer's maximum")]
     AboveMax,
+    /// A rating that fails its checks.
+    #[error(transparent)]
+    Rating(#[from] RatingError),
 }
 
 /// What merging a sync page did.
@@ -81,6 +85,7 @@ impl Inner {
     fn apply_checked(&self, checked: Checked, now: Timestamp) -> Result<Acceptance, IngestError> {
         match checked {
             Checked::Stale => Ok(Acceptance::Ignore),
+            Checked::Rating(rating) => Ok(self.ingest_rating(*rating, now)),
             Checked::Offer(o) => {
                 let CheckedOffer {
                     market,
