@@ -437,10 +437,12 @@ async fn a_lost_sync_page_is_asked_for_again() {
                 None => SyncResponse::Page {
                     offers: offers[..page].to_vec(),
                     next: Some(b"second".to_vec()),
+                    ratings: Vec::new(),
                 },
                 Some(_) => SyncResponse::Page {
                     offers: offers[page..].to_vec(),
                     next: None,
+                    ratings: Vec::new(),
                 },
             };
             handle.respond_sync(token, response).await.unwrap();

@@ -83,10 +83,22 @@ pub enum SyncResponse {
         offers: Vec<OfferState>,
         /// Pass back to get the next page.
         next: Option<Vec<u8>>,
+        /// Ratings of the makers of these offers in this market, so a node
+        /// that joins late learns their reputation with their offers (at
+        /// most [`RATINGS_PER_PAGE`], [`RATINGS_PER_MAKER`] per maker).
+        ratings: Vec<RatedTrade>,
     },
     /// The responder refuses.
     Refused(SyncRefusal),
 }
+
+/// Most ratings in one sync page.
+pub const RATINGS_PER_PAGE: usize = 32;
+/// Most ratings of one maker in one sync page.
+pub const RATINGS_PER_MAKER: usize = 8;
+/// Bytes of a sync page kept for its ratings: [`RATINGS_PER_PAGE`] ratings
+/// of ~700 bytes each.
+pub const RATINGS_PAGE_BYTES: usize = 24 * 1024;
 
 /// Why a peer refused a sync request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

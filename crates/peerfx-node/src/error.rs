@@ -33,7 +33,9 @@ pub enum NodeError {
     #[error("your cancel of trade {0} awaits the counterparty's answer; nothing else can be sent until then")]
     CancelPending(TradeId),
     /// A trade that has not ended cannot be rated yet.
-    #[error("trade {0} has not ended yet: rate it once it is completed, cancelled, expired or failed")]
+    #[error(
+        "trade {0} has not ended yet: rate it once it is completed, cancelled, expired or failed"
+    )]
     NotFinished(TradeId),
     /// This node already rated this trade.
     #[error("you already rated trade {0}")]

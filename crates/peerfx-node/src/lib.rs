@@ -59,8 +59,8 @@ mod offers;
 mod peers;
 mod providing;
 mod pump;
-mod reputation;
 mod queries;
+mod reputation;
 mod sync;
 mod trades;
 

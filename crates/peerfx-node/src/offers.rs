@@ -170,7 +170,11 @@ impl Node {
         Ok(())
     }
 
-    pub(crate) async fn publish(&self, market: Market, msg: GossipMessage) -> Result<(), NodeError> {
+    pub(crate) async fn publish(
+        &self,
+        market: Market,
+        msg: GossipMessage,
+    ) -> Result<(), NodeError> {
         Ok(self.inner.net.publish(market, codec::encode(&msg)).await?)
     }
 

@@ -11,11 +11,13 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use peerfx_core::protocol::GossipMessage;
+use peerfx_core::protocol::{
+    GossipMessage, OfferState, RATINGS_PAGE_BYTES, RATINGS_PER_MAKER, RATINGS_PER_PAGE,
+};
 use peerfx_core::rating::{RatedOutcome, RatedTrade, Rating, VerifiedRating};
 use peerfx_core::reputation::{Profile, RatingFact, Reputation, Viewpoint};
 use peerfx_core::trade::Phase;
-use peerfx_core::{PublicKey, Signed, Timestamp, TradeId};
+use peerfx_core::{codec, Market, PublicKey, Signed, Timestamp, TradeId};
 use peerfx_net::Acceptance;
 use peerfx_store::ratings::{RatingInsert, RatingLimits, StoredRating};
 use peerfx_store::Store;
@@ -158,6 +160,66 @@ impl Inner {
         let book = lock(&self.ratings.book);
         let rep = Reputation::new(&book.facts, &view);
         Ok(peers.iter().map(|p| rep.profile(p)).collect())
+    }
+}
+
+impl Inner {
+    /// The ratings of the makers of `offers` in `market` that a sync page
+    /// carries: a few per maker, within the page's rating budget.
+    pub(crate) fn ratings_for_page(
+        &self,
+        market: Market,
+        offers: &[OfferState],
+    ) -> Vec<RatedTrade> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        let mut makers = HashSet::new();
+        for o in offers {
+            let maker = o.offer.body.maker;
+            if !makers.insert(maker) {
+                continue;
+            }
+            let about = match self.store.ratings_about(&maker, RATINGS_PER_MAKER * 4) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.store_failed(e);
+                    return out;
+                }
+            };
+            let in_market = about.into_iter().filter(|s| {
+                let c = &s.rated_trade.contract.contract.body;
+                Market::new(c.give, c.want).is_ok_and(|m| m == market)
+            });
+            for s in in_market.take(RATINGS_PER_MAKER) {
+                let size = codec::encode(&s.rated_trade).len();
+                if out.len() == RATINGS_PER_PAGE || bytes + size > RATINGS_PAGE_BYTES {
+                    return out;
+                }
+                bytes += size;
+                out.push(s.rated_trade);
+            }
+        }
+        out
+    }
+
+    /// Takes in the ratings of a sync page as if gossiped; returns how many
+    /// were invalid (the serving peer's fault).
+    pub(crate) fn ingest_synced_ratings(
+        &self,
+        market: Market,
+        ratings: Vec<RatedTrade>,
+        now: Timestamp,
+    ) -> usize {
+        let mut invalid = 0;
+        for r in ratings.into_iter().take(RATINGS_PER_PAGE) {
+            match r.verify(now, self.limits()) {
+                Ok(v) if v.market == market => {
+                    self.ingest_rating(v, now);
+                }
+                Ok(_) | Err(_) => invalid += 1,
+            }
+        }
+        invalid
     }
 }
 

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use peerfx_core::protocol::{SyncRefusal, SyncRequest, SyncResponse};
+use peerfx_core::protocol::{SyncRefusal, SyncRequest, SyncResponse, RATINGS_PAGE_BYTES};
 use peerfx_core::Market;
 use peerfx_net::{Misbehaviour, PeerId, ResponseToken};
 use tokio::sync::watch;
@@ -184,12 +184,18 @@ pub(crate) async fn fetch(
             }
         }
         match response {
-            Ok(SyncResponse::Page { offers, next }) => {
+            Ok(SyncResponse::Page {
+                offers,
+                next,
+                ratings,
+            }) => {
                 let count = offers.len();
                 tracing::debug!(%peer, %market, count, "sync page");
                 let worker = inner.clone();
                 merging.push_back(tokio::task::spawn_blocking(move || {
-                    worker.ingest_page(market, offers, now())
+                    let mut outcome = worker.ingest_page(market, offers, now());
+                    outcome.invalid += worker.ingest_synced_ratings(market, ratings, now());
+                    outcome
                 }));
                 match next {
                     Some(c) if c.len() <= inner.limits().max_cursor_bytes && count > 0 => {
@@ -303,16 +309,24 @@ pub(crate) fn serve(inner: Arc<Inner>, peer: PeerId, request: SyncRequest, token
         } else {
             // The book is in memory: a page is a few hundred clones, no I/O.
             let limit = usize::from(request.limit.clamp(1, limits.max_sync_page));
+            let offer_bytes = limits
+                .max_sync_response_bytes
+                .saturating_sub(RATINGS_PAGE_BYTES);
             match inner.store.book_page(
                 request.market,
                 request.cursor.as_deref(),
                 limit,
-                limits.max_sync_response_bytes,
+                offer_bytes,
                 now(),
             ) {
                 Ok((offers, next)) => {
                     Metrics::inc(&inner.metrics.sync_pages_served);
-                    SyncResponse::Page { offers, next }
+                    let ratings = inner.ratings_for_page(request.market, &offers);
+                    SyncResponse::Page {
+                        offers,
+                        next,
+                        ratings,
+                    }
                 }
                 Err(e) => {
                     inner.store_failed(e);

@@ -1,0 +1,98 @@
+//! Ratings end to end: a party rates a finished trade, the rating reaches
+//! nodes in the market by gossip and, for a node that joins later, with the
+//! maker's offers in a sync page; every node computes the profile itself.
+
+// Tests: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::trading::*;
+use common::*;
+use peerfx::core::protocol::{SyncRequest, SyncResponse};
+use peerfx::core::trade::Phase;
+use peerfx::core::{PublicKey, TradeAction};
+use peerfx::node::{Node, NodeError};
+
+async fn rated(node: &Node, peer: &PublicKey, ratings: u32) {
+    wait_until("the rating in the profile", || async {
+        node.peer_profile(peer).is_ok_and(|p| p.ratings == ratings)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rating_reaches_the_market_by_gossip_and_by_sync_and_each_node_weighs_it() {
+    init_logs();
+    let (maker, taker) = pair().await;
+    let early = start(vec![maker.addr.clone()]).await;
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    let id = take(&taker.node, offer.id(), 10_000).await.unwrap().id();
+    match taker.node.rate_trade(id, 5, String::new()).await {
+        Err(NodeError::NotFinished(_)) => {}
+        other => panic!("rated an open trade: {other:?}"),
+    }
+    for (node, action) in [
+        (&taker.node, TradeAction::Paid),
+        (&maker.node, TradeAction::Paid),
+        (&maker.node, TradeAction::Received),
+        (&taker.node, TradeAction::Received),
+    ] {
+        node.trade_step(id, action).await.unwrap();
+    }
+    phase_is(&maker.node, &id, Phase::Completed).await;
+    phase_is(&taker.node, &id, Phase::Completed).await;
+
+    let (m, t) = (key_of(&maker).public(), key_of(&taker).public());
+    let given = taker
+        .node
+        .rate_trade(id, 5, "smooth, on time".into())
+        .await
+        .unwrap();
+    assert_eq!(given.rated, m);
+    maker.node.rate_trade(id, 4, String::new()).await.unwrap();
+    match taker.node.rate_trade(id, 1, "changed my mind".into()).await {
+        Err(NodeError::AlreadyRated(_)) => {}
+        other => panic!("rated twice: {other:?}"),
+    }
+
+    // By gossip, to a node in the market.
+    rated(&early.node, &m, 1).await;
+    rated(&early.node, &t, 1).await;
+    let p = early.node.peer_profile(&m).unwrap();
+    assert!(p.score > Some(300), "{p:?}");
+    // The taker is a stranger to this node, with no history of its own:
+    // its word counts, but does not vouch for a completed trade.
+    assert_eq!((p.completed, p.completed_unvouched), (0, 1));
+    // The maker's own rating of its counterparty vouches for the trade.
+    let own = maker.node.peer_profile(&t).unwrap();
+    assert_eq!((own.completed, own.ratings), (1, 1));
+
+    // In a sync page: the maker's offer is still open, and the page
+    // carries the maker's ratings with it.
+    let asker = raw_peer(vec![maker.addr.clone()]).await;
+    let mp = maker.node.peer_id();
+    let ratings = wait_for("a sync page from the maker", || async {
+        let req = SyncRequest {
+            market: market(),
+            cursor: None,
+            limit: 100,
+        };
+        match asker.net.sync(mp, req).await {
+            Ok(SyncResponse::Page { ratings, .. }) => Some(ratings),
+            _ => None,
+        }
+    })
+    .await;
+    assert_eq!(ratings.len(), 1);
+    assert_eq!(ratings[0].rating.body.rater, t);
+    asker.net.shutdown().await.unwrap();
+    // So a node that joins later learns it (by that page, or by gossip).
+    let late = start(vec![maker.addr.clone()]).await;
+    rated(&late.node, &m, 1).await;
+    let about = late.node.ratings_about(&m, 10).unwrap();
+    assert_eq!(about[0].rated_trade.rating.body.comment, "smooth, on time");
+    for n in [&maker, &taker, &early, &late] {
+        n.node.shutdown().await;
+    }
+}
