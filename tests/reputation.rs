@@ -11,8 +11,9 @@ use common::trading::*;
 use common::*;
 use peerfx::core::protocol::{SyncRequest, SyncResponse};
 use peerfx::core::trade::Phase;
+use peerfx::core::RejectReason;
 use peerfx::core::{PublicKey, TradeAction};
-use peerfx::node::{Node, NodeError};
+use peerfx::node::{BookQuery, Node, NodeError};
 
 async fn rated(node: &Node, peer: &PublicKey, ratings: u32) {
     wait_until("the rating in the profile", || async {
@@ -68,6 +69,30 @@ async fn a_rating_reaches_the_market_by_gossip_and_by_sync_and_each_node_weighs_
     let own = maker.node.peer_profile(&t).unwrap();
     assert_eq!((own.completed, own.ratings), (1, 1));
 
+    // The book filters by the maker's reputation, as this node sees it.
+    let book = |min_trades, min_score| {
+        let node = early.node.clone();
+        async move {
+            node.book(&BookQuery {
+                market: Some(market()),
+                min_trades,
+                min_score,
+                by_reputation: true,
+                ..BookQuery::default()
+            })
+            .await
+            .unwrap()
+            .len()
+        }
+    };
+    assert_eq!(book(0, Some(300)).await, 1);
+    assert_eq!(book(0, Some(500)).await, 0);
+    assert_eq!(
+        book(1, None).await,
+        0,
+        "a stranger's word vouched for a trade"
+    );
+
     // In a sync page: the maker's offer is still open, and the page
     // carries the maker's ratings with it.
     let asker = raw_peer(vec![maker.addr.clone()]).await;
@@ -93,6 +118,32 @@ async fn a_rating_reaches_the_market_by_gossip_and_by_sync_and_each_node_weighs_
     let about = late.node.ratings_about(&m, 10).unwrap();
     assert_eq!(about[0].rated_trade.rating.body.comment, "smooth, on time");
     for n in [&maker, &taker, &early, &late] {
+        n.node.shutdown().await;
+    }
+}
+
+/// A maker that asks for a history refuses a taker without one, and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maker_that_asks_for_a_history_refuses_a_fresh_taker_with_the_reason() {
+    init_logs();
+    let (maker, taker) = pair_with(|c| c.trade.min_taker_trades = 1, |_| {}).await;
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    let err = take(&taker.node, offer.id(), 10_000).await.unwrap_err();
+    match &err {
+        NodeError::Take(RejectReason::Reputation {
+            min_trades: 1,
+            trades: 0,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        err.to_string().contains("at least 1 completed trades"),
+        "{err}"
+    );
+    // Nothing was reserved.
+    assert_eq!(remaining(&maker.node, &offer.id()), offer.max_give);
+    for n in [&maker, &taker] {
         n.node.shutdown().await;
     }
 }

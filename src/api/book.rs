@@ -8,7 +8,9 @@ use peerfx_node::NodeError;
 
 use super::dto::{BookQuery, OfferJson, TakeBody, TradeJson};
 use super::error::{parse, ApiError};
+use super::reputation::score_text;
 use super::Shared;
+use peerfx_core::reputation::parse_score;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -57,9 +59,37 @@ pub async fn book(
             (None, None) => None,
         },
         limit: q.limit.unwrap_or(0),
+        min_trades: q.min_trades.unwrap_or(0),
+        min_score: q
+            .min_score
+            .as_deref()
+            .map(parse_score)
+            .transpose()
+            .map_err(|e| ApiError::bad("invalid", e.to_string()))?,
+        by_reputation: match q.sort.as_deref() {
+            None | Some("rate") => false,
+            Some("reputation") => true,
+            Some(other) => {
+                return Err(ApiError::bad(
+                    "invalid",
+                    format!("sort {other:?}: use rate or reputation"),
+                ))
+            }
+        },
     };
     let offers = s.node.book(&query).await?;
-    Ok(Json(offers.iter().map(OfferJson::from).collect()))
+    let makers: Vec<_> = offers.iter().map(|e| e.offer.maker).collect();
+    let profiles = s.node.peer_profiles(&makers)?;
+    let rows = offers
+        .iter()
+        .zip(profiles)
+        .map(|(e, p)| OfferJson {
+            maker_score: p.score.map(score_text),
+            maker_trades: p.completed,
+            ..OfferJson::from(e)
+        })
+        .collect();
+    Ok(Json(rows))
 }
 
 pub async fn take(

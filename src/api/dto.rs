@@ -25,6 +25,13 @@ pub struct OfferJson {
     pub created_at: u64,
     pub expires_at: u64,
     pub status: String,
+    /// The maker's score from this node's point of view ("4.14"), absent
+    /// when nobody rated it (in the book only).
+    #[serde(default)]
+    pub maker_score: Option<String>,
+    /// The maker's completed trades vouched for (in the book only).
+    #[serde(default)]
+    pub maker_trades: u32,
 }
 
 /// The peer id of a key, or its hex if it is not one.
@@ -50,6 +57,8 @@ fn offer_json(o: &Offer, id: OfferId, remaining: Amount, status: &str) -> OfferJ
         created_at: o.created_at.0,
         expires_at: o.expires_at.0,
         status: status.to_string(),
+        maker_score: None,
+        maker_trades: 0,
     }
 }
 
@@ -270,6 +279,12 @@ pub struct BookQuery {
     pub near: Option<String>,
     pub radius_km: Option<u32>,
     pub limit: Option<usize>,
+    /// Only makers with at least this many completed trades vouched for.
+    pub min_trades: Option<u32>,
+    /// Only makers with at least this score, e.g. "4.5".
+    pub min_score: Option<String>,
+    /// "rate" (default: best rate first) or "reputation".
+    pub sort: Option<String>,
 }
 
 /// An event of `GET /v1/events`.

@@ -81,6 +81,7 @@ impl From<NodeError> for ApiError {
                     RejectReason::Invalid(_) => "invalid",
                     RejectReason::Reserved { .. } => "reserved",
                     RejectReason::Throttled { .. } => "throttled",
+                    RejectReason::Reputation { .. } => "reputation",
                 },
             ),
             NodeError::TradeRefused(_) => (S::BAD_GATEWAY, "refused_by_peer"),

@@ -175,6 +175,16 @@ pub struct BookArgs {
     /// Most offers shown (default 100).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Only makers with at least this many completed trades (vouched for
+    /// by peers you trust).
+    #[arg(long)]
+    pub min_trades: Option<u32>,
+    /// Only makers with at least this score (1 to 5), e.g. 4.5.
+    #[arg(long)]
+    pub min_score: Option<String>,
+    /// Order: rate (best first, the default) or reputation.
+    #[arg(long)]
+    pub sort: Option<String>,
 }
 
 /// A command that talks to the daemon.

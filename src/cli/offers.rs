@@ -65,6 +65,9 @@ pub fn book(c: &Client, q: &BookArgs, json_out: bool) -> anyhow::Result<()> {
             ("near", q.near.clone()),
             ("radius_km", q.radius_km.map(|r| r.to_string())),
             ("limit", q.limit.map(|l| l.to_string())),
+            ("min_trades", q.min_trades.map(|n| n.to_string())),
+            ("min_score", q.min_score.clone()),
+            ("sort", q.sort.clone()),
         ],
     );
     let book = c.get(&path)?;

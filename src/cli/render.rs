@@ -56,6 +56,14 @@ pub fn offers_table(offers: &[OfferJson], own: bool) {
                 } else {
                     short(&o.maker)
                 },
+                if own {
+                    String::new()
+                } else {
+                    match &o.maker_score {
+                        Some(s) => format!("{s} ({} trades)", o.maker_trades),
+                        None => "new".into(),
+                    }
+                },
                 o.note.clone(),
             ]
         })
@@ -70,6 +78,7 @@ pub fn offers_table(offers: &[OfferJson], own: bool) {
             "pay",
             "near",
             who,
+            if own { "" } else { "reputation" },
             "note",
         ],
         rows,

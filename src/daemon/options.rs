@@ -58,6 +58,13 @@ pub struct DaemonArgs {
     /// (repeatable). Confirming receipt gets the same time again.
     #[arg(long, env = "PEERFX_PAYMENT_WINDOW", value_delimiter = ',')]
     pub payment_window: Vec<String>,
+    /// As a maker: take only peers with at least this many completed
+    /// trades vouched for, from your point of view.
+    #[arg(long, env = "PEERFX_MIN_TAKER_TRADES")]
+    pub min_taker_trades: Option<u32>,
+    /// As a maker: take only peers with at least this score (1 to 5).
+    #[arg(long, env = "PEERFX_MIN_TAKER_SCORE")]
+    pub min_taker_score: Option<String>,
 }
 
 /// The config file: every field optional, same names as the flags.
@@ -77,6 +84,8 @@ struct FileConfig {
     log_level: Option<String>,
     log_format: Option<String>,
     payment_window: Option<Vec<String>>,
+    min_taker_trades: Option<u32>,
+    min_taker_score: Option<String>,
 }
 
 /// Everything the daemon needs, resolved.
@@ -184,6 +193,14 @@ impl Options {
             set_payment_window(&mut node.trade, w)?;
         }
         node.trade.check_windows().map_err(anyhow::Error::msg)?;
+        node.trade.min_taker_trades = args.min_taker_trades.or(file.min_taker_trades).unwrap_or(0);
+        node.trade.min_taker_score = args
+            .min_taker_score
+            .clone()
+            .or(file.min_taker_score)
+            .map(|s| peerfx_core::reputation::parse_score(&s))
+            .transpose()
+            .context("min taker score")?;
         let api = match args.api.or(file.api) {
             Some(a) => a,
             None => DEFAULT_API.parse()?,

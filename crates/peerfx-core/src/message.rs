@@ -336,6 +336,37 @@ pub enum RejectReason {
         /// How long to wait.
         retry_after_secs: u64,
     },
+    /// The maker takes only peers with a reputation, from its own point of
+    /// view, and the taker's falls short.
+    #[error("{}", reputation_refusal(*min_trades, *min_score, *trades, *score))]
+    Reputation {
+        /// Completed trades the maker asks for.
+        min_trades: u32,
+        /// The score it asks for, in hundredths.
+        min_score: Option<u32>,
+        /// The taker's completed trades, as the maker counts them.
+        trades: u32,
+        /// The taker's score, as the maker computes it.
+        score: Option<u32>,
+    },
+}
+
+fn reputation_refusal(
+    min_trades: u32,
+    min_score: Option<u32>,
+    trades: u32,
+    score: Option<u32>,
+) -> String {
+    let hundredths = |h: u32| format!("{}.{:02}", h / 100, h % 100);
+    let mut asks = format!("at least {min_trades} completed trades");
+    if let Some(min) = min_score {
+        asks.push_str(&format!(" and a score of {}", hundredths(min)));
+    }
+    let has = match score {
+        Some(s) => format!("{trades} and {}", hundredths(s)),
+        None => format!("{trades} and no score"),
+    };
+    format!("this maker takes only peers with {asks}; it counts {has} for you")
 }
 
 /// A maker's signed refusal of a take.

@@ -228,3 +228,38 @@ impl<'a> Reputation<'a> {
         p
     }
 }
+
+/// A score as people write it ("4", "4.2", "4.25") that is not one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("score {0:?}: use a number from 1 to 5 with at most two decimals, e.g. 4.5")]
+pub struct ScoreError(pub String);
+
+/// Parses a score as people write it into hundredths (4.2 → 420), exactly.
+pub fn parse_score(text: &str) -> Result<u32, ScoreError> {
+    let err = || ScoreError(text.to_string());
+    let d: rust_decimal::Decimal = text.trim().parse().map_err(|_| err())?;
+    let hundredths = d * rust_decimal::Decimal::from(100u32);
+    if hundredths.fract() != rust_decimal::Decimal::ZERO {
+        return Err(err());
+    }
+    let h: u32 = hundredths.trunc().try_into().map_err(|_| err())?;
+    if !(100..=500).contains(&h) {
+        return Err(err());
+    }
+    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_parse_exactly_or_not_at_all() {
+        assert_eq!(parse_score("4"), Ok(400));
+        assert_eq!(parse_score("4.25"), Ok(425));
+        assert_eq!(parse_score(" 1.0 "), Ok(100));
+        for bad in ["0.99", "5.01", "4.255", "x", "", "-4", "1e2"] {
+            assert!(parse_score(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -121,6 +121,13 @@ pub struct TradeConfig {
     /// As a taker: the longest payment window a contract may give (a maker
     /// cannot hold a taker in a trade that never ends).
     pub max_payment_window: Duration,
+    /// As a maker: takers need at least this many completed trades vouched
+    /// for, from this node's point of view (0: anyone may take). Against
+    /// swarms of fresh keys holding liquidity, and scams by peers with no
+    /// history.
+    pub min_taker_trades: u32,
+    /// As a maker: takers need at least this score, in hundredths.
+    pub min_taker_score: Option<u32>,
     /// How often unacknowledged trade messages are resent (with backoff per
     /// trade).
     pub retry_interval: Duration,
@@ -271,6 +278,8 @@ impl Default for TradeConfig {
             payment_windows: Self::default_payment_windows(),
             min_payment_window: Self::DEFAULT_MIN_PAYMENT_WINDOW,
             max_payment_window: Self::DEFAULT_MAX_PAYMENT_WINDOW,
+            min_taker_trades: 0,
+            min_taker_score: None,
             retry_interval: Self::DEFAULT_RETRY_INTERVAL,
         }
     }

@@ -31,6 +31,14 @@ pub struct BookQuery {
     /// Most offers (0: [`BookQuery::DEFAULT_LIMIT`]; at most
     /// [`BookQuery::MAX_LIMIT`]).
     pub limit: usize,
+    /// Only makers with at least this many completed trades vouched for
+    /// (see [`peerfx_core::reputation::Profile::completed`]).
+    pub min_trades: u32,
+    /// Only makers with at least this score, in hundredths (420 = 4.20).
+    pub min_score: Option<u32>,
+    /// Best-reputed makers first (by score, then completed trades), instead
+    /// of best rate first.
+    pub by_reputation: bool,
 }
 
 impl BookQuery {
@@ -63,8 +71,49 @@ impl Node {
     /// blocked makers. The market is followed if it was not yet, and the
     /// first page of its sync awaited briefly.
     pub async fn book(&self, query: &BookQuery) -> Result<Vec<BookEntry>, NodeError> {
-        let inner = &self.inner;
         let limit = query.effective_limit();
+        let by_maker = query.min_trades > 0 || query.min_score.is_some() || query.by_reputation;
+        if !by_maker {
+            return self.book_entries(query, limit).await;
+        }
+        // The reputation filters drop some: ask for more, up to the cap.
+        let entries = self
+            .book_entries(query, limit.saturating_mul(4).min(BookQuery::MAX_LIMIT))
+            .await?;
+        let makers: Vec<_> = entries.iter().map(|e| e.offer.maker).collect();
+        let profiles = self.inner.profiles(&makers)?;
+        let mut rows: Vec<_> = entries
+            .into_iter()
+            .zip(profiles)
+            .filter(|(_, p)| {
+                p.completed >= query.min_trades
+                    && query
+                        .min_score
+                        .is_none_or(|min| p.score.is_some_and(|s| s >= min))
+            })
+            .collect();
+        if query.by_reputation {
+            // Stable: equal reputations keep the best rate first.
+            rows.sort_by_key(|(_, p)| std::cmp::Reverse((p.score, p.completed)));
+        }
+        Ok(rows.into_iter().map(|(e, _)| e).take(limit).collect())
+    }
+
+    /// What this node thinks of each of `peers` (a book page's makers),
+    /// from the ratings it holds, computed together.
+    pub fn peer_profiles(
+        &self,
+        peers: &[peerfx_core::PublicKey],
+    ) -> Result<Vec<peerfx_core::reputation::Profile>, NodeError> {
+        self.inner.profiles(peers)
+    }
+
+    async fn book_entries(
+        &self,
+        query: &BookQuery,
+        limit: usize,
+    ) -> Result<Vec<BookEntry>, NodeError> {
+        let inner = &self.inner;
         let visible = |e: &BookEntry| !inner.peers.is_blocked(&e.offer.maker);
         let filtered = query.amount.is_some()
             || query.min_rate.is_some()

@@ -17,7 +17,7 @@ use peerfx_core::protocol::{
 use peerfx_core::rating::{RatedOutcome, RatedTrade, Rating, VerifiedRating};
 use peerfx_core::reputation::{Profile, RatingFact, Reputation, Viewpoint};
 use peerfx_core::trade::Phase;
-use peerfx_core::{codec, Market, PublicKey, Signed, Timestamp, TradeId};
+use peerfx_core::{codec, Market, PublicKey, RejectReason, Signed, Timestamp, TradeId};
 use peerfx_net::Acceptance;
 use peerfx_store::ratings::{RatingInsert, RatingLimits, StoredRating};
 use peerfx_store::Store;
@@ -151,6 +151,34 @@ impl Inner {
             me: self.key.public(),
             counterparties: counterparties.into_iter().collect(),
             now,
+        })
+    }
+
+    /// Why this maker refuses `taker` for its reputation, if it does
+    /// ([`crate::config::TradeConfig::min_taker_trades`] and
+    /// [`crate::config::TradeConfig::min_taker_score`]).
+    pub(crate) fn reputation_shortfall(&self, taker: &PublicKey) -> Option<RejectReason> {
+        let (min_trades, min_score) = (
+            self.config.trade.min_taker_trades,
+            self.config.trade.min_taker_score,
+        );
+        if min_trades == 0 && min_score.is_none() {
+            return None;
+        }
+        let p = match self.profiles(std::slice::from_ref(taker)) {
+            Ok(mut p) => p.pop().unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!("reputation of a taker: {e}");
+                Profile::default()
+            }
+        };
+        let short = p.completed < min_trades
+            || min_score.is_some_and(|min| p.score.is_none_or(|s| s < min));
+        short.then_some(RejectReason::Reputation {
+            min_trades,
+            min_score,
+            trades: p.completed,
+            score: p.score,
         })
     }
 

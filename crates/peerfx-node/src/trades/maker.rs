@@ -132,6 +132,9 @@ impl Inner {
         if self.peers.is_blocked(&request.taker) {
             return self.sign_reject(request_id, RejectReason::Blocked);
         }
+        if let Some(reason) = self.reputation_shortfall(&request.taker) {
+            return self.sign_reject(request_id, reason);
+        }
         // Takes that ran out free their amount (and strike their takers)
         // before this one is judged, not only at the next maintenance pass.
         self.release_expired_takes(now).await;
