@@ -7,6 +7,21 @@ use rust_decimal::Decimal;
 use crate::message::{Contract, Offer, RejectReason, TakeRequest, Timestamp, Verified};
 use crate::money::{want_for_give, Rate};
 
+impl Contract {
+    /// The payment window: from the contract to its payment deadline.
+    pub fn payment_window_secs(&self) -> u64 {
+        self.deadline.since(self.created_at)
+    }
+
+    /// The settle deadline: both sides confirm receipt by then, or the trade
+    /// fails. It is the payment deadline plus the payment window again (a
+    /// payment takes about as long to arrive as to send), so it is fixed by
+    /// the terms both signed without a field of its own.
+    pub fn settle_by(&self) -> Timestamp {
+        self.deadline.plus(self.payment_window_secs())
+    }
+}
+
 /// Whether a counter rate is acceptable to a maker whose offer says `rate` and
 /// who tolerates `tolerance_bps` basis points below it. A counter above the
 /// offer's rate favours the maker and is always acceptable.

@@ -33,7 +33,9 @@ pub mod money;
 pub mod outcome;
 pub mod protocol;
 pub mod rating;
+mod reject;
 pub mod reputation;
+mod step;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod text;
