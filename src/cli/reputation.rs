@@ -36,6 +36,11 @@ pub fn show(c: &Client, peer: &str, json_out: bool) -> anyhow::Result<()> {
     )
 }
 
+/// "1 trade", "2 trades".
+fn count(n: u32, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 fn show_profile(p: &ProfileJson) {
     println!("peer           {}", p.peer);
     match &p.score {
@@ -43,8 +48,8 @@ fn show_profile(p: &ProfileJson) {
         None => println!("score          none: nobody you know of has rated this peer"),
     }
     println!(
-        "completed      {} trades{}",
-        p.completed,
+        "completed      {}{}",
+        count(p.completed, "trade"),
         if p.completed_unvouched > 0 {
             format!(
                 " (and {} more rated only by peers without history)",
@@ -54,8 +59,8 @@ fn show_profile(p: &ProfileJson) {
             String::new()
         }
     );
-    println!("failed         {} through its fault", p.failures);
-    println!("rated by       {} distinct peers", p.counterparties);
+    println!("failed         {} through its fault", count(p.failures, "trade"));
+    println!("rated by       {}", count(p.counterparties, "peer"));
     if let (Some(first), Some(last)) = (p.first_seen, p.last_seen) {
         println!("first seen     {}", when(first));
         println!("last seen      {}", when(last));
