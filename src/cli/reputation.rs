@@ -59,7 +59,10 @@ fn show_profile(p: &ProfileJson) {
             String::new()
         }
     );
-    println!("failed         {} through its fault", count(p.failures, "trade"));
+    println!(
+        "failed         {} through its fault",
+        count(p.failures, "trade")
+    );
     println!("rated by       {}", count(p.counterparties, "peer"));
     if let (Some(first), Some(last)) = (p.first_seen, p.last_seen) {
         println!("first seen     {}", when(first));

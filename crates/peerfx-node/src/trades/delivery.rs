@@ -3,7 +3,8 @@
 //! highest seq the peer acknowledged, and the retry task resends the rest
 //! with backoff per trade, across restarts, until acknowledged, or until the
 //! peer refuses one for good (its reason is kept and shown; resending could
-//! not change it, and later messages would only queue behind). The same task
+//! not change it, and later messages would only queue behind), or until a
+//! day past the trade's settle deadline ([`RESEND_GRACE_SECS`]). The same task
 //! resends the countersignatures of takes the maker has not confirmed.
 
 use std::collections::HashMap;
@@ -26,6 +27,13 @@ pub(crate) fn is_final(refusal: &TradeRefusal) -> bool {
             | TradeRefusal::Invalid(_)
     )
 }
+
+/// How long after a trade's settle deadline its messages are still resent.
+/// Past the settle deadline both nodes judge the trade from what they hold
+/// (a close that never arrived judges the same way), so later delivery
+/// changes no outcome: a day more gives a peer that was offline the chat
+/// and the last steps, and then resending stops.
+pub(crate) const RESEND_GRACE_SECS: u64 = 86_400;
 
 /// Backoff per trade for resends.
 #[derive(Default)]
@@ -69,6 +77,11 @@ impl Node {
         let peer = peer_key
             .peer_id()
             .map_err(|_| NodeError::NotAPeer(peer_key))?;
+        if now() >= c.settle_by().plus(RESEND_GRACE_SECS) {
+            tracing::info!("trade {id}: a day past its settle deadline; no longer resent");
+            lock(&inner.trades.undelivered).remove(id);
+            return Ok(());
+        }
         let mut acked = record.acked;
         for m in inner.store.trade_log(id)? {
             if m.body.author != me || m.body.seq <= acked {
