@@ -9,9 +9,12 @@ mod common;
 
 use common::trading::*;
 use common::*;
-use peerfx::core::protocol::{SyncRequest, SyncResponse};
+use peerfx::core::codec;
+use peerfx::core::protocol::{GossipMessage, SyncRequest, SyncResponse};
+use peerfx::core::rating::{RatedOutcome, RatedTrade, Rating};
 use peerfx::core::trade::Phase;
 use peerfx::core::RejectReason;
+use peerfx::core::Signed;
 use peerfx::core::{PublicKey, TradeAction};
 use peerfx::node::{BookQuery, Node, NodeError};
 
@@ -112,6 +115,34 @@ async fn a_rating_reaches_the_market_by_gossip_and_by_sync_and_each_node_weighs_
     assert_eq!(ratings.len(), 1);
     assert_eq!(ratings[0].rating.body.rater, t);
     asker.net.shutdown().await.unwrap();
+    // A stranger cannot rate the maker with someone else's contract: the
+    // node refuses it (and charges the sender), and the profile is as it was.
+    let stranger = peerfx::core::Keypair::generate();
+    let evil = raw_peer_with(&stranger, vec![early.addr.clone()]).await;
+    let forged = RatedTrade {
+        contract: maker.node.trade(&id).unwrap().contract,
+        rating: Signed::sign(
+            Rating {
+                trade_id: id,
+                rater: stranger.public(),
+                outcome: RatedOutcome::Completed,
+                score: 1,
+                comment: "never traded, still rating".into(),
+                created_at: peerfx::node::now(),
+            },
+            &stranger,
+        ),
+    };
+    let message = codec::encode(&GossipMessage::Rating(Box::new(forged)));
+    let bad = "peerfx_rejected_total{reason=\"bad_rating\"}";
+    wait_until("the forged rating refused", || async {
+        let _ = evil.net.publish(market(), message.clone()).await;
+        metric(&early.node, bad).await > 0
+    })
+    .await;
+    assert_eq!(early.node.peer_profile(&m).unwrap().ratings, 1);
+    evil.net.shutdown().await.unwrap();
+
     // So a node that joins later learns it (by that page, or by gossip).
     let late = start(vec![maker.addr.clone()]).await;
     rated(&late.node, &m, 1).await;

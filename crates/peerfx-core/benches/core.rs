@@ -74,5 +74,76 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// `n` rating facts: 5 000 peers, each rated by others, received over 90
+/// days, so maturity varies as it would.
+fn facts(n: usize) -> (Vec<reputation::RatingFact>, Vec<PublicKey>) {
+    use peerfx_core::rating::RatedOutcome;
+    use peerfx_core::trade::Side;
+    let peers: Vec<PublicKey> = (0..5_000u32)
+        .map(|i| {
+            let mut b = [0u8; 32];
+            b[..4].copy_from_slice(&i.to_be_bytes());
+            PublicKey(b)
+        })
+        .collect();
+    let facts = (0..n)
+        .map(|i| reputation::RatingFact {
+            rater: peers[(i * 7 + 1) % peers.len()],
+            rated: peers[i % peers.len()],
+            trade_id: Hash::of(&[&(i as u64).to_be_bytes()]),
+            rater_side: Side::Taker,
+            outcome: RatedOutcome::Completed,
+            score: (i % 5) as u8 + 1,
+            received_at: NOW.plus((i as u64 * 7_919) % (90 * 86_400)),
+        })
+        .collect();
+    (facts, peers)
+}
+
+fn bench_reputation(c: &mut Criterion) {
+    use peerfx_core::rating::{RatedOutcome, RatedTrade, Rating};
+    use peerfx_core::reputation::{Reputation, Viewpoint};
+    let (maker, taker) = (Keypair::generate(), Keypair::generate());
+    let o = testing::verified_offer(&maker, "EUR", "USD", "1.08", 1);
+    let request = testing::verified_take(&taker, &o, 10_000);
+    let contract = trade::build_contract(&o, &request, o.rate, NOW, 3600).unwrap();
+    let contract = SignedContract::countersign(Signed::sign(contract, &maker), &taker);
+    let rated = RatedTrade {
+        rating: Signed::sign(
+            Rating {
+                trade_id: contract.trade_id(),
+                rater: taker.public(),
+                outcome: RatedOutcome::Completed,
+                score: 5,
+                comment: "on time".into(),
+                created_at: NOW.plus(60),
+            },
+            &taker,
+        ),
+        contract,
+    };
+    let limits = WireLimits::default();
+    let mut g = c.benchmark_group("reputation");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("verify a rating with its contract", |b| {
+        b.iter(|| rated.clone().verify(NOW.plus(120), &limits).unwrap())
+    });
+    let (all, peers) = facts(50_000);
+    let view = Viewpoint {
+        me: peers[0],
+        counterparties: peers[1..20].iter().copied().collect(),
+        now: NOW.plus(90 * 86_400),
+    };
+    let page: Vec<PublicKey> = peers[..100].to_vec();
+    g.throughput(Throughput::Elements(100));
+    g.bench_function("profiles of 100 makers over 50 000 ratings", |b| {
+        b.iter(|| {
+            let rep = Reputation::new(&all, &view);
+            page.iter().map(|p| rep.profile(p)).collect::<Vec<_>>()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_reputation);
 criterion_main!(benches);

@@ -108,7 +108,7 @@ pub enum StepError {
         paid_seq: u32,
     },
     /// A close before the payment deadline.
-    #[error("the payment deadline ({deadline}) has not passed: the trade cannot be closed yet")]
+    #[error("the payment deadline (unix time {deadline}) has not passed: the trade cannot be closed yet")]
     CloseTooEarly {
         /// The payment deadline (unix seconds).
         deadline: u64,
