@@ -1,6 +1,6 @@
 //! Every trade ends, the same on both nodes: a side that paid closes a trade
 //! the other did not pay in, a trade still open at its settle deadline
-//! fails, and either node reads the same outcome after a restart.
+//! fails, and each node reads the same outcome after a restart.
 
 // Tests: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -77,6 +77,14 @@ async fn the_taker_who_paid_closes_after_the_payment_deadline_and_both_nodes_agr
         again.node.trade(&id).unwrap().log,
         taker.node.trade(&id).unwrap().log
     );
+    // And of the taker.
+    let TestNode { node, dir, .. } = taker;
+    node.shutdown().await;
+    drop(node);
+    let mut c = config(dir.path(), vec![]);
+    payment_window(5)(&mut c);
+    let taker = start_with(c, dir).await;
+    failed_as(&taker.node, &id, unpaid).await;
     for t in [&again, &taker] {
         t.node.shutdown().await;
     }

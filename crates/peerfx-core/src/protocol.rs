@@ -20,11 +20,13 @@ use crate::rating::RatedTrade;
 use crate::trade::StepError;
 
 /// Protocol name of book sync. Version 2: refusals are typed
-/// ([`SyncRefusal`]), no longer free text.
-pub const SYNC_PROTOCOL: &str = "/peerfx/sync/2";
+/// ([`SyncRefusal`]), no longer free text. Version 3: pages carry their
+/// makers' ratings.
+pub const SYNC_PROTOCOL: &str = "/peerfx/sync/3";
 /// Protocol name of the direct negotiation and trade messages. Version 2:
-/// refusals are typed ([`TradeRefusal`]), no longer free text.
-pub const TRADE_PROTOCOL: &str = "/peerfx/trade/2";
+/// refusals are typed ([`TradeRefusal`]), no longer free text. Version 3:
+/// the close step, its refusals, and the reputation refusal of a take.
+pub const TRADE_PROTOCOL: &str = "/peerfx/trade/3";
 /// Protocol name of the Kademlia DHT.
 pub const KAD_PROTOCOL: &str = "/peerfx/kad/1.0.0";
 /// Protocol name of identify.
