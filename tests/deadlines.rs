@@ -22,6 +22,16 @@ async fn failed_as(node: &Node, id: &Hash, failure: Failure) {
     .await;
 }
 
+/// Stops `t` and starts a node on its data directory again.
+async fn restart(t: TestNode) -> TestNode {
+    let TestNode { node, dir, .. } = t;
+    node.shutdown().await;
+    drop(node);
+    let mut c = config(dir.path(), vec![]);
+    payment_window(5)(&mut c);
+    start_with(c, dir).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_taker_who_paid_closes_after_the_payment_deadline_and_both_nodes_agree() {
     init_logs();
@@ -66,24 +76,14 @@ async fn the_taker_who_paid_closes_after_the_payment_deadline_and_both_nodes_agr
     );
 
     // The same outcome after a restart of the maker: it replays its log.
-    let TestNode { node, dir, .. } = maker;
-    node.shutdown().await;
-    drop(node);
-    let mut c = config(dir.path(), vec![]);
-    payment_window(5)(&mut c);
-    let again = start_with(c, dir).await;
+    let again = restart(maker).await;
     failed_as(&again.node, &id, unpaid).await;
     assert_eq!(
         again.node.trade(&id).unwrap().log,
         taker.node.trade(&id).unwrap().log
     );
     // And of the taker.
-    let TestNode { node, dir, .. } = taker;
-    node.shutdown().await;
-    drop(node);
-    let mut c = config(dir.path(), vec![]);
-    payment_window(5)(&mut c);
-    let taker = start_with(c, dir).await;
+    let taker = restart(taker).await;
     failed_as(&taker.node, &id, unpaid).await;
     for t in [&again, &taker] {
         t.node.shutdown().await;

@@ -35,7 +35,7 @@ pub struct OfferJson {
 }
 
 /// The peer id of a key, or its hex if it is not one.
-fn peer_of(k: &PublicKey) -> String {
+pub(crate) fn peer_of(k: &PublicKey) -> String {
     k.peer_id()
         .map(|p| p.to_string())
         .unwrap_or_else(|_| k.to_hex())

@@ -10,6 +10,7 @@ use peerfx_net::PeerId;
 use peerfx_node::view::RatingView;
 use serde::{Deserialize, Serialize};
 
+use super::dto::peer_of;
 use super::error::{parse, ApiError};
 use super::Shared;
 
@@ -62,10 +63,6 @@ pub struct ProfileJson {
     /// The ratings, newest signed last (at most 50).
     #[serde(default)]
     pub recent: Vec<RatingJson>,
-}
-
-fn peer_of(k: &PublicKey) -> String {
-    k.peer_id().map_or_else(|_| k.to_hex(), |p| p.to_string())
 }
 
 /// A score in hundredths as "4.14".
