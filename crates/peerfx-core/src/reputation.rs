@@ -120,69 +120,82 @@ pub struct Profile {
     pub weight: u64,
 }
 
-/// Profiles computed from one set of ratings: build once, ask for many
-/// peers (a book page).
-pub struct Reputation<'a> {
-    facts: &'a [RatingFact],
-    view: &'a Viewpoint,
+/// The ratings a node holds, indexed for profiles: by rated peer, the
+/// distinct raters of each peer, and when each key was first and last seen.
+/// Kept up to date one rating at a time ([`RatingIndex::insert`]), so a
+/// profile costs the ratings of that peer, not a pass over all of them.
+#[derive(Clone, Debug, Default)]
+pub struct RatingIndex {
+    facts: Vec<RatingFact>,
     about: HashMap<PublicKey, Vec<usize>>,
     raters_of: HashMap<PublicKey, HashSet<PublicKey>>,
     seen: HashMap<PublicKey, (Timestamp, Timestamp)>,
 }
 
-impl<'a> Reputation<'a> {
-    /// Indexes `facts` (each trade and rater at most once, as stores keep
-    /// them) for the point of view `view`.
-    pub fn new(facts: &'a [RatingFact], view: &'a Viewpoint) -> Reputation<'a> {
-        let mut about: HashMap<PublicKey, Vec<usize>> = HashMap::new();
-        let mut raters_of: HashMap<PublicKey, HashSet<PublicKey>> = HashMap::new();
-        let mut seen: HashMap<PublicKey, (Timestamp, Timestamp)> = HashMap::new();
-        for (i, f) in facts.iter().enumerate() {
-            about.entry(f.rated).or_default().push(i);
-            raters_of.entry(f.rated).or_default().insert(f.rater);
-            for key in [f.rater, f.rated] {
-                let e = seen.entry(key).or_insert((f.received_at, f.received_at));
-                e.0 = e.0.min(f.received_at);
-                e.1 = e.1.max(f.received_at);
-            }
+impl RatingIndex {
+    /// An index of `facts` (each trade and rater at most once, as stores
+    /// keep them).
+    pub fn from_facts(facts: impl IntoIterator<Item = RatingFact>) -> RatingIndex {
+        let mut index = RatingIndex::default();
+        for f in facts {
+            index.insert(f);
         }
-        Reputation {
-            facts,
-            view,
-            about,
-            raters_of,
-            seen,
-        }
+        index
     }
 
-    /// How much a stranger's rating counts, in thousandths (before the cap).
-    fn maturity(&self, key: &PublicKey) -> u64 {
-        let age = self
-            .seen
-            .get(key)
-            .map_or(0, |(first, _)| self.view.now.since(*first));
+    /// Adds one rating. The caller keeps out a second rating of the same
+    /// trade by the same rater.
+    pub fn insert(&mut self, f: RatingFact) {
+        let i = self.facts.len();
+        self.about.entry(f.rated).or_default().push(i);
+        self.raters_of.entry(f.rated).or_default().insert(f.rater);
+        for key in [f.rater, f.rated] {
+            let e = self
+                .seen
+                .entry(key)
+                .or_insert((f.received_at, f.received_at));
+            e.0 = e.0.min(f.received_at);
+            e.1 = e.1.max(f.received_at);
+        }
+        self.facts.push(f);
+    }
+
+    /// Ratings held.
+    pub fn len(&self) -> usize {
+        self.facts.len()
+    }
+
+    /// Whether none are held.
+    pub fn is_empty(&self) -> bool {
+        self.facts.is_empty()
+    }
+
+    /// How much a stranger's rating counts at `now`, in thousandths (before
+    /// the cap).
+    fn maturity(&self, key: &PublicKey, now: Timestamp) -> u64 {
+        let age = self.seen.get(key).map_or(0, |(first, _)| now.since(*first));
         let history = self.raters_of.get(key).map_or(0, |r| r.len() as u64);
         let by_age = age.min(MATURE_AFTER_SECS) * 1_000 / MATURE_AFTER_SECS;
         let by_history = history.min(MATURE_COUNTERPARTIES) * 1_000 / MATURE_COUNTERPARTIES;
         by_age * by_history / 1_000
     }
 
-    /// The weight of `rater`'s word, and whether it is a stranger that is
-    /// not yet mature (whose weights are capped together).
-    fn weight(&self, rater: &PublicKey) -> (u64, bool) {
-        if *rater == self.view.me {
+    /// The weight of `rater`'s word from `view`, and whether it is a
+    /// stranger that is not yet mature (whose weights are capped together).
+    fn weight(&self, rater: &PublicKey, view: &Viewpoint) -> (u64, bool) {
+        if *rater == view.me {
             return (OWN_WEIGHT, false);
         }
-        if self.view.counterparties.contains(rater) {
+        if view.counterparties.contains(rater) {
             return (COUNTERPARTY_WEIGHT, false);
         }
-        let m = self.maturity(rater);
+        let m = self.maturity(rater, view.now);
         let w = (STRANGER_WEIGHT * m / 1_000).max(MIN_WEIGHT);
         (w, m < 1_000)
     }
 
-    /// The profile of `peer`.
-    pub fn profile(&self, peer: &PublicKey) -> Profile {
+    /// The profile of `peer` from `view`.
+    pub fn profile(&self, peer: &PublicKey, view: &Viewpoint) -> Profile {
         let mut p = Profile::default();
         if let Some((first, last)) = self.seen.get(peer) {
             (p.first_seen, p.last_seen) = (Some(*first), Some(*last));
@@ -192,11 +205,9 @@ impl<'a> Reputation<'a> {
         };
         let (mut weighted, mut weight, mut immature) = (0u64, 0u64, 0u64);
         let mut immature_weighted = 0u64;
-        let mut raters = HashSet::new();
-        for f in indexes.iter().map(|i| &self.facts[*i]) {
+        for f in indexes.iter().filter_map(|i| self.facts.get(*i)) {
             p.ratings += 1;
-            raters.insert(f.rater);
-            let (w, capped) = self.weight(&f.rater);
+            let (w, capped) = self.weight(&f.rater, view);
             let score = u64::from(f.score) * 100;
             if capped {
                 immature += w;
@@ -221,7 +232,7 @@ impl<'a> Reputation<'a> {
         }
         weight += immature;
         weighted += immature_weighted;
-        p.counterparties = raters.len() as u32;
+        p.counterparties = self.raters_of.get(peer).map_or(0, |r| r.len() as u32);
         p.weight = weight;
         let total = weighted + PRIOR_WEIGHT * NEUTRAL_SCORE;
         p.score = Some((total / (weight + PRIOR_WEIGHT)) as u32);

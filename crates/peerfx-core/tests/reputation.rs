@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use peerfx_core::rating::{RatedOutcome, RatedTrade, Rating, RatingError};
-use peerfx_core::reputation::{RatingFact, Reputation, Viewpoint};
+use peerfx_core::reputation::{RatingFact, RatingIndex, Viewpoint};
 use peerfx_core::testing::{verified_offer, verified_take, NOW};
 use peerfx_core::trade::{build_contract, Side};
 use peerfx_core::*;
@@ -136,12 +136,12 @@ fn a_clique_of_fresh_keys_does_not_outrank_an_honest_trader_with_history() {
         counterparties: HashSet::new(),
         now,
     };
-    let rep = Reputation::new(&facts, &third);
-    let h = rep.profile(&honest.public());
+    let rep = RatingIndex::from_facts(facts.clone());
+    let h = rep.profile(&honest.public(), &third);
     assert_eq!((h.completed, h.counterparties, h.failures), (5, 5, 0));
     let best_sybil = sybils
         .iter()
-        .map(|s| rep.profile(&s.public()))
+        .map(|s| rep.profile(&s.public(), &third))
         .max_by_key(|p| p.score)
         .unwrap();
     assert_eq!(best_sybil.completed, 0, "{best_sybil:?}");
@@ -164,8 +164,9 @@ fn a_clique_of_fresh_keys_does_not_outrank_an_honest_trader_with_history() {
         counterparties: [mine.public()].into_iter().collect(),
         ..third.clone()
     };
-    let personal = Reputation::new(&with_mine, &view).profile(&honest.public());
-    let impersonal = Reputation::new(&with_mine, &third).profile(&honest.public());
+    let with_mine = RatingIndex::from_facts(with_mine);
+    let personal = with_mine.profile(&honest.public(), &view);
+    let impersonal = with_mine.profile(&honest.public(), &third);
     assert!(personal.score < impersonal.score);
 }
 
@@ -182,12 +183,11 @@ fn a_peer_nobody_rated_has_no_score_and_a_failure_counts_against_the_side_at_fau
         reason: peerfx_core::trade::FailReason::Unpaid,
         at_fault: Some(Side::Maker),
     });
-    let facts = [f];
-    let rep = Reputation::new(&facts, &view);
-    let pb = rep.profile(&b.public());
+    let rep = RatingIndex::from_facts([f]);
+    let pb = rep.profile(&b.public(), &view);
     assert_eq!((pb.failures, pb.ratings), (1, 1));
     assert!(pb.score < Some(300));
-    let pa = rep.profile(&a.public());
+    let pa = rep.profile(&a.public(), &view);
     assert_eq!((pa.ratings, pa.score), (0, None));
     assert_eq!(pa.first_seen, Some(NOW));
 }

@@ -48,6 +48,14 @@ impl Inner {
     }
 
     pub(crate) fn emit(&self, event: NodeEvent) {
+        // Every completion passes here, whichever side took the last step.
+        if let NodeEvent::TradeUpdated {
+            id,
+            phase: peerfx_core::trade::Phase::Completed,
+        } = &event
+        {
+            self.trade_completed(id);
+        }
         // No subscribers is fine.
         let _ = self.events.send(event);
     }

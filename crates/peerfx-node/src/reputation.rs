@@ -3,8 +3,9 @@
 //! ([`peerfx_core::reputation`] says how it is computed and why).
 //!
 //! Every rating this node holds is kept in memory too, as the few fields a
-//! profile needs ([`RatingFact`], ~150 bytes), so a book page's profiles are
-//! computed without touching the disk. The same bounds hold in memory and
+//! profile needs ([`RatingFact`], ~150 bytes) in an index kept up to date
+//! one rating at a time ([`RatingIndex`]), so a profile costs that peer's
+//! ratings and never touches the disk. The same bounds hold in memory and
 //! in the store ([`RatingLimits`]), and the memory copy decides: gossip is
 //! applied on the pump's task, which never waits for the disk.
 
@@ -15,7 +16,7 @@ use peerfx_core::protocol::{
     GossipMessage, OfferState, RATINGS_PAGE_BYTES, RATINGS_PER_MAKER, RATINGS_PER_PAGE,
 };
 use peerfx_core::rating::{RatedOutcome, RatedTrade, Rating, VerifiedRating};
-use peerfx_core::reputation::{Profile, RatingFact, Reputation, Viewpoint};
+use peerfx_core::reputation::{Profile, RatingFact, RatingIndex, Viewpoint};
 use peerfx_core::trade::Phase;
 use peerfx_core::{codec, Market, PublicKey, RejectReason, Signed, Timestamp, TradeId};
 use peerfx_net::Acceptance;
@@ -27,15 +28,17 @@ use crate::locks::lock;
 use crate::view::RatingView;
 use crate::{now, Node, NodeError, NodeEvent};
 
-/// The ratings this node holds, as profiles need them.
+/// The ratings this node holds, as profiles need them, and the peers it
+/// completed trades with (its point of view).
 #[derive(Default)]
 pub(crate) struct RatingRoom {
     book: Mutex<RatingBook>,
+    counterparties: Mutex<HashSet<PublicKey>>,
 }
 
 #[derive(Default)]
 struct RatingBook {
-    facts: Vec<RatingFact>,
+    index: RatingIndex,
     keys: HashSet<(TradeId, PublicKey)>,
     per_rated: HashMap<PublicKey, usize>,
     per_rater: HashMap<PublicKey, usize>,
@@ -46,7 +49,7 @@ impl RatingBook {
         if self.keys.contains(&(fact.trade_id, fact.rater)) {
             return RatingInsert::Duplicate;
         }
-        if self.facts.len() >= limits.total {
+        if self.index.len() >= limits.total {
             return RatingInsert::Full("store");
         }
         if self.per_rated.get(&fact.rated).copied().unwrap_or(0) >= limits.per_rated {
@@ -58,7 +61,7 @@ impl RatingBook {
         self.keys.insert((fact.trade_id, fact.rater));
         *self.per_rated.entry(fact.rated).or_default() += 1;
         *self.per_rater.entry(fact.rater).or_default() += 1;
-        self.facts.push(fact);
+        self.index.insert(fact);
         RatingInsert::New
     }
 }
@@ -102,8 +105,12 @@ impl RatingRoom {
                 limits,
             );
         }
+        // Read once; kept up to date as trades complete (see
+        // [`Inner::trade_completed`]).
+        let counterparties = store.trade_counterparties(|s| s.phase == Phase::Completed)?;
         Ok(RatingRoom {
             book: Mutex::new(book),
+            counterparties: Mutex::new(counterparties.into_iter().collect()),
         })
     }
 }
@@ -143,15 +150,30 @@ impl Inner {
 
     /// This node's point of view: itself, and the peers it completed a
     /// trade with.
-    fn viewpoint(&self, now: Timestamp) -> Result<Viewpoint, NodeError> {
-        let counterparties = self
-            .store
-            .trade_counterparties(|state| state.phase_at(now) == Phase::Completed)?;
-        Ok(Viewpoint {
+    fn viewpoint(&self, now: Timestamp) -> Viewpoint {
+        Viewpoint {
             me: self.key.public(),
-            counterparties: counterparties.into_iter().collect(),
+            counterparties: lock(&self.ratings.counterparties).clone(),
             now,
-        })
+        }
+    }
+
+    /// Trade `id` completed: its counterparty joins this node's point of
+    /// view.
+    pub(crate) fn trade_completed(&self, id: &TradeId) {
+        match self.store.trade_get(id) {
+            Ok(Some(record)) => {
+                let c = &record.contract.contract.body;
+                let other = if c.maker == self.key.public() {
+                    c.taker
+                } else {
+                    c.maker
+                };
+                lock(&self.ratings.counterparties).insert(other);
+            }
+            Ok(None) => {}
+            Err(e) => self.store_failed(e),
+        }
     }
 
     /// Why this maker refuses `taker` for its reputation, if it does
@@ -184,10 +206,9 @@ impl Inner {
 
     /// The profiles of `peers`, computed together.
     pub(crate) fn profiles(&self, peers: &[PublicKey]) -> Result<Vec<Profile>, NodeError> {
-        let view = self.viewpoint(now())?;
+        let view = self.viewpoint(now());
         let book = lock(&self.ratings.book);
-        let rep = Reputation::new(&book.facts, &view);
-        Ok(peers.iter().map(|p| rep.profile(p)).collect())
+        Ok(peers.iter().map(|p| book.index.profile(p, &view)).collect())
     }
 }
 
