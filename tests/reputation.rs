@@ -71,6 +71,14 @@ async fn a_rating_reaches_the_market_by_gossip_and_by_sync_and_each_node_weighs_
     // The maker's own rating of its counterparty vouches for the trade.
     let own = maker.node.peer_profile(&t).unwrap();
     assert_eq!((own.completed, own.ratings), (1, 1));
+    // And the taker's word about the maker weighs as a counterparty's on
+    // the maker's node (a stranger's would not vouch): its point of view
+    // learnt of the completed trade.
+    wait_until("the taker's rating on the maker's node", || async {
+        maker.node.peer_profile(&m).is_ok_and(|p| p.ratings == 1)
+    })
+    .await;
+    assert_eq!(maker.node.peer_profile(&m).unwrap().completed, 1);
 
     // The book filters by the maker's reputation, as this node sees it.
     let book = |min_trades, min_score| {
