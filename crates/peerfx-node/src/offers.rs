@@ -6,9 +6,9 @@
 //! offer and posts the new one in one transaction: either both happen or
 //! neither does.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use peerfx_core::protocol::GossipMessage;
 use peerfx_core::validate::validate;
@@ -101,18 +101,7 @@ pub(crate) struct OfferRoom {
     pub(crate) post: tokio::sync::RwLock<()>,
     /// Own offers already announced as expiring soon.
     pub(crate) expiring_notified: Mutex<HashSet<OfferId>>,
-    /// When an own offer of each market was last published, and when a new
-    /// subscriber of it was last caught up ([`Node::catch_up_subscriber`]).
-    pub(crate) recent: Mutex<HashMap<Market, (Instant, Option<Instant>)>>,
 }
-
-/// How long after publishing an offer a new subscriber of its market may
-/// have missed it: gossipsub sends a message only to the subscribers the
-/// maker knows of, and a peer's subscription can arrive just after.
-const MISSED_WINDOW: Duration = Duration::from_secs(10);
-/// Least time between two catch-ups of one market, however many peers
-/// subscribe.
-const CATCH_UP_EVERY: Duration = Duration::from_secs(2);
 
 impl Node {
     /// Signs, stores (flushed) and publishes a new offer.
@@ -181,50 +170,11 @@ impl Node {
         Ok(())
     }
 
-    /// A peer subscribed to `market`. If an own offer was published there
-    /// just before, that peer may have missed it (it would otherwise wait
-    /// for the next re-announcement, minutes away): re-announce the market's
-    /// own offers, at most once per [`CATCH_UP_EVERY`].
-    pub(crate) async fn catch_up_subscriber(&self, market: Market) {
-        let due = {
-            let mut recent = lock(&self.inner.offers.recent);
-            match recent.get_mut(&market) {
-                Some((published, last)) if published.elapsed() < MISSED_WINDOW => {
-                    let due = last.is_none_or(|l| l.elapsed() >= CATCH_UP_EVERY);
-                    if due {
-                        *last = Some(Instant::now());
-                    }
-                    due
-                }
-                _ => false,
-            }
-        };
-        if !due {
-            return;
-        }
-        let own = match self.inner.store.own_live(now()) {
-            Ok(own) => own,
-            Err(e) => return self.inner.store_failed(e),
-        };
-        for o in own {
-            if o.status == OwnStatus::Open && o.offer.body.market().is_ok_and(|m| m == market) {
-                if let Err(e) = self.announce(&o).await {
-                    tracing::debug!("catching up a subscriber of {market}: {e}");
-                }
-            }
-        }
-    }
-
     pub(crate) async fn publish(
         &self,
         market: Market,
         msg: GossipMessage,
     ) -> Result<(), NodeError> {
-        if matches!(msg, GossipMessage::Offer(_)) {
-            let mut recent = lock(&self.inner.offers.recent);
-            let entry = recent.entry(market).or_insert((Instant::now(), None));
-            entry.0 = Instant::now();
-        }
         Ok(self.inner.net.publish(market, codec::encode(&msg)).await?)
     }
 

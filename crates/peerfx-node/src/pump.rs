@@ -87,12 +87,6 @@ fn on_control(inner: &Arc<Inner>, event: NetEvent) {
             let Some(market) = Market::from_topic(&topic) else {
                 return;
             };
-            let node = crate::Node {
-                inner: inner.clone(),
-            };
-            inner
-                .tracker
-                .spawn(async move { node.catch_up_subscriber(market).await });
             if inner.markets.contains(&market) {
                 // A first sync still looking for a peer settles on this one.
                 let first = inner.markets.unsettled(&market);
