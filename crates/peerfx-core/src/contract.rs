@@ -4,6 +4,7 @@
 
 use rust_decimal::Decimal;
 
+use crate::keys::PublicKey;
 use crate::message::{Contract, Offer, RejectReason, TakeRequest, Timestamp, Verified};
 use crate::money::{want_for_give, Rate};
 
@@ -19,6 +20,15 @@ impl Contract {
     /// the terms both signed without a field of its own.
     pub fn settle_by(&self) -> Timestamp {
         self.deadline.plus(self.payment_window_secs())
+    }
+
+    /// The party that is not `me` (the taker, unless `me` is it).
+    pub fn other_party(&self, me: &PublicKey) -> PublicKey {
+        if self.maker == *me {
+            self.taker
+        } else {
+            self.maker
+        }
     }
 }
 

@@ -163,12 +163,11 @@ impl Inner {
     pub(crate) fn trade_completed(&self, id: &TradeId) {
         match self.store.trade_get(id) {
             Ok(Some(record)) => {
-                let c = &record.contract.contract.body;
-                let other = if c.maker == self.key.public() {
-                    c.taker
-                } else {
-                    c.maker
-                };
+                let other = record
+                    .contract
+                    .contract
+                    .body
+                    .other_party(&self.key.public());
                 lock(&self.ratings.counterparties).insert(other);
             }
             Ok(None) => {}

@@ -189,12 +189,11 @@ impl Inner {
             .store
             .trade_get(id)?
             .ok_or(NodeError::UnknownTrade(*id))?;
-        let c = &record.contract.contract.body;
-        let other = if c.maker == self.key.public() {
-            c.taker
-        } else {
-            c.maker
-        };
+        let other = record
+            .contract
+            .contract
+            .body
+            .other_party(&self.key.public());
         other.peer_id().map_err(|_| NodeError::NotAPeer(other))
     }
 

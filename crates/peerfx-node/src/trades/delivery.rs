@@ -73,7 +73,7 @@ impl Node {
         };
         let me = inner.key.public();
         let c = &record.contract.contract.body;
-        let peer_key = if c.maker == me { c.taker } else { c.maker };
+        let peer_key = c.other_party(&me);
         let peer = peer_key
             .peer_id()
             .map_err(|_| NodeError::NotAPeer(peer_key))?;
