@@ -65,10 +65,7 @@ pub struct ProfileJson {
     pub recent: Vec<RatingJson>,
 }
 
-/// A score in hundredths as "4.14".
-pub fn score_text(hundredths: u32) -> String {
-    format!("{}.{:02}", hundredths / 100, hundredths % 100)
-}
+pub use peerfx_core::reputation::score_text;
 
 impl ProfileJson {
     /// The profile of `peer`, without its ratings.

@@ -83,7 +83,7 @@ fn reputation_refusal(
     trades: u32,
     score: Option<u32>,
 ) -> String {
-    let hundredths = |h: u32| format!("{}.{:02}", h / 100, h % 100);
+    let hundredths = crate::reputation::score_text;
     let mut asks = format!("at least {min_trades} completed trades");
     if let Some(min) = min_score {
         asks.push_str(&format!(" and a score of {}", hundredths(min)));

@@ -240,6 +240,11 @@ impl RatingIndex {
     }
 }
 
+/// A score in hundredths as people read it: 414 → "4.14".
+pub fn score_text(hundredths: u32) -> String {
+    format!("{}.{:02}", hundredths / 100, hundredths % 100)
+}
+
 /// A score as people write it ("4", "4.2", "4.25") that is not one.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("score {0:?}: use a number from 1 to 5 with at most two decimals, e.g. 4.5")]
