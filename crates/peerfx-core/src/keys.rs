@@ -62,9 +62,15 @@ macro_rules! fixed_bytes {
             }
         }
 
+        // On the wire (bincode) the raw bytes; in human-readable formats
+        // (the JSON of the golden vectors) lowercase hex.
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_bytes(&self.0)
+                if s.is_human_readable() {
+                    s.serialize_str(&self.to_hex())
+                } else {
+                    s.serialize_bytes(&self.0)
+                }
             }
         }
 
@@ -81,8 +87,15 @@ macro_rules! fixed_bytes {
                             .map($name)
                             .map_err(|_| E::invalid_length(v.len(), &self))
                     }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        v.parse().map_err(E::custom)
+                    }
                 }
-                d.deserialize_bytes(V)
+                if d.is_human_readable() {
+                    d.deserialize_str(V)
+                } else {
+                    d.deserialize_bytes(V)
+                }
             }
         }
     };

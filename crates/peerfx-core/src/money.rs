@@ -417,6 +417,11 @@ impl fmt::Debug for Rate {
 
 impl Serialize for Rate {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Human-readable formats (the JSON of the golden vectors) get the
+        // decimal, "1.08"; the wire gets (mantissa, scale).
+        if s.is_human_readable() {
+            return s.collect_str(self);
+        }
         let (m, scale) = self.parts();
         // Decodable rates have mantissas below 2^64 (see Deserialize); saturating
         // keeps Serialize infallible for the impossible rest.
@@ -427,6 +432,10 @@ impl Serialize for Rate {
 
 impl<'de> Deserialize<'de> for Rate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            return text.parse().map_err(serde::de::Error::custom);
+        }
         let (m, scale): (u64, u8) = Deserialize::deserialize(d)?;
         if u32::from(scale) > Rate::WIRE_MAX_SCALE {
             return Err(serde::de::Error::custom("rate scale above 18"));
