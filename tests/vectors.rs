@@ -285,6 +285,34 @@ fn keys() {
     assert_eq!(stored, doc);
 }
 
+/// The currencies a peer accepts and their minor-unit digits: ISO 4217 as
+/// this build knows it, pinned here so that two implementations agree on
+/// the list and on every price (docs/PROTOCOL.md, section 6).
+#[test]
+fn currencies() {
+    let mut table = serde_json::Map::new();
+    for a in b'A'..=b'Z' {
+        for b in b'A'..=b'Z' {
+            for c in b'A'..=b'Z' {
+                let code = String::from_utf8(vec![a, b, c]).unwrap();
+                if let Ok(currency) = code.parse::<Currency>() {
+                    table.insert(code, json!(currency.exponent().unwrap()));
+                }
+            }
+        }
+    }
+    let doc = Value::Object(table);
+    let path = dir().join("currencies.json");
+    if blessing() {
+        std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
+    }
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        stored, doc,
+        "the currency table drifted: a new ISO 4217 list?"
+    );
+}
+
 #[test]
 fn signed_messages() {
     let offer = the_offer();
@@ -597,7 +625,7 @@ fn no_stray_vectors() {
             .strip_suffix(".json")
             .unwrap_or_else(|| panic!("tests/vectors/{name}: only .json vectors belong there"));
         assert!(
-            stem == "keys" || here.contains(&format!("\"{stem}\"")),
+            stem == "keys" || stem == "currencies" || here.contains(&format!("\"{stem}\"")),
             "tests/vectors/{name} is not written by this test"
         );
     }
