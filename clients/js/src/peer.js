@@ -1,0 +1,300 @@
+// A peerfx peer on js-libp2p: follows markets over gossipsub (section 7),
+// syncs them (section 8) and takes offers (section 9) of docs/PROTOCOL.md.
+//
+// It reads and takes; it does not make offers or serve sync and trade
+// requests of its own, so the trade steps after a take are the Rust node's
+// and the user's business (`peerfx trade ...` on the maker's side).
+
+import './compat.js'
+import { createLibp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { gossipsub } from '@chainsafe/libp2p-gossipsub'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
+import { TypedEventEmitter } from '@libp2p/interface'
+import { Book } from './book.js'
+import { decode, encode, DecodeError, fromHex } from './wire.js'
+import {
+  GossipMessage, SyncRequest, SyncResponse, TradeRequest, TradeResponse
+} from './types.js'
+import {
+  gossipMessageId, LIMITS, messageId, nowSecs, publicKeyHex, sign, signingBytes, topicOf, validate,
+  ValidationError, wantForGive
+} from './verify.js'
+import { rejectText, refusalText } from './text.js'
+
+/** Protocol names (section 2). */
+export const SYNC_PROTOCOL = '/peerfx/sync/3'
+export const TRADE_PROTOCOL = '/peerfx/trade/3'
+
+/** How long one request may take, as the Rust node's request timeout. */
+const REQUEST_TIMEOUT_MS = 10_000
+
+/** The payment windows a taker accepts (section 9, step 3). */
+const MIN_WINDOW_SECS = 5 * 60
+const MAX_WINDOW_SECS = 14 * 24 * 3600
+
+/** Why a take did not end in a stored contract. */
+export class TakeError extends Error {
+  constructor (message, reason) {
+    super(message)
+    this.name = 'TakeError'
+    this.reason = reason
+  }
+}
+
+/** The PeerId of an ed25519 public key given as hex. */
+export function peerIdOfKey (keyHex) {
+  return peerIdFromPublicKey(publicKeyFromRaw(fromHex(keyHex)))
+}
+
+function concat (chunks) {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.length
+  }
+  return out
+}
+
+/**
+ * Events: `offer` ({ market, id, result }) for every gossip message that
+ * changed a book; `rejected` ({ market, from, error }) for invalid gossip.
+ */
+export class Peer extends TypedEventEmitter {
+  /** Starts a peer; `privateKey` is a libp2p ed25519 key (a new one if absent). */
+  static async start ({ privateKey, listen = [] } = {}) {
+    privateKey = privateKey ?? await generateKeyPair('Ed25519')
+    const node = await createLibp2p({
+      privateKey,
+      addresses: { listen },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: {
+        identify: identify({ protocolPrefix: 'ipfs' }),
+        pubsub: gossipsub({
+          globalSignaturePolicy: 'StrictSign',
+          // Content-addressed ids: the same bytes are one message (section 7).
+          msgIdFn: (msg) => gossipMessageId(msg.data),
+          allowPublishToZeroTopicPeers: true,
+          emitSelf: false,
+          maxInboundDataLength: 256 * 1024
+        })
+      }
+    })
+    return new Peer(node, privateKey)
+  }
+
+  constructor (node, privateKey) {
+    super()
+    this.node = node
+    this.privateKey = privateKey
+    this.publicKey = publicKeyHex(privateKey)
+    /** @type {Map<string, Book>} books by topic */
+    this.books = new Map()
+  }
+
+  get peerId () {
+    return this.node.peerId
+  }
+
+  /** Dials a multiaddr (with its /p2p/ part); returns the remote PeerId. */
+  async dial (addr) {
+    const conn = await this.node.dial(multiaddr(addr), { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+    return conn.remotePeer
+  }
+
+  /** Follows a market: subscribes to its topic and keeps its verified book. */
+  follow (market) {
+    const topic = topicOf(market)
+    let book = this.books.get(topic)
+    if (book) return book
+    book = new Book(market)
+    this.books.set(topic, book)
+    const pubsub = this.node.services.pubsub
+    // The validator is the whole check: what it accepts is in the book, and
+    // gossipsub forwards only what it accepts (section 7).
+    pubsub.topicValidators.set(topic, async (from, msg) => {
+      try {
+        const message = decode(GossipMessage, msg.data, LIMITS.maxGossipBytes)
+        const result = await book.apply(message)
+        if (result === 'stale') return 'ignore'
+        const id = message.Offer
+          ? messageId('Offer', message.Offer.offer.body)
+          : message.Cancel ? message.Cancel.body.offer_id : message.Rating.rating.body.trade_id
+        this.safeDispatch('offer', { detail: { market, id, result, kind: Object.keys(message)[0] } })
+        return 'accept'
+      } catch (error) {
+        if (!(error instanceof DecodeError || error instanceof ValidationError || error instanceof RangeError)) throw error
+        this.safeDispatch('rejected', { detail: { market, from: from.toString(), error } })
+        return 'reject'
+      }
+    })
+    pubsub.subscribe(topic)
+    return book
+  }
+
+  /** The peers this node knows to follow `market`'s topic. */
+  subscribers (market) {
+    return this.node.services.pubsub.getSubscribers(topicOf(market))
+  }
+
+  /** The peers in this node's gossip mesh for `market`. */
+  meshPeers (market) {
+    return this.node.services.pubsub.getMeshPeers(topicOf(market))
+  }
+
+  /**
+   * One request-response exchange (section 8's framing): write one message,
+   * close the write side, read at most `limit` bytes to the end.
+   */
+  async request (peerId, protocol, reqCodec, request, respCodec, limit) {
+    const signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+    const stream = await this.node.dialProtocol(peerId, protocol, { signal })
+    try {
+      await stream.sink([encode(reqCodec, request)])
+      const chunks = []
+      let size = 0
+      for await (const chunk of stream.source) {
+        const bytes = chunk.subarray()
+        size += bytes.length
+        if (size > limit) throw new DecodeError(`response of more than ${limit} bytes`)
+        chunks.push(bytes)
+      }
+      return decode(respCodec, concat(chunks), limit)
+    } catch (e) {
+      stream.abort(e)
+      throw e
+    } finally {
+      if (stream.status === 'open') await stream.close().catch(() => {})
+    }
+  }
+
+  /**
+   * Syncs `market` from `peerId`, page by page, into the book: returns how
+   * many offers and ratings were added or updated, and how many were invalid.
+   */
+  async sync (peerId, market, { pageLimit = 256, maxPages = 64 } = {}) {
+    const book = this.follow(market)
+    let cursor = null
+    const counts = { pages: 0, changed: 0, invalid: 0, ratings: 0 }
+    do {
+      const response = await this.request(peerId, SYNC_PROTOCOL, SyncRequest,
+        { market, cursor, limit: pageLimit }, SyncResponse, LIMITS.maxSyncResponseBytes)
+      if (response.Refused) throw new Error(`sync refused: ${response.Refused}`)
+      const page = response.Page
+      counts.pages++
+      for (const state of page.offers) {
+        try {
+          if (await book.applyOffer(state) !== 'stale') counts.changed++
+        } catch (e) {
+          if (!(e instanceof ValidationError || e instanceof RangeError)) throw e
+          counts.invalid++
+        }
+      }
+      for (const rated of page.ratings) {
+        try {
+          if (await book.applyRating(rated) !== 'stale') counts.ratings++
+        } catch (e) {
+          if (!(e instanceof ValidationError || e instanceof RangeError)) throw e
+          counts.invalid++
+        }
+      }
+      // An empty page with a cursor would loop forever on a broken peer.
+      cursor = page.offers.length > 0 ? page.next : null
+    } while (cursor !== null && counts.pages < maxPages)
+    return counts
+  }
+
+  async tradeRequest (peerId, request) {
+    return this.request(peerId, TRADE_PROTOCOL, TradeRequest, request, TradeResponse, LIMITS.maxTradeBytes)
+  }
+
+  /**
+   * Takes `giveAmount` minor units of an open offer of the book, paying with
+   * `paymentMethod` (section 9). Resolves to the contract both signed and its
+   * trade id, once the maker has stored it; throws TakeError otherwise.
+   */
+  async take (market, offerId, { giveAmount, paymentMethod, counterRate = null }) {
+    const entry = this.follow(market).get(offerId)
+    if (!entry) throw new TakeError(`no open offer ${offerId} in ${market.join('-')}`)
+    const offer = entry.offer.body
+    paymentMethod = paymentMethod ?? offer.payment_methods[0]
+    const maker = peerIdOfKey(offer.maker)
+    const nonce = new DataView(crypto.getRandomValues(new Uint8Array(8)).buffer).getBigUint64(0)
+    const take = await sign('TakeRequest', {
+      offer_id: offerId,
+      taker: this.publicKey,
+      give_amount: giveAmount,
+      counter_rate: counterRate,
+      payment_method: paymentMethod,
+      created_at: nowSecs(),
+      nonce: nonce <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(nonce) : nonce
+    }, this.privateKey)
+    const requestId = await validate('TakeRequest', take)
+
+    const reply = await this.withRetries(() => this.tradeRequest(maker, { Take: take }))
+    if (reply.Take?.Reject) {
+      const reject = reply.Take.Reject
+      await validate('TakeReject', reject)
+      if (reject.body.maker !== offer.maker || reject.body.request_id !== requestId) throw new TakeError('a reject that is not the maker\'s answer to this take')
+      throw new TakeError(`the maker refused: ${rejectText(reject.body.reason)}`, reject.body.reason)
+    }
+    if (!reply.Take?.Accept) throw new TakeError(`unexpected answer to a take: ${Object.keys(reply)[0]}`)
+    const contract = reply.Take.Accept
+    await validate('Contract', contract)
+    this.checkContract(contract.body, entry.offer, take)
+
+    const tradeId = messageId('Contract', contract.body)
+    const takerSignature = Buffer.from(await this.privateKey.sign(signingBytes('Contract', contract.body))).toString('hex')
+    const stored = await this.withRetries(() => this.tradeRequest(maker, {
+      Countersign: { request_id: requestId, taker_signature: takerSignature }
+    }))
+    if (stored.Stored !== tradeId) throw new TakeError(`the maker did not store the trade: ${JSON.stringify(stored)}`)
+    return { tradeId, signedContract: { contract, taker_signature: takerSignature } }
+  }
+
+  /** The taker's check of a contract (section 9, step 3). */
+  checkContract (c, offer, take) {
+    const o = offer.body
+    const t = take.body
+    const fail = (what) => { throw new TakeError(`the contract does not match the offer and request: ${what}`) }
+    if (c.offer_id !== messageId('Offer', o) || c.request_id !== messageId('TakeRequest', t)) fail('ids')
+    if (c.maker !== o.maker || c.taker !== this.publicKey) fail('parties')
+    if (c.give !== o.give || c.want !== o.want) fail('currencies')
+    if (BigInt(c.give_amount) !== BigInt(t.give_amount)) fail('amount')
+    if (c.rate !== (t.counter_rate ?? o.rate)) fail('rate')
+    if (BigInt(c.want_amount) !== wantForGive(c.give_amount, c.give, c.want, c.rate)) fail('price')
+    if (c.payment_method !== t.payment_method) fail('payment method')
+    const now = BigInt(nowSecs())
+    const skew = BigInt(LIMITS.maxClockSkewSecs)
+    const created = BigInt(c.created_at)
+    if (created < now - skew || created > now + skew) fail('contract time: too far from the taker\'s clock')
+    const window = BigInt(c.deadline) - created
+    if (window < BigInt(MIN_WINDOW_SECS)) fail('deadline: too soon to settle')
+    if (window > BigInt(MAX_WINDOW_SECS)) fail('deadline: too far away')
+  }
+
+  /** Sends until the answer is not a transient refusal (section 9), three times at most. */
+  async withRetries (send) {
+    for (let attempt = 1; ; attempt++) {
+      const response = await send()
+      const refusal = response.Refused
+      const transient = refusal === 'Busy' || refusal === 'Storage' || refusal === 'RateLimited'
+      if (!refusal) return response
+      if (!transient || attempt === 3) throw new TakeError(`the maker refused: ${refusalText(refusal)}`, refusal)
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt))
+    }
+  }
+
+  async stop () {
+    await this.node.stop()
+  }
+}
