@@ -146,7 +146,7 @@ export class Peer extends TypedEventEmitter {
     return this.node.services.pubsub.getSubscribers(topicOf(market))
   }
 
-  /** The peers in this node's gossip mesh for `market`. */
+  /** The peers (as PeerId strings) in this node's gossip mesh for `market`. */
   meshPeers (market) {
     return this.node.services.pubsub.getMeshPeers(topicOf(market))
   }

@@ -1,0 +1,135 @@
+// The JavaScript peer against a real Rust daemon built from this commit, on
+// 127.0.0.1 with ephemeral ports and a temp data dir: sync, gossip (offer,
+// cancel), a refused take, a take that ends with the same contract on both
+// sides, and the `book` command as a user runs it.
+//
+// The daemon binary is $PEERFX_BIN, else target/debug/peerfx of this
+// checkout (`cargo build --bin peerfx`, which scripts/test does first).
+
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, execFile } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { Peer, TakeError } from '../src/peer.js'
+import { encode, toHex } from '../src/wire.js'
+import { SignedContract } from '../src/types.js'
+import { messageId } from '../src/verify.js'
+
+const run = promisify(execFile)
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+const BIN = process.env.PEERFX_BIN ?? join(ROOT, 'target/debug/peerfx')
+const TIMEOUT_MS = 30_000
+const MARKET = ['EUR', 'USD']
+
+let dir, daemon, addr, peer
+
+/** Runs the Rust CLI against the daemon's data dir; resolves to its JSON. */
+async function cli (...args) {
+  const { stdout } = await run(BIN, ['--data-dir', dir, '--json', ...args])
+  return stdout.trim() ? JSON.parse(stdout) : null
+}
+
+/** Polls `f` until it returns something truthy, or fails after the timeout. */
+async function waitFor (what, f) {
+  const deadline = Date.now() + TIMEOUT_MS
+  for (;;) {
+    const v = await f().catch(() => null)
+    if (v) return v
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+async function post (min, max, rate, pay) {
+  return cli('offer', 'post', '--give', 'EUR', '--min', min, '--max', max, '--want', 'USD', '--rate', rate, '--pay', pay)
+}
+
+before(async () => {
+  assert.ok(existsSync(BIN), `${BIN} is missing: build it with \`cargo build --bin peerfx\` (or set PEERFX_BIN)`)
+  dir = mkdtempSync(join(tmpdir(), 'peerfx-js-'))
+  daemon = spawn(BIN, ['--data-dir', dir, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0',
+    '--no-mdns', '--market', 'EUR-USD', '--log-level', 'warn'], { stdio: 'ignore' })
+  const id = await waitFor('the daemon\'s API', () => cli('id'))
+  addr = id.listen_addrs.find((a) => a.startsWith('/ip4/127.0.0.1/tcp/'))
+  assert.ok(addr, `no TCP address in ${JSON.stringify(id.listen_addrs)}`)
+  peer = await Peer.start()
+})
+
+after(async () => {
+  await peer?.stop()
+  daemon?.kill('SIGKILL')
+  if (dir) rmSync(dir, { recursive: true, force: true })
+})
+
+test('a JS peer syncs, follows gossip, and takes an offer from a Rust maker', async (t) => {
+  const early = await post('100', '500', '1.08', 'cash,sepa')
+  const book = peer.follow(MARKET)
+  const maker = await peer.dial(addr)
+
+  await t.test('sync: the offer posted before the JS peer came', async () => {
+    const synced = await peer.sync(maker, MARKET)
+    assert.equal(synced.invalid, 0)
+    const entry = book.get(early.id)
+    assert.ok(entry, `offer ${early.id} is not in the synced book`)
+    assert.equal(entry.offer.body.rate, '1.08')
+    assert.equal(entry.offer.body.min_give, 10000)
+  })
+
+  // The maker publishes to the subscribers it knows: wait until the JS peer's
+  // subscription is in (the JS side grafts the maker into its mesh after it).
+  await waitFor('the maker in the JS peer\'s mesh', async () =>
+    peer.meshPeers(MARKET).includes(maker.toString()))
+
+  let late
+  await t.test('gossip: an offer posted now arrives verified', async () => {
+    late = await post('50', '200', '1.09', 'sepa')
+    await waitFor('the gossiped offer', async () => book.get(late.id))
+    assert.equal(messageId('Offer', book.get(late.id).offer.body), late.id)
+  })
+
+  await t.test('gossip: a cancel removes the offer', async () => {
+    await cli('offer', 'cancel', early.id)
+    await waitFor('the cancel', async () => !book.get(early.id))
+    assert.ok(book.cancelled.has(early.id))
+  })
+
+  await t.test('a take out of range is refused with the maker\'s signed reason', async () => {
+    await assert.rejects(
+      peer.take(MARKET, late.id, { giveAmount: 500_00, paymentMethod: 'sepa' }),
+      (e) => e instanceof TakeError && /amount out of range: must be between 5000 and 20000/.test(e.message))
+  })
+
+  await t.test('take: both sides end with the same contract, signed by both', async () => {
+    const { tradeId, signedContract } = await peer.take(MARKET, late.id, { giveAmount: 120_00, paymentMethod: 'sepa' })
+    const c = signedContract.contract.body
+    assert.equal(c.want_amount, 130_80, '120.00 EUR at 1.09 is 130.80 USD')
+    assert.equal(c.taker, peer.publicKey)
+
+    const trade = await cli('trade', 'show', tradeId)
+    assert.equal(trade.state, 'agreed')
+    assert.equal(trade.role, 'maker')
+    // The maker's evidence holds the contract it stored, as wire bytes.
+    const file = join(dir, 'evidence.json')
+    await cli('trade', 'export', tradeId, file)
+    const evidence = JSON.parse(readFileSync(file, 'utf8'))
+    assert.equal(evidence.trade_id, tradeId)
+    assert.equal(evidence.contract, toHex(encode(SignedContract, signedContract)))
+
+    // The fill reaches the JS book as the maker's gossiped update.
+    await waitFor('the fill\'s update', async () => book.get(late.id)?.remaining === 80_00)
+  })
+
+  await t.test('npm run book prints every verified offer with its id', async () => {
+    const { stdout } = await run(process.execPath, [
+      fileURLToPath(new URL('../bin/peerfx-js.js', import.meta.url)),
+      'book', '--dial', addr, '--market', 'EUR-USD', '--wait', '0', '--json'
+    ])
+    const rows = JSON.parse(stdout)
+    assert.deepEqual(rows.map((r) => r.id), [late.id])
+    assert.equal(rows[0].remaining, '80.00')
+  })
+})
