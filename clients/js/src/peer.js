@@ -27,6 +27,7 @@ import {
   ValidationError, wantForGive
 } from './verify.js'
 import { rejectText, refusalText } from './text.js'
+import { StepRefused, TradeState } from './trade.js'
 
 /** Protocol names (section 2). */
 export const SYNC_PROTOCOL = '/peerfx/sync/3'
@@ -63,9 +64,14 @@ function concat (chunks) {
   return out
 }
 
+/** Trade requests served at once; more are refused (stream limit). */
+const MAX_INBOUND_TRADE_STREAMS = 32
+
 /**
- * Events: `offer` ({ market, id, result }) for every gossip message that
- * changed a book; `rejected` ({ market, from, error }) for invalid gossip.
+ * Events: `offer` ({ market, id, result, kind }) for every gossip message
+ * that changed a book; `rejected` ({ market, from, error }) for invalid
+ * gossip; `trade` ({ tradeId, message, state }) for every message of the
+ * other party that this peer stored.
  */
 export class Peer extends TypedEventEmitter {
   /** Starts a peer; `privateKey` is a libp2p ed25519 key (a new one if absent). */
@@ -89,7 +95,13 @@ export class Peer extends TypedEventEmitter {
         })
       }
     })
-    return new Peer(node, privateKey)
+    const peer = new Peer(node, privateKey)
+    await node.handle(TRADE_PROTOCOL, ({ stream, connection }) => {
+      peer.serveTrade(stream, connection.remotePeer).catch((error) => {
+        stream.abort(error)
+      })
+    }, { maxInboundStreams: MAX_INBOUND_TRADE_STREAMS })
+    return peer
   }
 
   constructor (node, privateKey) {
@@ -99,6 +111,12 @@ export class Peer extends TypedEventEmitter {
     this.publicKey = publicKeyHex(privateKey)
     /** @type {Map<string, Book>} books by topic */
     this.books = new Map()
+    /**
+     * Trades this peer took, in memory: the contract both signed, the log,
+     * the state, this peer's side, and its message not yet acknowledged.
+     * @type {Map<string, {contract: object, log: object[], state: TradeState, side: string, pending: object|null}>}
+     */
+    this.trades = new Map()
   }
 
   get peerId () {
@@ -258,7 +276,107 @@ export class Peer extends TypedEventEmitter {
       Countersign: { request_id: requestId, taker_signature: takerSignature }
     }))
     if (stored.Stored !== tradeId) throw new TakeError(`the maker did not store the trade: ${JSON.stringify(stored)}`)
-    return { tradeId, signedContract: { contract, taker_signature: takerSignature } }
+    const signedContract = { contract, taker_signature: takerSignature }
+    this.trades.set(tradeId, {
+      contract: signedContract, log: [], state: new TradeState(contract.body), side: 'Taker', pending: null
+    })
+    return { tradeId, signedContract }
+  }
+
+  /**
+   * Sends one step or chat line of a trade this peer took (a TradeAction:
+   * 'Paid', 'Received', 'Cancel', { Dispute: { reason } }, { Chat: { text } },
+   * { Close: { seen } }) and resolves once the counterparty stored it (its
+   * Ack). The step counts on this side only then, so a cancel never holds
+   * on one side alone. A message that was not acknowledged is sent again,
+   * unchanged, before the next one.
+   */
+  async step (tradeId, action) {
+    const trade = this.trades.get(tradeId)
+    if (!trade) throw new Error(`no trade ${tradeId}`)
+    const c = trade.contract.contract.body
+    const other = peerIdOfKey(trade.side === 'Taker' ? c.maker : c.taker)
+    if (trade.pending) await this.deliver(trade, tradeId, other, trade.pending)
+    const body = {
+      trade_id: tradeId,
+      author: this.publicKey,
+      seq: trade.state.nextSeq(trade.side),
+      created_at: nowSecs(),
+      action
+    }
+    trade.state.check(c, tradeId, body)
+    trade.pending = await sign('TradeMessage', body, this.privateKey)
+    await this.deliver(trade, tradeId, other, trade.pending)
+    return trade.state
+  }
+
+  async deliver (trade, tradeId, other, signed) {
+    const response = await this.withRetries(() => this.tradeRequest(other, { Message: signed }))
+    if (!response.Ack || response.Ack.trade_id !== tradeId || response.Ack.seq !== signed.body.seq) {
+      throw new Error(`unexpected answer to a trade message: ${JSON.stringify(response)}`)
+    }
+    trade.state.apply(trade.contract.contract.body, tradeId, signed.body)
+    trade.log.push(signed)
+    trade.pending = null
+  }
+
+  /** Answers one inbound trade request (section 9). */
+  async serveTrade (stream, from) {
+    const chunks = []
+    let size = 0
+    for await (const chunk of stream.source) {
+      const bytes = chunk.subarray()
+      size += bytes.length
+      if (size > LIMITS.maxTradeBytes) throw new DecodeError(`trade request of more than ${LIMITS.maxTradeBytes} bytes`)
+      chunks.push(bytes)
+    }
+    let response
+    try {
+      response = await this.onTradeRequest(decode(TradeRequest, concat(chunks), LIMITS.maxTradeBytes), from)
+    } catch (e) {
+      if (!(e instanceof DecodeError || e instanceof RangeError)) throw e
+      response = { Refused: { Invalid: e.message } }
+    }
+    await stream.sink([encode(TradeResponse, response)])
+  }
+
+  async onTradeRequest (request, from) {
+    if (request.Take) {
+      // This peer makes no offers: every take is of an unknown offer.
+      const reject = await sign('TakeReject', {
+        request_id: messageId('TakeRequest', request.Take.body),
+        maker: this.publicKey,
+        reason: 'UnknownOffer',
+        created_at: nowSecs()
+      }, this.privateKey)
+      return { Take: { Reject: reject } }
+    }
+    if (request.Countersign) return { Refused: 'UnknownTake' }
+    const signed = request.Message
+    const msg = signed.body
+    try {
+      await validate('TradeMessage', signed)
+    } catch (e) {
+      if (!(e instanceof ValidationError || e instanceof RangeError)) throw e
+      return { Refused: { Invalid: e.message } }
+    }
+    if (!peerIdOfKey(msg.author).equals(from)) return { Refused: 'NotTheAuthor' }
+    const trade = this.trades.get(msg.trade_id)
+    if (!trade) return { Refused: 'UnknownTrade' }
+    // A resend of a stored message is acknowledged again.
+    const stored = trade.log.find((m) => m.body.author === msg.author && m.body.seq === msg.seq)
+    if (stored && stored.signature === signed.signature) return { Ack: { trade_id: msg.trade_id, seq: msg.seq } }
+    const c = trade.contract.contract.body
+    try {
+      trade.state.admit(c, msg.trade_id, msg, nowSecs())
+    } catch (e) {
+      if (e instanceof StepRefused) return { Refused: { Step: e.error } }
+      throw e
+    }
+    trade.state.apply(c, msg.trade_id, msg)
+    trade.log.push(signed)
+    this.safeDispatch('trade', { detail: { tradeId: msg.trade_id, message: signed, state: trade.state } })
+    return { Ack: { trade_id: msg.trade_id, seq: msg.seq } }
   }
 
   /** The taker's check of a contract (section 9, step 3). */

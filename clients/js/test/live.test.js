@@ -84,7 +84,7 @@ test('a JS peer syncs, follows gossip, and takes an offer from a Rust maker', as
   await waitFor('the maker in the JS peer\'s mesh', async () =>
     peer.meshPeers(MARKET).includes(maker.toString()))
 
-  let late
+  let late, takenId
   await t.test('gossip: an offer posted now arrives verified', async () => {
     late = await post('50', '200', '1.09', 'sepa')
     await waitFor('the gossiped offer', async () => book.get(late.id))
@@ -121,6 +121,25 @@ test('a JS peer syncs, follows gossip, and takes an offer from a Rust maker', as
 
     // The fill reaches the JS book as the maker's gossiped update.
     await waitFor('the fill\'s update', async () => book.get(late.id)?.remaining === 80_00)
+    takenId = tradeId
+  })
+
+  await t.test('the trade runs to completed on both sides, steps going both ways', async () => {
+    const maker = () => cli('trade', 'show', takenId)
+    const jsState = () => peer.trades.get(takenId).state
+    await peer.step(takenId, { Chat: { text: 'Sending the USD by SEPA now.' } })
+    await peer.step(takenId, 'Paid')
+    await waitFor('the maker to hold the taker\'s payment', async () => (await maker()).taker_paid)
+    await cli('trade', 'paid', takenId)
+    await waitFor('the maker\'s Paid at the JS peer', async () => jsState().maker.paid !== null)
+    await peer.step(takenId, 'Received')
+    await cli('trade', 'received', takenId)
+    await waitFor('the maker\'s Received at the JS peer', async () => jsState().phase === 'Completed')
+    assert.equal((await maker()).state, 'completed')
+    // A step after the end is refused by the JS peer's own state machine.
+    assert.throws(() => jsState().check(peer.trades.get(takenId).contract.contract.body, takenId, {
+      trade_id: takenId, author: peer.publicKey, seq: jsState().nextSeq('Taker'), created_at: Math.floor(Date.now() / 1000), action: 'Paid'
+    }), /"Final":"Completed"/)
   })
 
   await t.test('npm run book prints every verified offer with its id', async () => {
