@@ -625,7 +625,8 @@ fn no_stray_vectors() {
             .strip_suffix(".json")
             .unwrap_or_else(|| panic!("tests/vectors/{name}: only .json vectors belong there"));
         assert!(
-            stem == "keys" || stem == "currencies" || here.contains(&format!("\"{stem}\"")),
+            ["keys", "currencies", "trade-logs"].contains(&stem)
+                || here.contains(&format!("\"{stem}\"")),
             "tests/vectors/{name} is not written by this test"
         );
     }

@@ -9,7 +9,7 @@ const FINAL = new Set(['Completed', 'Cancelled', 'Expired', 'Failed'])
 /** Why a message does not fit a trade: `error` is the StepError of section 5.4. */
 export class StepRefused extends Error {
   constructor (error) {
-    super(`step refused: ${JSON.stringify(error)}`)
+    super(`step refused: ${JSON.stringify(error, (k, v) => typeof v === 'bigint' ? v.toString() : v)}`)
     this.name = 'StepRefused'
     this.error = error
   }
