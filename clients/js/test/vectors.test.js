@@ -26,7 +26,7 @@ function parseExact (text) {
 }
 
 const VECTORS = readdirSync(DIR)
-  .filter((f) => f.endsWith('.json') && f !== 'keys.json' && f !== 'currencies.json')
+  .filter((f) => f.endsWith('.json') && !['keys.json', 'currencies.json', 'trade-logs.json'].includes(f))
   .map((f) => ({ name: f.replace(/\.json$/, ''), ...parseExact(readFileSync(new URL(f, DIR), 'utf8')) }))
 
 /** A decoded value in the JSON shape of `parseExact`: bytes as arrays, BigInt as strings. */
