@@ -24,7 +24,7 @@ use peerfx::core::codec;
 use peerfx::core::outcome::{FailReason, Failure};
 use peerfx::core::protocol::*;
 use peerfx::core::rating::{RatedOutcome, RatedTrade, Rating};
-use peerfx::core::trade::{Side, StepError};
+use peerfx::core::trade::{BudgetKind, Phase, Side, StepError, StepKind};
 use peerfx::core::*;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{json, Value};
@@ -609,6 +609,209 @@ fn trade_requests_and_responses() {
         "trade-response-refused-invalid",
         "TradeResponse",
         &TradeResponse::Refused(TradeRefusal::Invalid("note is 2001 bytes".into())),
+        &[],
+        None,
+    );
+}
+
+/// Every variant of every enum of PROTOCOL.md section 5 that no envelope
+/// above carries, so each tag a peer may send is pinned by a vector. The
+/// `match`es without a wildcard stop the build when a variant is added
+/// without a vector.
+#[test]
+fn every_enum_variant() {
+    let reasons = vec![
+        RejectReason::UnknownOffer,
+        RejectReason::Closed,
+        RejectReason::Expired,
+        RejectReason::InsufficientRemaining {
+            available: Amount(2500),
+        },
+        RejectReason::AmountOutOfRange {
+            min: Amount(10000),
+            max: Amount(50000),
+        },
+        RejectReason::RateRefused {
+            maker_rate: "1.08".parse().unwrap(),
+        },
+        RejectReason::PaymentMethodNotOffered,
+        RejectReason::Blocked,
+        RejectReason::SelfTake,
+        RejectReason::Invalid("bad request".into()),
+        RejectReason::Reserved {
+            retry_after_secs: 12,
+        },
+        RejectReason::Throttled {
+            retry_after_secs: 300,
+        },
+        RejectReason::Reputation {
+            min_trades: 1,
+            min_score: None,
+            trades: 0,
+            score: Some(350),
+        },
+    ];
+    for r in &reasons {
+        match r {
+            RejectReason::UnknownOffer
+            | RejectReason::Closed
+            | RejectReason::Expired
+            | RejectReason::InsufficientRemaining { .. }
+            | RejectReason::AmountOutOfRange { .. }
+            | RejectReason::RateRefused { .. }
+            | RejectReason::PaymentMethodNotOffered
+            | RejectReason::Blocked
+            | RejectReason::SelfTake
+            | RejectReason::Invalid(_)
+            | RejectReason::Reserved { .. }
+            | RejectReason::Throttled { .. }
+            | RejectReason::Reputation { .. } => {}
+        }
+    }
+    vector(
+        "enum-reject-reasons",
+        "list<RejectReason>",
+        &reasons,
+        &[],
+        None,
+    );
+
+    let steps = vec![
+        StepError::NotAParty,
+        StepError::WrongTrade,
+        StepError::Replay {
+            seq: 1,
+            expected: 2,
+        },
+        StepError::Gap {
+            seq: 3,
+            expected: 2,
+        },
+        StepError::Final(Phase::Completed),
+        StepError::Final(Phase::Agreed),
+        StepError::Final(Phase::Cancelled),
+        StepError::Final(Phase::Expired),
+        StepError::Final(Phase::Disputed),
+        StepError::Final(Phase::Failed),
+        StepError::Repeated(StepKind::Paid),
+        StepError::Repeated(StepKind::Received),
+        StepError::Repeated(StepKind::Cancel),
+        StepError::Repeated(StepKind::Dispute),
+        StepError::Repeated(StepKind::Close),
+        StepError::TooManyMessages {
+            what: BudgetKind::Chat,
+            max: 124,
+        },
+        StepError::TooManyMessages {
+            what: BudgetKind::Messages,
+            max: 128,
+        },
+        StepError::BeforeContract {
+            created_at: T0.0 - 1,
+            contract: T0.0,
+        },
+        StepError::Backdated {
+            created_at: T0.0,
+            received_at: T0.0 + 4_000,
+            phase: Phase::Expired,
+        },
+        StepError::CrossedPaid { paid_seq: 2 },
+        StepError::CloseTooEarly {
+            deadline: T0.0 + 3_600,
+        },
+        StepError::NotClosable,
+        StepError::SeenAhead { seen: 5, sent: 3 },
+    ];
+    for e in &steps {
+        match e {
+            StepError::NotAParty
+            | StepError::WrongTrade
+            | StepError::Replay { .. }
+            | StepError::Gap { .. }
+            | StepError::Final(_)
+            | StepError::Repeated(_)
+            | StepError::TooManyMessages { .. }
+            | StepError::BeforeContract { .. }
+            | StepError::Backdated { .. }
+            | StepError::CrossedPaid { .. }
+            | StepError::CloseTooEarly { .. }
+            | StepError::NotClosable
+            | StepError::SeenAhead { .. } => {}
+        }
+    }
+    vector("enum-step-errors", "list<StepError>", &steps, &[], None);
+
+    let refusals = vec![
+        TradeRefusal::Busy,
+        TradeRefusal::Storage,
+        TradeRefusal::RateLimited,
+        TradeRefusal::UnknownTake,
+        TradeRefusal::NotTheTaker,
+        TradeRefusal::BadCountersignature,
+        TradeRefusal::UnknownTrade,
+        TradeRefusal::NotTheAuthor,
+        TradeRefusal::Invalid("seq must start at 1".into()),
+        TradeRefusal::Step(StepError::NotClosable),
+    ];
+    for r in &refusals {
+        match r {
+            TradeRefusal::Busy
+            | TradeRefusal::Storage
+            | TradeRefusal::RateLimited
+            | TradeRefusal::UnknownTake
+            | TradeRefusal::NotTheTaker
+            | TradeRefusal::BadCountersignature
+            | TradeRefusal::UnknownTrade
+            | TradeRefusal::NotTheAuthor
+            | TradeRefusal::Invalid(_)
+            | TradeRefusal::Step(_) => {}
+        }
+    }
+    vector(
+        "enum-trade-refusals",
+        "list<TradeRefusal>",
+        &refusals,
+        &[],
+        None,
+    );
+
+    let sync = vec![
+        SyncRefusal::RateLimited,
+        SyncRefusal::Busy,
+        SyncRefusal::BadCursor,
+        SyncRefusal::Unavailable,
+    ];
+    for r in &sync {
+        match r {
+            SyncRefusal::RateLimited
+            | SyncRefusal::Busy
+            | SyncRefusal::BadCursor
+            | SyncRefusal::Unavailable => {}
+        }
+    }
+    vector("enum-sync-refusals", "list<SyncRefusal>", &sync, &[], None);
+
+    let failed = |reason, at_fault| RatedOutcome::Failed(Failure { reason, at_fault });
+    let outcomes = vec![
+        RatedOutcome::Completed,
+        RatedOutcome::Cancelled,
+        RatedOutcome::Expired,
+        failed(FailReason::Unpaid, Some(Side::Maker)),
+        failed(FailReason::Disputed, None),
+        failed(FailReason::Unconfirmed, Some(Side::Taker)),
+    ];
+    for o in &outcomes {
+        match o {
+            RatedOutcome::Completed | RatedOutcome::Cancelled | RatedOutcome::Expired => {}
+            RatedOutcome::Failed(Failure { reason, .. }) => match reason {
+                FailReason::Unpaid | FailReason::Disputed | FailReason::Unconfirmed => {}
+            },
+        }
+    }
+    vector(
+        "enum-rated-outcomes",
+        "list<RatedOutcome>",
+        &outcomes,
         &[],
         None,
     );

@@ -287,6 +287,11 @@ export const BODIES = {
 
 /** Codecs by the type names of PROTOCOL.md and the vectors. */
 export const TYPES = {
+  'list<RejectReason>': list(RejectReason),
+  'list<StepError>': list(StepError),
+  'list<TradeRefusal>': list(TradeRefusal),
+  'list<SyncRefusal>': list(SyncRefusal),
+  'list<RatedOutcome>': list(RatedOutcome),
   GossipMessage,
   SyncRequest,
   SyncResponse,
