@@ -33,6 +33,19 @@ enum Top {
     Client(cli::Command),
 }
 
+/// A command's output piped into `head` should end the command quietly, as
+/// it does any Unix tool, not panic in `println!`: Rust ignores SIGPIPE by
+/// default, so restore the default action. Only for the client commands; the
+/// daemon keeps ignoring it (a peer closing a socket must not kill it).
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once before any thread is spawned; sets a signal's
+    // disposition to its default, which has no handler to race with.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = (|| -> anyhow::Result<()> {
@@ -45,7 +58,10 @@ fn main() -> ExitCode {
                 .enable_all()
                 .build()?
                 .block_on(daemon::run(data_dir, args)),
-            Top::Client(cmd) => cli::run(data_dir, cli.json, cmd),
+            Top::Client(cmd) => {
+                restore_sigpipe();
+                cli::run(data_dir, cli.json, cmd)
+            }
         }
     })();
     match result {
