@@ -54,8 +54,20 @@ export function peerIdOfKey (keyHex) {
   return peerIdFromPublicKey(publicKeyFromRaw(fromHex(keyHex)))
 }
 
-function concat (chunks) {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
+/**
+ * A stream's bytes to its end, refusing more than `limit` (section 8's
+ * framing has no length prefix: the reader bounds what it takes).
+ */
+async function readAll (source, limit, what) {
+  const chunks = []
+  let size = 0
+  for await (const chunk of source) {
+    const bytes = chunk.subarray()
+    size += bytes.length
+    if (size > limit) throw new DecodeError(`${what} of more than ${limit} bytes`)
+    chunks.push(bytes)
+  }
+  const out = new Uint8Array(size)
   let at = 0
   for (const c of chunks) {
     out.set(c, at)
@@ -178,15 +190,7 @@ export class Peer extends TypedEventEmitter {
     const stream = await this.node.dialProtocol(peerId, protocol, { signal })
     try {
       await stream.sink([encode(reqCodec, request)])
-      const chunks = []
-      let size = 0
-      for await (const chunk of stream.source) {
-        const bytes = chunk.subarray()
-        size += bytes.length
-        if (size > limit) throw new DecodeError(`response of more than ${limit} bytes`)
-        chunks.push(bytes)
-      }
-      return decode(respCodec, concat(chunks), limit)
+      return decode(respCodec, await readAll(stream.source, limit, 'response'), limit)
     } catch (e) {
       stream.abort(e)
       throw e
@@ -209,22 +213,17 @@ export class Peer extends TypedEventEmitter {
       if (response.Refused) throw new Error(`sync refused: ${response.Refused}`)
       const page = response.Page
       counts.pages++
-      for (const state of page.offers) {
+      // Every entry is checked as if gossiped; an invalid one is counted, not kept.
+      const tally = async (apply, key) => {
         try {
-          if (await book.applyOffer(state) !== 'stale') counts.changed++
+          if (await apply() !== 'stale') counts[key]++
         } catch (e) {
           if (!(e instanceof ValidationError || e instanceof RangeError)) throw e
           counts.invalid++
         }
       }
-      for (const rated of page.ratings) {
-        try {
-          if (await book.applyRating(rated) !== 'stale') counts.ratings++
-        } catch (e) {
-          if (!(e instanceof ValidationError || e instanceof RangeError)) throw e
-          counts.invalid++
-        }
-      }
+      for (const state of page.offers) await tally(() => book.applyOffer(state), 'changed')
+      for (const rated of page.ratings) await tally(() => book.applyRating(rated), 'ratings')
       // An empty page with a cursor would loop forever on a broken peer.
       cursor = page.offers.length > 0 ? page.next : null
     } while (cursor !== null && counts.pages < maxPages)
@@ -322,17 +321,10 @@ export class Peer extends TypedEventEmitter {
 
   /** Answers one inbound trade request (section 9). */
   async serveTrade (stream, from) {
-    const chunks = []
-    let size = 0
-    for await (const chunk of stream.source) {
-      const bytes = chunk.subarray()
-      size += bytes.length
-      if (size > LIMITS.maxTradeBytes) throw new DecodeError(`trade request of more than ${LIMITS.maxTradeBytes} bytes`)
-      chunks.push(bytes)
-    }
+    const bytes = await readAll(stream.source, LIMITS.maxTradeBytes, 'trade request')
     let response
     try {
-      response = await this.onTradeRequest(decode(TradeRequest, concat(chunks), LIMITS.maxTradeBytes), from)
+      response = await this.onTradeRequest(decode(TradeRequest, bytes, LIMITS.maxTradeBytes), from)
     } catch (e) {
       if (!(e instanceof DecodeError || e instanceof RangeError)) throw e
       response = { Refused: { Invalid: e.message } }
