@@ -268,6 +268,9 @@ export function topicOf ([base, quote]) {
 export function parseMarket (text) {
   const m = /^([A-Z]{3})[-/]([A-Z]{3})$/.exec(text)
   if (!m || m[1] === m[2]) throw new RangeError(`not a market: ${JSON.stringify(text)} (say EUR-USD)`)
+  for (const code of [m[1], m[2]]) {
+    if (CURRENCIES[code] === undefined) throw new RangeError(`unknown currency ${code}: expected an ISO 4217 code such as EUR or USD`)
+  }
   return marketOf(m[1], m[2])
 }
 

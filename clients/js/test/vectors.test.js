@@ -11,7 +11,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { decode, encode, DecodeError, fromHex, toHex } from '../src/wire.js'
 import { TYPES } from '../src/types.js'
 import {
-  gossipMessageId, messageId, sign, signingBytes, validate, validateRatedTrade, verifyBytes, verifySigned
+  gossipMessageId, messageId, parseMarket, sign, signingBytes, validate, validateRatedTrade, verifyBytes, verifySigned
 } from '../src/verify.js'
 
 const DIR = new URL('../../../tests/vectors/', import.meta.url)
@@ -187,4 +187,12 @@ test('strict decoding refuses every other spelling (section 3.4)', () => {
   const zero = fromHex(offer.hex.replace('6c02', 'fb380403'))
   assert.throws(() => decode(TYPES['Signed<Offer>'], zero), /not normalized/)
   assert.throws(() => decode(codec, good, 5), /limit is 5/)
+})
+
+test('markets: either order, one topic; unknown currencies refused', () => {
+  assert.deepEqual(parseMarket('USD-EUR'), ['EUR', 'USD'])
+  assert.deepEqual(parseMarket('EUR/USD'), ['EUR', 'USD'])
+  assert.throws(() => parseMarket('EUR-XYZ'), /unknown currency XYZ/)
+  assert.throws(() => parseMarket('EUR-EUR'), /not a market/)
+  assert.throws(() => parseMarket('eur-usd'), /not a market/)
 })
