@@ -33,7 +33,7 @@ import { StepRefused, TradeState } from './trade.js'
 export const SYNC_PROTOCOL = '/peerfx/sync/3'
 export const TRADE_PROTOCOL = '/peerfx/trade/3'
 
-/** How long one request may take, as the Rust node's request timeout. */
+/** How long a dial or one request may take by default: the Rust node's request timeout. */
 const REQUEST_TIMEOUT_MS = 10_000
 
 /** The payment windows a taker accepts (section 9, step 3). */
@@ -86,8 +86,12 @@ const MAX_INBOUND_TRADE_STREAMS = 32
  * other party that this peer stored.
  */
 export class Peer extends TypedEventEmitter {
-  /** Starts a peer; `privateKey` is a libp2p ed25519 key (a new one if absent). */
-  static async start ({ privateKey, listen = [] } = {}) {
+  /**
+   * Starts a peer; `privateKey` is a libp2p ed25519 key (a new one if
+   * absent), `listen` multiaddrs to listen on (none by default: it dials),
+   * `requestTimeoutMs` the longest a dial or a request may take.
+   */
+  static async start ({ privateKey, listen = [], requestTimeoutMs = REQUEST_TIMEOUT_MS } = {}) {
     privateKey = privateKey ?? await generateKeyPair('Ed25519')
     const node = await createLibp2p({
       privateKey,
@@ -107,7 +111,7 @@ export class Peer extends TypedEventEmitter {
         })
       }
     })
-    const peer = new Peer(node, privateKey)
+    const peer = new Peer(node, privateKey, requestTimeoutMs)
     await node.handle(TRADE_PROTOCOL, ({ stream, connection }) => {
       peer.serveTrade(stream, connection.remotePeer).catch((error) => {
         stream.abort(error)
@@ -116,8 +120,9 @@ export class Peer extends TypedEventEmitter {
     return peer
   }
 
-  constructor (node, privateKey) {
+  constructor (node, privateKey, requestTimeoutMs = REQUEST_TIMEOUT_MS) {
     super()
+    this.requestTimeoutMs = requestTimeoutMs
     this.node = node
     this.privateKey = privateKey
     this.publicKey = publicKeyHex(privateKey)
@@ -137,7 +142,7 @@ export class Peer extends TypedEventEmitter {
 
   /** Dials a multiaddr (with its /p2p/ part); returns the remote PeerId. */
   async dial (addr) {
-    const conn = await this.node.dial(multiaddr(addr), { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+    const conn = await this.node.dial(multiaddr(addr), { signal: AbortSignal.timeout(this.requestTimeoutMs) })
     return conn.remotePeer
   }
 
@@ -186,8 +191,12 @@ export class Peer extends TypedEventEmitter {
    * close the write side, read at most `limit` bytes to the end.
    */
   async request (peerId, protocol, reqCodec, request, respCodec, limit) {
-    const signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+    const signal = AbortSignal.timeout(this.requestTimeoutMs)
     const stream = await this.node.dialProtocol(peerId, protocol, { signal })
+    // The timeout covers the whole exchange: a peer that never answers ends
+    // the read with an error instead of holding it open forever.
+    const onAbort = () => stream.abort(new Error(`no answer from ${peerId} within ${this.requestTimeoutMs} ms`))
+    signal.addEventListener('abort', onAbort, { once: true })
     try {
       await stream.sink([encode(reqCodec, request)])
       return decode(respCodec, await readAll(stream.source, limit, 'response'), limit)
@@ -195,6 +204,7 @@ export class Peer extends TypedEventEmitter {
       stream.abort(e)
       throw e
     } finally {
+      signal.removeEventListener('abort', onAbort)
       if (stream.status === 'open') await stream.close().catch(() => {})
     }
   }

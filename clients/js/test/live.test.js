@@ -14,10 +14,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { Peer, TakeError } from '../src/peer.js'
+import { Peer, TakeError, TRADE_PROTOCOL } from '../src/peer.js'
 import { encode, toHex } from '../src/wire.js'
-import { SignedContract } from '../src/types.js'
-import { messageId } from '../src/verify.js'
+import { SignedContract, TradeResponse } from '../src/types.js'
+import { messageId, sign } from '../src/verify.js'
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -140,6 +140,32 @@ test('a JS peer syncs, follows gossip, and takes an offer from a Rust maker', as
     assert.throws(() => jsState().check(peer.trades.get(takenId).contract.contract.body, takenId, {
       trade_id: takenId, author: peer.publicKey, seq: jsState().nextSeq('Taker'), created_at: Math.floor(Date.now() / 1000), action: 'Paid'
     }), /"Final":"Completed"/)
+  })
+
+  await t.test('the JS peer refuses trade messages from strangers and forgers', async () => {
+    // The stranger listens; the JS peer (which listens nowhere) dials it, and
+    // the stranger's requests travel back over that connection.
+    const stranger = await Peer.start({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+    try {
+      await peer.dial(stranger.node.getMultiaddrs()[0].toString())
+      await waitFor('the stranger to see the connection', async () => stranger.node.getConnections(peer.peerId).length > 0)
+      const stored = peer.trades.get(takenId).log.length
+      const body = (author) => ({
+        trade_id: takenId, author, seq: 1, created_at: Math.floor(Date.now() / 1000), action: { Chat: { text: 'hi' } }
+      })
+      const ask = async (message) => stranger.tradeRequest(peer.peerId, { Message: message })
+      // A stranger's own message for the trade: not a party.
+      assert.deepEqual(await ask(await sign('TradeMessage', body(stranger.publicKey), stranger.privateKey)), { Refused: { Step: 'NotAParty' } })
+      // The maker's key as author, signed by the stranger: a bad signature.
+      const forged = await sign('TradeMessage', body(peer.trades.get(takenId).contract.contract.body.maker), stranger.privateKey)
+      assert.deepEqual(await ask(forged), { Refused: { Invalid: 'bad signature' } })
+      // Bytes that are no TradeRequest at all.
+      const garbage = await stranger.request(peer.peerId, TRADE_PROTOCOL, { enc: (w) => w.push(Uint8Array.of(9, 9, 9)) }, null, TradeResponse, 4160)
+      assert.ok(garbage.Refused?.Invalid, JSON.stringify(garbage))
+      assert.equal(peer.trades.get(takenId).log.length, stored, 'nothing was stored')
+    } finally {
+      await stranger.stop()
+    }
   })
 
   await t.test('npm run book prints every verified offer with its id', async () => {
