@@ -65,7 +65,7 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
-test('a JS peer syncs, follows gossip, and takes an offer from a Rust maker', async (t) => {
+test('a JS peer syncs, follows gossip, and takes an offer from a Rust maker', { timeout: 180_000 }, async (t) => {
   const early = await post('100', '500', '1.08', 'cash,sepa')
   const book = peer.follow(MARKET)
   const maker = await peer.dial(addr)

@@ -15,7 +15,7 @@ async function pair (handler) {
   return { server, client, id }
 }
 
-test('a peer that never answers fails the request at its timeout', async () => {
+test('a peer that never answers fails the request at its timeout', { timeout: 10_000 }, async () => {
   const { server, client, id } = await pair(() => {})
   try {
     const started = Date.now()
@@ -29,7 +29,7 @@ test('a peer that never answers fails the request at its timeout', async () => {
   }
 })
 
-test('an answer over the size limit is refused before it is decoded', async () => {
+test('an answer over the size limit is refused before it is decoded', { timeout: 10_000 }, async () => {
   const { server, client, id } = await pair(async ({ stream }) => {
     await stream.sink([new Uint8Array(4096)])
   })
