@@ -1,9 +1,9 @@
 // A peerfx peer on js-libp2p: follows markets over gossipsub (section 7),
 // syncs them (section 8) and takes offers (section 9) of docs/PROTOCOL.md.
 //
-// It reads and takes; it does not make offers or serve sync and trade
-// requests of its own, so the trade steps after a take are the Rust node's
-// and the user's business (`peerfx trade ...` on the maker's side).
+// It is a whole peer, kept in memory: it reads, takes, makes offers
+// (src/maker.js), serves its own offers over sync, and runs its trades'
+// steps with the counterparty, Rust or JS.
 
 import './compat.js'
 import { createLibp2p } from 'libp2p'
@@ -28,6 +28,7 @@ import {
 } from './verify.js'
 import { rejectText, refusalText } from './text.js'
 import { StepRefused, TradeState } from './trade.js'
+import { Maker } from './maker.js'
 
 /** Protocol names (section 2). */
 export const SYNC_PROTOCOL = '/peerfx/sync/3'
@@ -117,6 +118,11 @@ export class Peer extends TypedEventEmitter {
         stream.abort(error)
       })
     }, { maxInboundStreams: MAX_INBOUND_TRADE_STREAMS })
+    await node.handle(SYNC_PROTOCOL, ({ stream }) => {
+      peer.serveSync(stream).catch((error) => {
+        stream.abort(error)
+      })
+    }, { maxInboundStreams: MAX_INBOUND_TRADE_STREAMS })
     return peer
   }
 
@@ -134,6 +140,34 @@ export class Peer extends TypedEventEmitter {
      * @type {Map<string, {contract: object, log: object[], state: TradeState, side: string, pending: object|null}>}
      */
     this.trades = new Map()
+    /** This peer's own offers, and its answers to takes of them. */
+    this.maker = new Maker(this)
+  }
+
+  /** Posts an offer (see Maker.post); resolves to its id. */
+  async post (spec) {
+    return this.maker.post(spec)
+  }
+
+  /** Answers a sync request with this peer's own open offers of the market (section 8). */
+  async serveSync (stream) {
+    const bytes = await readAll(stream.source, LIMITS.maxSyncRequestBytes, 'sync request')
+    let response
+    try {
+      const request = decode(SyncRequest, bytes, LIMITS.maxSyncRequestBytes)
+      if (request.cursor !== null && request.cursor.length > LIMITS.maxCursorBytes) {
+        response = { Refused: 'BadCursor' }
+      } else {
+        // One page holds them all (at most 64 per maker): a cursor asks for
+        // the page after it, which is empty.
+        const offers = request.cursor === null ? this.maker.page(request.market).slice(0, Math.max(1, request.limit)) : []
+        response = { Page: { offers, next: null, ratings: [] } }
+      }
+    } catch (e) {
+      if (!(e instanceof DecodeError || e instanceof RangeError)) throw e
+      response = { Refused: 'Unavailable' }
+    }
+    await stream.sink([encode(SyncResponse, response)])
   }
 
   get peerId () {
@@ -164,11 +198,11 @@ export class Peer extends TypedEventEmitter {
         const id = message.Offer
           ? messageId('Offer', message.Offer.offer.body)
           : message.Cancel ? message.Cancel.body.offer_id : message.Rating.rating.body.trade_id
-        this.safeDispatch('offer', { detail: { market, id, result, kind: Object.keys(message)[0] } })
+        this.safeDispatchEvent('offer', { detail: { market, id, result, kind: Object.keys(message)[0] } })
         return 'accept'
       } catch (error) {
         if (!(error instanceof DecodeError || error instanceof ValidationError || error instanceof RangeError)) throw error
-        this.safeDispatch('rejected', { detail: { market, from: from.toString(), error } })
+        this.safeDispatchEvent('rejected', { detail: { market, from: from.toString(), error } })
         return 'reject'
       }
     })
@@ -343,17 +377,8 @@ export class Peer extends TypedEventEmitter {
   }
 
   async onTradeRequest (request, from) {
-    if (request.Take) {
-      // This peer makes no offers: every take is of an unknown offer.
-      const reject = await sign('TakeReject', {
-        request_id: messageId('TakeRequest', request.Take.body),
-        maker: this.publicKey,
-        reason: 'UnknownOffer',
-        created_at: nowSecs()
-      }, this.privateKey)
-      return { Take: { Reject: reject } }
-    }
-    if (request.Countersign) return { Refused: 'UnknownTake' }
+    if (request.Take) return this.maker.onTake(request.Take, from, peerIdOfKey)
+    if (request.Countersign) return this.maker.onCountersign(request.Countersign, from)
     const signed = request.Message
     const msg = signed.body
     try {
@@ -377,7 +402,7 @@ export class Peer extends TypedEventEmitter {
     }
     trade.state.apply(c, msg.trade_id, msg)
     trade.log.push(signed)
-    this.safeDispatch('trade', { detail: { tradeId: msg.trade_id, message: signed, state: trade.state } })
+    this.safeDispatchEvent('trade', { detail: { tradeId: msg.trade_id, message: signed, state: trade.state } })
     return { Ack: { trade_id: msg.trade_id, seq: msg.seq } }
   }
 

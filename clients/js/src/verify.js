@@ -16,6 +16,8 @@ export const LIMITS = {
   maxMessageBytes: 4096,
   maxGossipBytes: 2 * 4096 + 64,
   maxTradeBytes: 4096 + 64,
+  maxSyncRequestBytes: 80 + 64,
+  maxCursorBytes: 80,
   maxSyncResponseBytes: 1024 * 1024,
   maxNoteBytes: 280,
   maxTextBytes: 1000,
@@ -200,7 +202,7 @@ const FIELD_RULES = {
     if (typeof r.reason === 'object' && 'Invalid' in r.reason) checkText('reason', r.reason.Invalid, LIMITS.maxTextBytes)
     checkCreatedAt(r.created_at, now)
   },
-  Contract (c, now) {
+  Contract (c) {
     checkCurrency(c.give)
     checkCurrency(c.want)
     if (c.give === c.want) fail(`give and want are both ${c.give}`)

@@ -68,6 +68,9 @@ after(async () => {
 test('a JS peer syncs, follows gossip, and takes an offer from a Rust maker', { timeout: 180_000 }, async (t) => {
   const early = await post('100', '500', '1.08', 'cash,sepa')
   const book = peer.follow(MARKET)
+  const events = []
+  peer.addEventListener('offer', (e) => events.push(`${e.detail.kind} ${e.detail.id} ${e.detail.result}`))
+  peer.addEventListener('trade', (e) => events.push(`trade ${e.detail.tradeId} ${JSON.stringify(e.detail.message.body.action)}`))
   const maker = await peer.dial(addr)
 
   await t.test('sync: the offer posted before the JS peer came', async () => {
@@ -89,12 +92,14 @@ test('a JS peer syncs, follows gossip, and takes an offer from a Rust maker', { 
     late = await post('50', '200', '1.09', 'sepa')
     await waitFor('the gossiped offer', async () => book.get(late.id))
     assert.equal(messageId('Offer', book.get(late.id).offer.body), late.id)
+    assert.ok(events.includes(`Offer ${late.id} added`), events.join('\n'))
   })
 
   await t.test('gossip: a cancel removes the offer', async () => {
     await cli('offer', 'cancel', early.id)
     await waitFor('the cancel', async () => !book.get(early.id))
     assert.ok(book.cancelled.has(early.id))
+    assert.ok(events.includes(`Cancel ${early.id} cancelled`), events.join('\n'))
   })
 
   await t.test('a take out of range is refused with the maker\'s signed reason', async () => {
@@ -136,6 +141,9 @@ test('a JS peer syncs, follows gossip, and takes an offer from a Rust maker', { 
     await cli('trade', 'received', takenId)
     await waitFor('the maker\'s Received at the JS peer', async () => jsState().phase === 'Completed')
     assert.equal((await maker()).state, 'completed')
+    for (const step of ['"Paid"', '"Received"']) {
+      assert.ok(events.includes(`trade ${takenId} ${step}`), `no trade event for the maker's ${step}: ${events.join('\n')}`)
+    }
     // A step after the end is refused by the JS peer's own state machine.
     assert.throws(() => jsState().check(peer.trades.get(takenId).contract.contract.body, takenId, {
       trade_id: takenId, author: peer.publicKey, seq: jsState().nextSeq('Taker'), created_at: Math.floor(Date.now() / 1000), action: 'Paid'
@@ -177,4 +185,38 @@ test('a JS peer syncs, follows gossip, and takes an offer from a Rust maker', { 
     assert.deepEqual(rows.map((r) => r.id), [late.id])
     assert.equal(rows[0].remaining, '80.00')
   })
+})
+
+test('a Rust taker takes a JS maker\'s offer and both run the trade to completed', { timeout: 180_000 }, async () => {
+  const maker = await peer.dial(addr)
+  await waitFor('the Rust node in the JS peer\'s mesh', async () => peer.meshPeers(MARKET).includes(maker.toString()))
+  const id = await peer.post({
+    give: 'USD', want: 'EUR', minGive: 50_00, maxGive: 300_00, rate: '0.92', paymentMethods: ['cash', 'wise'], note: 'posted from JS'
+  })
+  // The JS peer's gossip, signed and ided its way, is accepted by the Rust node.
+  const row = await waitFor('the JS offer in the Rust book', async () =>
+    (await cli('book', '--market', 'EUR-USD')).find((o) => o.id === id))
+  assert.equal(row.note, 'posted from JS')
+
+  const taken = await cli('take', id, '--amount', '100', '--pay', 'wise')
+  const trade = peer.trades.get(taken.id)
+  assert.ok(trade, `the JS maker holds trade ${taken.id}`)
+  assert.equal(trade.side, 'Maker')
+  const c = trade.contract.contract.body
+  assert.equal(c.want_amount, 92_00, '100.00 USD at 0.92 is 92.00 EUR')
+  assert.equal(BigInt(c.deadline) - BigInt(c.created_at), 24n * 3600n, 'wise: a one-day payment window')
+  const file = join(dir, 'evidence-js-maker.json')
+  await cli('trade', 'export', taken.id, file)
+  assert.equal(JSON.parse(readFileSync(file, 'utf8')).contract, toHex(encode(SignedContract, trade.contract)))
+  // The fill reaches the Rust book as the JS maker's update.
+  await waitFor('the fill in the Rust book', async () =>
+    (await cli('book', '--market', 'EUR-USD')).find((o) => o.id === id)?.remaining === '200.00')
+
+  await cli('trade', 'paid', taken.id)
+  await waitFor('the taker\'s Paid at the JS maker', async () => trade.state.taker.paid !== null)
+  await peer.step(taken.id, 'Paid')
+  await peer.step(taken.id, 'Received')
+  await cli('trade', 'received', taken.id)
+  await waitFor('completed at the JS maker', async () => trade.state.phase === 'Completed')
+  assert.equal((await cli('trade', 'show', taken.id)).state, 'completed')
 })
