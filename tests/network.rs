@@ -571,3 +571,53 @@ async fn a_market_announced_while_alone_is_announced_again_once_a_peer_connects(
         t.node.shutdown().await;
     }
 }
+
+/// The bootstrap node follows another market, so gossip through it cannot
+/// carry the maker's offers: the joiner finds the maker through the DHT's
+/// provider records only. The joiner is what a phone behind NAT is: it
+/// listens nowhere and is a DHT client, so no query of the maker's can reach
+/// it. It follows the market first, when nobody provides it yet, so the
+/// lookup it made on following finds nobody. The maker comes later, and only
+/// the retried lookup finds it (with `dht_retry_min` set to an hour, this
+/// test times out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_market_the_bootstrap_node_does_not_follow_is_found_through_the_dht() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![]);
+    c.markets = vec!["GBP-JPY".parse().unwrap()];
+    let hub = start_with(c, dir).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), vec![hub.addr.clone()]);
+    c.net.kad_server = false;
+    c.net.listen = vec![];
+    c.sync.dht_retry_min = std::time::Duration::from_millis(200);
+    c.sync.dht_retry_max = std::time::Duration::from_secs(1);
+    // Listening nowhere: the joiner dials, nobody can dial it.
+    let joiner = Node::start(c).await.unwrap();
+    wait_connected(&joiner, &hub.node).await;
+    // A book query waits for the first sync of the market, so the lookup
+    // made on following it is over (and found nobody) before the maker comes.
+    let query = peerfx::node::BookQuery {
+        market: Some(market()),
+        ..Default::default()
+    };
+    assert!(joiner.book(&query).await.unwrap().is_empty());
+
+    let maker = start(vec![hub.addr.clone()]).await;
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    wait_until("the maker's offer at the joiner", || async {
+        has_offer(&joiner, &offer.id())
+    })
+    .await;
+    assert!(metric(&joiner, "peerfx_dht_lookups_total").await > 0);
+    assert!(
+        !has_offer(&hub.node, &offer.id()),
+        "the hub does not follow EUR-USD, so it cannot have relayed the offer"
+    );
+    joiner.shutdown().await;
+    for t in [&maker, &hub] {
+        t.node.shutdown().await;
+    }
+}

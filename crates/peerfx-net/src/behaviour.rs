@@ -164,8 +164,13 @@ pub fn build_swarm(
                 kad_config,
             );
             // Client mode until an external address is confirmed would mean nothing
-            // gets stored on loopback or a LAN; every node serves the DHT.
-            kad.set_mode(Some(kad::Mode::Server));
+            // gets stored on loopback or a LAN; every node serves the DHT unless
+            // told it cannot be reached.
+            kad.set_mode(Some(if config.kad_server {
+                kad::Mode::Server
+            } else {
+                kad::Mode::Client
+            }));
 
             let mdns = if config.mdns {
                 Some(mdns::tokio::Behaviour::new(

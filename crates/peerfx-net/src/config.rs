@@ -43,6 +43,12 @@ pub struct NetConfig {
     pub request_timeout: Duration,
     /// How often to refresh the Kademlia routing table.
     pub kad_bootstrap_interval: Duration,
+    /// Whether this node serves the DHT (Kademlia server mode): others store
+    /// provider records on it and find peers through it. A node others
+    /// cannot dial (behind NAT, asleep) should not: peers would add it to
+    /// their routing tables and time out on it. As a client it still looks
+    /// markets up and announces its own.
+    pub kad_server: bool,
     /// Most provider records the DHT store keeps per key (per market). Past
     /// it, new providers of that key are not stored here; they are still
     /// stored by the other peers closest to the key.
@@ -135,6 +141,7 @@ impl Default for NetConfig {
             ping_interval: Self::DEFAULT_PING_INTERVAL,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             kad_bootstrap_interval: Self::DEFAULT_KAD_BOOTSTRAP_INTERVAL,
+            kad_server: true,
             kad_max_providers_per_key: Self::DEFAULT_KAD_MAX_PROVIDERS_PER_KEY,
             relay_max_circuit_duration: Self::DEFAULT_RELAY_MAX_CIRCUIT_DURATION,
             relay_max_circuit_bytes: Self::DEFAULT_RELAY_MAX_CIRCUIT_BYTES,

@@ -89,6 +89,12 @@ pub struct SyncConfig {
     /// How long a book query on a market the node did not follow yet waits
     /// for the first page of its sync.
     pub first_page_wait: Duration,
+    /// First wait before looking a followed market's providers up in the DHT
+    /// again, while fewer than [`SyncConfig::peers`] peers follow it; it
+    /// doubles after every lookup, up to [`SyncConfig::dht_retry_max`].
+    pub dht_retry_min: Duration,
+    /// Longest wait between two DHT lookups of a thin market.
+    pub dht_retry_max: Duration,
 }
 
 /// Negotiation and trades.
@@ -178,6 +184,12 @@ impl SyncConfig {
     /// Default wait for a first page: a page of 256 offers arrives in tens of
     /// milliseconds on a good link, a few seconds over a relay.
     pub const DEFAULT_FIRST_PAGE_WAIT: Duration = Duration::from_secs(3);
+    /// Default first wait before a market's DHT lookup is retried: a
+    /// provider record spreads within seconds of a maker's first post.
+    pub const DEFAULT_DHT_RETRY_MIN: Duration = Duration::from_secs(5);
+    /// Default longest wait between lookups: a market nobody else follows
+    /// costs one lookup every five minutes.
+    pub const DEFAULT_DHT_RETRY_MAX: Duration = Duration::from_secs(300);
 }
 
 impl Default for SyncConfig {
@@ -188,6 +200,8 @@ impl Default for SyncConfig {
             pages_per_minute: Self::DEFAULT_PAGES_PER_MINUTE,
             max_pages: Self::DEFAULT_MAX_PAGES,
             first_page_wait: Self::DEFAULT_FIRST_PAGE_WAIT,
+            dht_retry_min: Self::DEFAULT_DHT_RETRY_MIN,
+            dht_retry_max: Self::DEFAULT_DHT_RETRY_MAX,
         }
     }
 }

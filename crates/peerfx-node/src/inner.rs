@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, watch};
 use crate::config::NodeConfig;
 use crate::event::NodeEvent;
 use crate::metrics::Metrics;
-use crate::{markets, offers, peers, reputation, sync, trades};
+use crate::{lookups, markets, offers, peers, reputation, sync, trades};
 
 pub(crate) struct Inner {
     pub(crate) key: Keypair,
@@ -25,6 +25,7 @@ pub(crate) struct Inner {
     pub(crate) markets: markets::Following,
     pub(crate) peers: peers::Peers,
     pub(crate) sync: sync::SyncState,
+    pub(crate) lookups: lookups::Lookups,
     pub(crate) trades: trades::TradeRoom,
     pub(crate) offers: offers::OfferRoom,
     pub(crate) ratings: reputation::RatingRoom,

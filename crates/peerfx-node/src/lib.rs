@@ -27,6 +27,7 @@
 //! | `peers` | block list, remembered peers, redial |
 //! | `ingest` | every offer, update and cancel from the network |
 //! | `sync` | book sync with peers, both ways |
+//! | `lookups` | DHT lookups, with backoff, of markets with too few peers |
 //! | `trades` | take (taker), serve takes and steps (maker), deliver steps |
 //! | `backup` | export and import |
 //! | `pump`, `maintenance` | the node's tasks |
@@ -52,6 +53,7 @@ mod identity;
 mod ingest;
 mod inner;
 mod locks;
+mod lookups;
 mod maintenance;
 mod markets;
 mod metrics;
@@ -136,6 +138,7 @@ impl Node {
                 markets: markets::Following::default(),
                 peers,
                 sync: sync::SyncState::default(),
+                lookups: lookups::Lookups::default(),
                 trades: trades::TradeRoom::default(),
                 offers: offers::OfferRoom::default(),
                 ratings,

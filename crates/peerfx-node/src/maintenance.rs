@@ -1,6 +1,7 @@
 //! The node's periodic work, on one task: purging what expired, reconciling
 //! DHT announcements, pruning remembered peers, writing the book behind,
-//! re-announcing own offers, and resending undelivered trade messages.
+//! re-announcing own offers, resending undelivered trade messages, and
+//! looking up markets with too few peers in the DHT again.
 
 use std::sync::Arc;
 
@@ -15,7 +16,15 @@ pub(crate) fn spawn(inner: Arc<Inner>) {
         let mut reannounce = tokio::time::interval(timers.reannounce_interval);
         let mut retry = tokio::time::interval(inner.config.trade.retry_interval);
         let mut persist = tokio::time::interval(timers.book_persist_interval);
-        for t in [&mut maintenance, &mut reannounce, &mut retry, &mut persist] {
+        // Lookups back off per market from this shortest wait (crate::lookups).
+        let mut lookups = tokio::time::interval(inner.config.sync.dht_retry_min);
+        for t in [
+            &mut maintenance,
+            &mut reannounce,
+            &mut retry,
+            &mut persist,
+            &mut lookups,
+        ] {
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
         // Peers that connect sync from us; the first re-announcement can wait.
@@ -38,6 +47,7 @@ pub(crate) fn spawn(inner: Arc<Inner>) {
                     Err(e) => tracing::warn!("re-announce: {e}"),
                 },
                 _ = retry.tick() => node.retry_pending().await,
+                _ = lookups.tick() => crate::lookups::look_up_thin_markets(&inner).await,
                 _ = stop.changed() => break,
             }
         }

@@ -35,6 +35,8 @@ pub struct Metrics {
     /// Valid cancels ignored (and not forwarded) because their maker had
     /// used its cancel budget.
     pub cancels_over_budget: AtomicU64,
+    /// DHT lookups of followed markets with too few peers (after the first).
+    pub dht_lookups: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -75,7 +77,7 @@ impl Metrics {
         self.rejected_by_reason().values().sum()
     }
 
-    fn counters(&self) -> [(&'static str, &'static str, &AtomicU64); 9] {
+    fn counters(&self) -> [(&'static str, &'static str, &AtomicU64); 10] {
         [
             (
                 "peerfx_gossip_accepted",
@@ -121,6 +123,11 @@ impl Metrics {
                 "peerfx_cancels_over_budget",
                 "Valid cancels ignored: their maker used its cancel budget.",
                 &self.cancels_over_budget,
+            ),
+            (
+                "peerfx_dht_lookups",
+                "DHT lookups retried for followed markets with too few peers.",
+                &self.dht_lookups,
             ),
         ]
     }
