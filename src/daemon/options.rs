@@ -41,6 +41,10 @@ pub struct DaemonArgs {
     /// Serve as a circuit relay for peers behind NAT.
     #[arg(long, env = "PEERFX_RELAY_SERVER")]
     pub relay_server: bool,
+    /// Use the DHT without serving it: for a node others cannot dial (behind
+    /// NAT), which peers would otherwise keep in their routing tables.
+    #[arg(long, env = "PEERFX_NO_DHT_SERVER")]
+    pub no_dht_server: bool,
     /// Serve Prometheus metrics on this address (loopback).
     #[arg(long, env = "PEERFX_METRICS")]
     pub metrics: Option<SocketAddr>,
@@ -80,6 +84,7 @@ struct FileConfig {
     no_mdns: Option<bool>,
     profile: Option<String>,
     relay_server: Option<bool>,
+    no_dht_server: Option<bool>,
     metrics: Option<SocketAddr>,
     log_level: Option<String>,
     log_format: Option<String>,
@@ -172,6 +177,9 @@ impl Options {
             node.net.mdns = false;
         }
         node.net.relay_server = args.relay_server || file.relay_server == Some(true);
+        if args.no_dht_server || file.no_dht_server == Some(true) {
+            node.net.kad_server = false;
+        }
         let markets = if !args.markets.is_empty() {
             args.markets.clone()
         } else {
@@ -241,12 +249,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("peerfx.toml"),
-            "market = [\"EUR-USD\"]\nno-mdns = true\nprofile = \"mobile\"\n",
+            "market = [\"EUR-USD\"]\nno-mdns = true\nprofile = \"mobile\"\nno-dht-server = true\n",
         )
         .unwrap();
         let o = Options::resolve(dir.path(), &DaemonArgs::default()).unwrap();
         assert_eq!(o.node.markets, vec!["EUR-USD".parse::<Market>().unwrap()]);
         assert!(!o.node.net.mdns);
+        assert!(!o.node.net.kad_server);
         let mobile = NodeConfig::with_profile(dir.path(), Profile::Mobile);
         assert_eq!(o.node.store.max_book_offers, mobile.store.max_book_offers);
         // The older key still works.
