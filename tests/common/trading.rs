@@ -23,7 +23,22 @@ pub async fn pair_with(
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path(), vec![maker_node.addr.clone()]);
     taker(&mut c);
-    (maker_node, start_with(c, dir).await)
+    let taker_node = start_with(c, dir).await;
+    subscribed(&maker_node.node, &taker_node.node).await;
+    (maker_node, taker_node)
+}
+
+/// Waits until each node knows the other follows the test market: a node
+/// publishes an offer only to the subscribers it knows, so one posted
+/// earlier would reach the other only at its next re-announcement.
+pub async fn subscribed(a: &Node, b: &Node) {
+    for (x, y) in [(a, b), (b, a)] {
+        let y = y.peer_id();
+        wait_until("the peer's subscription to the market", || async {
+            x.market_peers(market()).await.unwrap().contains(&y)
+        })
+        .await;
+    }
 }
 
 /// Contracts whose payment deadline is 2 s after they are made (and settle

@@ -81,6 +81,15 @@ impl Inner {
 }
 
 impl Node {
+    /// Peers known to follow `market` (gossipsub has their subscription):
+    /// the ones this node's offers in it are published to.
+    pub async fn market_peers(
+        &self,
+        market: peerfx_core::Market,
+    ) -> Result<Vec<PeerId>, NodeError> {
+        Ok(self.inner.net.peers_on(market).await?)
+    }
+
     /// Connected peers.
     pub async fn peers(&self) -> Result<Vec<PeerId>, NodeError> {
         Ok(self
