@@ -4,14 +4,15 @@
 // Tests: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use serde_json::Value;
+mod common;
+
+use common::cli::wait_for;
 
 const BIN: &str = env!("CARGO_BIN_EXE_peerfx");
-const TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Daemon {
     dir: tempfile::TempDir,
@@ -43,29 +44,7 @@ fn spawn(dir: &Path, bootstrap: Option<&str>) -> Child {
 
 /// Runs a CLI command; Ok(json) on success, Err(stderr) on failure.
 fn cli(dir: &Path, args: &[&str]) -> Result<Value, String> {
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("--json")
-        .args(args)
-        .output()
-        .expect("run cli");
-    if out.status.success() {
-        Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::cli::json(Command::new(BIN), dir, args)
 }
 
 impl Daemon {

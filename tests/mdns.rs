@@ -12,12 +12,14 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
+use common::cli::{self, wait_for};
+
 const BIN: &str = env!("CARGO_BIN_EXE_peerfx");
-const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn ip(args: &[&str]) {
     let out = Command::new("ip")
@@ -127,29 +129,9 @@ impl Drop for Daemon {
 }
 
 fn cli_in(ns: &str, dir: &Path, args: &[&str]) -> Result<Value, String> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, BIN, "--data-dir"])
-        .arg(dir)
-        .arg("--json")
-        .args(args)
-        .output()
-        .unwrap();
-    if out.status.success() {
-        Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns, BIN]);
+    cli::json(cmd, dir, args)
 }
 
 #[test]

@@ -12,6 +12,7 @@ use peerfx::core::Market;
 use peerfx::net::{Multiaddr, NetConfig};
 use peerfx::node::{Node, NodeConfig, OfferSpec};
 
+pub mod cli;
 pub mod trading;
 
 /// How long any condition may take before the test fails.
