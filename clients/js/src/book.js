@@ -4,6 +4,17 @@
 
 import { marketOf, nowSecs, validate, validateRatedTrade, LIMITS, ValidationError } from './verify.js'
 
+/** Most cancelled offer ids remembered (oldest forgotten first). */
+export const MAX_CANCELLED = 10_000
+/** Most ratings kept (oldest forgotten first). */
+export const MAX_RATINGS = 10_000
+
+/** Remembers `key` in an insertion-ordered map of at most `max` entries. */
+function remember (map, key, value, max) {
+  map.set(key, value)
+  while (map.size > max) map.delete(map.keys().next().value)
+}
+
 /** What applying a message did: 'added', 'updated', 'cancelled' or 'stale'. */
 export class Book {
   /** @param {[string, string]} market */
@@ -41,6 +52,7 @@ export class Book {
       held.update = update
       return 'updated'
     }
+    this.prune(now)
     const makers = [...this.offers.values()].filter((e) => e.offer.body.maker === o.maker).length
     if (makers >= LIMITS.maxOpenOffersPerMaker) return 'stale'
     this.offers.set(id, { offer, update })
@@ -54,7 +66,7 @@ export class Book {
     const held = this.offers.get(id)
     if (held && held.offer.body.maker !== maker) throw new ValidationError('cancel by someone else than the maker')
     if (this.cancelled.has(id)) return 'stale'
-    this.cancelled.set(id, maker)
+    remember(this.cancelled, id, maker, MAX_CANCELLED)
     this.offers.delete(id)
     return 'cancelled'
   }
@@ -64,7 +76,7 @@ export class Book {
     await validateRatedTrade(rated, now)
     const key = `${rated.rating.body.trade_id}/${rated.rating.body.rater}`
     if (this.ratings.has(key)) return 'stale'
-    this.ratings.set(key, rated)
+    remember(this.ratings, key, rated, MAX_RATINGS)
     return 'added'
   }
 
@@ -76,7 +88,18 @@ export class Book {
     throw new ValidationError('unknown gossip message')
   }
 
-  /** The open offers, each with its id and what remains, best rate first per side. */
+  /**
+   * Drops offers that expired or were filled: the book holds open offers
+   * only, at most 64 per maker, so it cannot grow without bound.
+   */
+  prune (now = nowSecs()) {
+    for (const [id, { offer, update }] of this.offers) {
+      const remaining = update ? update.body.remaining : offer.body.max_give
+      if (BigInt(offer.body.expires_at) <= BigInt(now) || BigInt(remaining) === 0n) this.offers.delete(id)
+    }
+  }
+
+  /** The open offers, each with its id and what remains, by id. */
   open (now = nowSecs()) {
     const out = []
     for (const [id, { offer, update }] of this.offers) {

@@ -196,3 +196,19 @@ test('markets: either order, one topic; unknown currencies refused', () => {
   assert.throws(() => parseMarket('EUR-EUR'), /not a market/)
   assert.throws(() => parseMarket('eur-usd'), /not a market/)
 })
+
+test('the book keeps open offers only, and at most 64 per maker', async () => {
+  const { Book } = await import('../src/book.js')
+  const { sign } = await import('../src/verify.js')
+  const book = new Book(['EUR', 'USD'])
+  const now = 1_800_000_000
+  const offer = (nonce, lifetime = 3600) => sign('Offer', {
+    maker: KEYS.maker.public, give: 'EUR', min_give: 100, max_give: 1000, want: 'USD', rate: '1.08',
+    payment_methods: ['cash'], geohash: null, note: '', created_at: now, expires_at: now + lifetime, nonce
+  }, keys.maker)
+  for (let n = 0; n < 70; n++) await book.applyOffer({ offer: await offer(n), update: null }, now)
+  assert.equal(book.open(now).length, 64, 'the 65th offer of one maker is not kept')
+  // Once they expire, they leave: room for new ones.
+  assert.equal(await book.applyOffer({ offer: await offer(100, 7200), update: null }, now + 3600), 'added')
+  assert.equal(book.offers.size, 1)
+})
