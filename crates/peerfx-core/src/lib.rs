@@ -32,6 +32,7 @@ pub mod message;
 pub mod money;
 pub mod outcome;
 pub mod protocol;
+pub mod rate;
 pub mod rating;
 mod reject;
 pub mod reputation;
