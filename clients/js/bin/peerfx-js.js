@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util'
 import { Peer, TakeError } from '../src/peer.js'
 import { CURRENCIES, parseMarket } from '../src/verify.js'
 import { formatRate } from '../src/types.js'
+import { narrow } from '../src/wire.js'
 
 const USAGE = `usage:
   peerfx-js book --dial MULTIADDR --market EUR-USD [--wait SECS] [--follow] [--json]
@@ -105,7 +106,7 @@ async function main () {
       if (!entry) throw new Error(`offer ${values.offer} is not open in ${values.market} on ${remote}`)
       const giveAmount = parseAmount(values.amount, entry.offer.body.give)
       const { tradeId, signedContract } = await peer.take(market, values.offer, {
-        giveAmount: giveAmount <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(giveAmount) : giveAmount,
+        giveAmount: narrow(giveAmount),
         paymentMethod: values.pay
       })
       const c = signedContract.contract.body

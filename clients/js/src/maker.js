@@ -3,10 +3,10 @@
 // serve the own offers over sync (section 8). Everything is in memory: a
 // maker that stops loses its offers and trades, unlike the Rust node.
 
-import { encode } from './wire.js'
-import { GossipMessage, parseRate } from './types.js'
+import { encode, narrow } from './wire.js'
+import { GossipMessage } from './types.js'
 import {
-  LIMITS, marketOf, messageId, nowSecs, sign, signingBytes, topicOf, validate,
+  compareRates, LIMITS, marketOf, messageId, nowSecs, randomNonce, sign, signingBytes, topicOf, validate,
   ValidationError, verifyBytes, wantForGive
 } from './verify.js'
 import { TradeState } from './trade.js'
@@ -26,13 +26,6 @@ const PAYMENT_WINDOWS = {
   swift: 7 * 24 * HOUR
 }
 const DEFAULT_WINDOW = 24 * HOUR
-
-function rateAtLeast (counter, rate) {
-  const a = parseRate(counter)
-  const b = parseRate(rate)
-  const s = Math.max(a.scale, b.scale)
-  return a.mantissa * 10n ** BigInt(s - a.scale) >= b.mantissa * 10n ** BigInt(s - b.scale)
-}
 
 export class Maker {
   /** @param {import('./peer.js').Peer} peer */
@@ -55,7 +48,6 @@ export class Maker {
    */
   async post ({ give, want, minGive, maxGive, rate, paymentMethods, geohash = null, note = '', lifetimeSecs = 24 * HOUR }) {
     const now = nowSecs()
-    const nonce = new DataView(crypto.getRandomValues(new Uint8Array(8)).buffer).getBigUint64(0)
     const offer = await sign('Offer', {
       maker: this.peer.publicKey,
       give,
@@ -68,7 +60,7 @@ export class Maker {
       note,
       created_at: now,
       expires_at: now + lifetimeSecs,
-      nonce: nonce <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(nonce) : nonce
+      nonce: randomNonce()
     }, this.peer.privateKey)
     const id = await validate('Offer', offer, now)
     const open = [...this.offers.values()].length
@@ -144,7 +136,7 @@ export class Maker {
       return this.reject(requestId, { Reserved: { retry_after_secs: Math.max(1, soonest - now) } })
     }
     // A counter rate is taken only if it is at least the offer's.
-    if (t.counter_rate !== null && !rateAtLeast(t.counter_rate, o.rate)) {
+    if (t.counter_rate !== null && compareRates(t.counter_rate, o.rate) < 0) {
       return this.reject(requestId, { RateRefused: { maker_rate: o.rate } })
     }
     const rate = t.counter_rate ?? o.rate
@@ -158,7 +150,7 @@ export class Maker {
       give: o.give,
       want: o.want,
       give_amount: t.give_amount,
-      want_amount: wantAmount <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(wantAmount) : wantAmount,
+      want_amount: narrow(wantAmount),
       rate,
       payment_method: t.payment_method,
       created_at: now,
@@ -203,7 +195,7 @@ export class Maker {
     entry.update = await sign('OfferUpdate', {
       offer_id: offerId,
       maker: this.peer.publicKey,
-      remaining: entry.remaining <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(entry.remaining) : entry.remaining,
+      remaining: narrow(entry.remaining),
       seq: Number(seq),
       created_at: now
     }, this.peer.privateKey)

@@ -23,7 +23,7 @@ import {
   GossipMessage, SyncRequest, SyncResponse, TradeRequest, TradeResponse
 } from './types.js'
 import {
-  gossipMessageId, LIMITS, messageId, nowSecs, publicKeyHex, sign, signingBytes, topicOf, validate,
+  gossipMessageId, LIMITS, messageId, nowSecs, publicKeyHex, randomNonce, sign, signingBytes, topicOf, validate,
   ValidationError, wantForGive
 } from './verify.js'
 import { rejectText, refusalText } from './text.js'
@@ -289,7 +289,6 @@ export class Peer extends TypedEventEmitter {
     const offer = entry.offer.body
     paymentMethod = paymentMethod ?? offer.payment_methods[0]
     const maker = peerIdOfKey(offer.maker)
-    const nonce = new DataView(crypto.getRandomValues(new Uint8Array(8)).buffer).getBigUint64(0)
     const take = await sign('TakeRequest', {
       offer_id: offerId,
       taker: this.publicKey,
@@ -297,7 +296,7 @@ export class Peer extends TypedEventEmitter {
       counter_rate: counterRate,
       payment_method: paymentMethod,
       created_at: nowSecs(),
-      nonce: nonce <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(nonce) : nonce
+      nonce: randomNonce()
     }, this.privateKey)
     const requestId = await validate('TakeRequest', take)
 

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs'
 import { sha256 } from '@noble/hashes/sha256'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
-import { encode, fromHex, toHex } from './wire.js'
+import { encode, fromHex, narrow, toHex } from './wire.js'
 import { BODIES, parseRate } from './types.js'
 
 /** ISO 4217 codes a peer accepts, and their minor-unit digits (section 6). */
@@ -124,8 +124,11 @@ function checkCurrency (c) {
 const MIN_RATE = parseRate('0.000000001')
 const MAX_RATE = parseRate('1000000000')
 
-function compareRates (a, b) {
-  // a.m / 10^a.s vs b.m / 10^b.s, exactly.
+/** -1, 0 or 1 as rate `a` is below, equal to or above `b` (decimal strings or parsed), exactly. */
+export function compareRates (a, b) {
+  if (typeof a === 'string') a = parseRate(a)
+  if (typeof b === 'string') b = parseRate(b)
+  // a.m / 10^a.s vs b.m / 10^b.s.
   const s = Math.max(a.scale, b.scale)
   const x = a.mantissa * 10n ** BigInt(s - a.scale)
   const y = b.mantissa * 10n ** BigInt(s - b.scale)
@@ -223,6 +226,11 @@ const FIELD_RULES = {
     checkText('comment', r.comment, 280)
     checkCreatedAt(r.created_at, now)
   }
+}
+
+/** A random u64 to make otherwise equal signed messages distinct. */
+export function randomNonce () {
+  return narrow(new DataView(crypto.getRandomValues(new Uint8Array(8)).buffer).getBigUint64(0))
 }
 
 /** Unix seconds now. */

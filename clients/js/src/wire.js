@@ -83,8 +83,9 @@ function toLittleEndian (v, n) {
   return out
 }
 
-/** A BigInt as a Number when that is exact, else the BigInt. */
-function narrow (v) {
+/** An integer (BigInt or Number) as a Number when that is exact, else a BigInt. */
+export function narrow (v) {
+  v = BigInt(v)
   return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v
 }
 
