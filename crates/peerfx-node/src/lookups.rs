@@ -63,12 +63,7 @@ pub(crate) async fn look_up_thin_markets(inner: &Arc<Inner>) {
         inner.config.sync.dht_retry_min,
         inner.config.sync.dht_retry_max,
     );
-    let me = inner.net.peer_id();
-    let markets = crate::Node {
-        inner: inner.clone(),
-    }
-    .markets();
-    for market in markets {
+    for market in inner.markets.list() {
         let peers = inner.net.peers_on(market).await.unwrap_or_default();
         if peers.len() >= want {
             inner.lookups.satisfied(&market);
@@ -78,17 +73,13 @@ pub(crate) async fn look_up_thin_markets(inner: &Arc<Inner>) {
             continue;
         }
         crate::Metrics::inc(&inner.metrics.dht_lookups);
-        let providers = match inner.net.find_providers(market).await {
-            Ok(p) => p,
+        let new = match sync::providers_besides(inner, market, &peers).await {
+            Ok(new) => new,
             Err(e) => {
                 tracing::debug!(%market, "DHT lookup failed: {e}");
                 continue;
             }
         };
-        let new: Vec<_> = providers
-            .into_iter()
-            .filter(|p| *p != me && !peers.contains(p))
-            .collect();
         tracing::debug!(
             %market,
             peers = peers.len(),

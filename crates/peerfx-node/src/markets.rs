@@ -31,6 +31,13 @@ impl Following {
         lock(&self.markets).contains(market)
     }
 
+    /// The markets followed, sorted.
+    pub(crate) fn list(&self) -> Vec<Market> {
+        let mut v: Vec<_> = lock(&self.markets).iter().copied().collect();
+        v.sort();
+        v
+    }
+
     /// The first sync of `market`, while it has not merged a page yet.
     pub(crate) fn unsettled(&self, market: &Market) -> Option<Arc<watch::Sender<bool>>> {
         lock(&self.first_sync)
@@ -63,9 +70,7 @@ impl Node {
 
     /// Markets this node follows.
     pub fn markets(&self) -> Vec<Market> {
-        let mut v: Vec<_> = lock(&self.inner.markets.markets).iter().copied().collect();
-        v.sort();
-        v
+        self.inner.markets.list()
     }
 
     /// Follows `market` if it was not followed yet, and then waits (at most

@@ -107,13 +107,8 @@ pub(crate) fn sync_market(inner: Arc<Inner>, market: Market, first: Arc<watch::S
         let want = inner.config.sync.peers;
         let mut peers = inner.net.peers_on(market).await.unwrap_or_default();
         if peers.len() < want {
-            if let Ok(providers) = inner.net.find_providers(market).await {
-                let me = inner.net.peer_id();
-                for p in providers {
-                    if p != me && !peers.contains(&p) {
-                        peers.push(p);
-                    }
-                }
+            if let Ok(providers) = providers_besides(&inner, market, &peers).await {
+                peers.extend(providers);
             }
         }
         tracing::debug!(%market, peers = peers.len(), "first sync");
@@ -143,6 +138,22 @@ pub(crate) fn sync_market(inner: Arc<Inner>, market: Market, first: Arc<watch::S
         }
         first.send_replace(true);
     });
+}
+
+/// The DHT providers of `market` other than this node and the `known` peers.
+pub(crate) async fn providers_besides(
+    inner: &Inner,
+    market: Market,
+    known: &[PeerId],
+) -> Result<Vec<PeerId>, peerfx_net::NetError> {
+    let me = inner.net.peer_id();
+    Ok(inner
+        .net
+        .find_providers(market)
+        .await?
+        .into_iter()
+        .filter(|p| *p != me && !known.contains(p))
+        .collect())
 }
 
 /// Fetches every page of `market` from `peer` (unless it was done recently).
