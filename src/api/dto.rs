@@ -208,6 +208,9 @@ pub struct StatusJson {
     pub remembered_peers: usize,
     pub book_size: usize,
     pub syncing: usize,
+    /// Absent in answers of daemons from before pause existed.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 impl StatusJson {
@@ -222,6 +225,7 @@ impl StatusJson {
             remembered_peers: s.remembered_peers,
             book_size: s.book_size,
             syncing: s.syncing,
+            paused: s.paused,
         }
     }
 }

@@ -86,6 +86,7 @@ impl From<NodeError> for ApiError {
             ),
             NodeError::TradeRefused(_) => (S::BAD_GATEWAY, "refused_by_peer"),
             NodeError::BadAnswer(_) | NodeError::BadContract(_) => (S::BAD_GATEWAY, "bad_answer"),
+            NodeError::Net(peerfx_net::NetError::Paused) => (S::CONFLICT, "paused"),
             NodeError::Net(_) => (S::BAD_GATEWAY, "peer_unreachable"),
             NodeError::Backup(_) => (S::BAD_REQUEST, "bad_backup"),
             NodeError::Running(_) | NodeError::OtherIdentity(_) => (S::CONFLICT, "conflict"),

@@ -69,6 +69,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/id", get(node::id))
         .route("/v1/peers", get(node::peers))
         .route("/v1/block/{peer}", post(node::block).delete(node::unblock))
+        .route("/v1/pause", post(node::pause))
+        .route("/v1/resume", post(node::resume))
         .route("/v1/events", get(node::events))
         .route("/v1/backup", get(node::backup))
         .route("/v1/offers", get(offers::list).post(offers::post))

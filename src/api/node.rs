@@ -46,6 +46,16 @@ pub async fn unblock(State(s): Shared, Path(peer): Path<String>) -> ApiResult<Va
     Ok(Json(json!({ "unblocked": peer.to_string() })))
 }
 
+pub async fn pause(State(s): Shared) -> ApiResult<Value> {
+    s.node.pause().await?;
+    Ok(Json(json!({ "paused": true })))
+}
+
+pub async fn resume(State(s): Shared) -> ApiResult<Value> {
+    s.node.resume().await?;
+    Ok(Json(json!({ "paused": false })))
+}
+
 pub async fn backup(State(s): Shared) -> Result<Response, ApiError> {
     let bytes = s.node.export_backup()?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())

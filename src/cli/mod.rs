@@ -4,7 +4,8 @@
 //!
 //! - [`offers`]: `offer post|list|cancel|republish`, `book`, `take`
 //! - [`trades`]: `trades`, `trade show|paid|received|cancel|dispute|chat`
-//! - [`node`]: `id`, `peers`, `block`, `unblock`, `watch`, `backup`
+//! - [`node`]: `id`, `peers`, `block`, `unblock`, `pause`, `resume`, `watch`,
+//!   `backup`
 //! - [`reputation`]: `trade rate`, `peer show`
 
 pub mod client;
@@ -228,6 +229,11 @@ pub enum Command {
     Block { peer: String },
     /// Unblock a peer.
     Unblock { peer: String },
+    /// Pause the node, as a phone app going to the background does: close
+    /// every connection, stop every timer, flush.
+    Pause,
+    /// Resume a paused node: reconnect and catch up.
+    Resume,
     /// Print live events until Ctrl-C.
     Watch,
     /// Back up or restore identity, own offers and trades.
@@ -269,6 +275,8 @@ pub fn run(data_dir: PathBuf, json_out: bool, cmd: Command) -> anyhow::Result<()
         Command::Peer(PeerCmd::Show { peer }) => reputation::show(&c, &peer, json_out),
         Command::Block { peer } => node::block(&c, &peer, true, json_out),
         Command::Unblock { peer } => node::block(&c, &peer, false, json_out),
+        Command::Pause => node::pause(&c, true, json_out),
+        Command::Resume => node::pause(&c, false, json_out),
         Command::Watch => node::watch(&c),
         Command::Backup(BackupCmd::Export { file }) => node::export(&c, &file, json_out),
         Command::Backup(BackupCmd::Import { .. }) | Command::Verify { .. } => Ok(()),

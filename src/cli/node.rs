@@ -18,6 +18,9 @@ pub fn id(c: &Client, json_out: bool) -> anyhow::Result<()> {
         println!("peer id   {}", s.peer_id);
         println!("api       {}", s.api);
         println!("data dir  {}", s.data_dir);
+        if s.paused {
+            println!("state     paused: no connections, no timers (peerfx resume)");
+        }
         println!(
             "peers     {} connected, {} remembered",
             s.peers, s.remembered_peers
@@ -53,6 +56,14 @@ pub fn block(c: &Client, peer: &str, blocked: bool, json_out: bool) -> anyhow::R
     };
     print(answer, json_out, |_: Value| {
         println!("{} {peer}", if blocked { "blocked" } else { "unblocked" })
+    })
+}
+
+/// `peerfx pause` and `peerfx resume`.
+pub fn pause(c: &Client, pause: bool, json_out: bool) -> anyhow::Result<()> {
+    let path = if pause { "/v1/pause" } else { "/v1/resume" };
+    print(c.post(path, json!({}))?, json_out, |_: Value| {
+        println!("{}", if pause { "paused" } else { "resumed" })
     })
 }
 

@@ -154,6 +154,10 @@ pub fn build_swarm(
 
             let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
             kad_config.set_query_timeout(Duration::from_secs(30));
+            // The event loop refreshes the routing table on its own interval
+            // (`kad_bootstrap_interval`), which a pause stops; Kademlia's
+            // timer would be a second refresh that a pause cannot.
+            kad_config.set_periodic_bootstrap_interval(None);
             let store_config = kad::store::MemoryStoreConfig {
                 max_providers_per_key: config.kad_max_providers_per_key,
                 ..Default::default()

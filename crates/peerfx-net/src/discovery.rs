@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 
 use crate::behaviour::BehaviourEvent;
 use crate::event_loop::EventLoop;
+use crate::pause::Listener;
 use crate::{NetError, NetEvent};
 
 /// How often a market this node provides is announced to the DHT again:
@@ -61,16 +62,25 @@ impl EventLoop {
                 self.listen_via(relay);
                 Ok(())
             }
-            None => self
-                .swarm
-                .listen_on(addr.clone())
-                .map(|_| ())
-                .map_err(|source| NetError::Listen { addr, source }),
+            None => match self.swarm.listen_on(addr.clone()) {
+                Ok(id) => {
+                    let listener = Listener {
+                        requested: addr,
+                        bound: None,
+                    };
+                    self.listeners.insert(id, listener);
+                    Ok(())
+                }
+                Err(source) => Err(NetError::Listen { addr, source }),
+            },
         }
     }
 
     /// Listens on the circuits waiting for `relay` if connected to it, or dials it.
-    fn listen_via(&mut self, relay: PeerId) {
+    pub(crate) fn listen_via(&mut self, relay: PeerId) {
+        if self.paused {
+            return;
+        }
         if !self.swarm.is_connected(&relay) {
             let opts = DialOpts::peer_id(relay)
                 .condition(PeerCondition::DisconnectedAndNotDialing)
@@ -120,6 +130,7 @@ impl EventLoop {
         listener: libp2p::core::transport::ListenerId,
         reason: Result<(), std::io::Error>,
     ) {
+        self.listeners.remove(&listener);
         if let Some((relay, addr)) = self.circuit_listeners.remove(&listener) {
             // Re-armed for the next connection to the relay (the routing
             // refresh and peers' dials bring one).

@@ -54,6 +54,10 @@ pub enum NetError {
     /// Publishing failed (other than for lack of peers, which is not an error).
     #[error("publish failed")]
     Publish(#[source] libp2p::gossipsub::PublishError),
+    /// The network is paused ([`crate::NetHandle::pause`]): it neither dials
+    /// nor listens until resumed.
+    #[error("the node is paused: resume it first")]
+    Paused,
     /// The network task has stopped.
     #[error("the network has stopped")]
     Stopped,

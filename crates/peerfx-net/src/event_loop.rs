@@ -29,9 +29,11 @@ use peerfx_core::Market;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
+use crate::pause::{Listener, Pausing};
 use crate::police::Police;
 use crate::rpc::Rpc;
 use crate::scoring::Scoring;
+use crate::wake::Wakeups;
 use crate::{
     discovery, Acceptance, Command, Gossip, GossipToken, NetConfig, NetError, NetEvent, NetInfo,
     Request,
@@ -51,14 +53,14 @@ pub(crate) struct Outbox {
 
 pub(crate) struct EventLoop {
     pub(crate) swarm: Swarm<Behaviour>,
-    commands: mpsc::Receiver<Command>,
-    outbox: Outbox,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) outbox: Outbox,
     /// Control events the node has not taken yet.
-    backlog: VecDeque<NetEvent>,
+    pub(crate) backlog: VecDeque<NetEvent>,
     pub(crate) config: NetConfig,
     scoring: Scoring,
-    sync: Rpc<SyncResponse>,
-    trade: Rpc<TradeResponse>,
+    pub(crate) sync: Rpc<SyncResponse>,
+    pub(crate) trade: Rpc<TradeResponse>,
     pub(crate) pending_providers:
         HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<HashSet<PeerId>>)>,
     /// Markets this node provides, and when it last announced each. Kept here
@@ -78,6 +80,14 @@ pub(crate) struct EventLoop {
     /// Circuit listeners, to re-arm if the relay drops them.
     pub(crate) circuit_listeners: HashMap<libp2p::core::transport::ListenerId, (PeerId, Multiaddr)>,
     police: Police,
+    /// Listeners asked for, by id, to listen on again after a pause.
+    pub(crate) listeners: HashMap<libp2p::core::transport::ListenerId, Listener>,
+    /// While paused: the addresses to listen on again, pinned and as asked.
+    pub(crate) relisten: Vec<(Multiaddr, Multiaddr)>,
+    /// Pausing or paused: the network refuses to dial or listen.
+    pub(crate) paused: bool,
+    pub(crate) pausing: Option<Pausing>,
+    pub(crate) wakeups: Wakeups,
 }
 
 fn topic(market: &Market) -> gossipsub::IdentTopic {
@@ -92,6 +102,7 @@ impl EventLoop {
         outbox: Outbox,
         config: NetConfig,
         scoring: Scoring,
+        wakeups: Wakeups,
     ) -> EventLoop {
         let metrics = libp2p::metrics::Metrics::new(&mut registry);
         EventLoop {
@@ -114,14 +125,44 @@ impl EventLoop {
             circuits_waiting: HashMap::new(),
             circuit_listeners: HashMap::new(),
             police: Police::default(),
+            listeners: HashMap::new(),
+            relisten: Vec::new(),
+            paused: false,
+            pausing: None,
+            wakeups,
         }
     }
 
-    pub(crate) async fn run(mut self) {
+    /// Runs the loop in a task of its own, counted on [`EventLoop::wakeups`],
+    /// until it stops; a pause moves it to a task of its own too (see
+    /// [`crate::pause`]).
+    pub(crate) fn spawn(self) {
+        let wakeups = self.wakeups.clone();
+        tokio::spawn(wakeups.count(async move {
+            if let Some(paused) = self.run().await {
+                paused.spawn_paused();
+            }
+        }));
+    }
+
+    fn spawn_paused(self) {
+        let wakeups = self.wakeups.clone();
+        tokio::spawn(wakeups.count(async move {
+            if let Some(resumed) = self.paused().await {
+                resumed.spawn();
+            }
+        }));
+    }
+
+    /// The running loop. Returns itself once paused, `None` once stopped;
+    /// its intervals end with it, so a paused loop has no timer.
+    async fn run(mut self) -> Option<EventLoop> {
         let mut refresh = tokio::time::interval(self.config.kad_bootstrap_interval);
         let mut police = tokio::time::interval(self.scoring.config.decay_interval);
         police.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let pause_deadline = self.pausing.as_ref().map(|p| p.deadline);
+            let mut pause_now = false;
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 command = self.commands.recv() => match command {
@@ -129,6 +170,7 @@ impl EventLoop {
                         let _ = reply.send(());
                         break;
                     }
+                    Some(Command::Pause(reply)) => self.start_pausing(reply),
                     Some(command) => self.on_command(command),
                     // Every handle is gone: nobody can use the network any more.
                     None => break,
@@ -136,21 +178,37 @@ impl EventLoop {
                 // An owned permit: a borrowed one would hold `self` across
                 // every branch of the select.
                 permit = self.outbox.control.clone().reserve_owned(), if !self.backlog.is_empty() => {
-                    match (permit, self.backlog.pop_front()) {
-                        (Ok(permit), Some(event)) => drop(permit.send(event)),
-                        // The node is gone: nobody to tell.
-                        _ => self.backlog.clear(),
-                    }
+                    self.deliver_control(permit);
                 }
-                _ = refresh.tick() => {
+                _ = refresh.tick(), if !self.paused => {
                     // NoKnownPeers just means we are alone for now.
                     let _ = self.swarm.behaviour_mut().kad.bootstrap();
                     self.reprovide();
                 }
                 _ = police.tick() => self.police.tick(&mut self.swarm, &self.scoring),
+                _ = tokio::time::sleep_until(pause_deadline.unwrap_or_else(tokio::time::Instant::now)),
+                    if pause_deadline.is_some() => pause_now = true,
+            }
+            if self.pausing.is_some() && (pause_now || self.pause_settled()) {
+                self.finish_pausing();
+                return Some(self);
             }
         }
         tracing::debug!("network event loop stopped");
+        None
+    }
+
+    /// Hands the oldest waiting control event to the node, now that the
+    /// channel has room.
+    pub(crate) fn deliver_control(
+        &mut self,
+        permit: Result<mpsc::OwnedPermit<NetEvent>, mpsc::error::SendError<()>>,
+    ) {
+        match (permit, self.backlog.pop_front()) {
+            (Ok(permit), Some(event)) => drop(permit.send(event)),
+            // The node is gone: nobody to tell.
+            _ => self.backlog.clear(),
+        }
     }
 
     /// Hands a control event to the node, or queues it behind the others.
@@ -170,8 +228,15 @@ impl EventLoop {
         }
     }
 
-    fn on_command(&mut self, command: Command) {
+    pub(crate) fn on_command(&mut self, command: Command) {
         match command {
+            Command::Listen(_, reply) | Command::Dial(_, reply) if self.paused => {
+                let _ = reply.send(Err(NetError::Paused));
+            }
+            Command::Sync(_, _, reply) if self.paused => drop(reply.send(Err(NetError::Paused))),
+            Command::Trade(_, _, reply) if self.paused => drop(reply.send(Err(NetError::Paused))),
+            // A lookup would wait for a query nobody runs while paused.
+            Command::FindProviders(_, reply) if self.paused => drop(reply.send(HashSet::new())),
             Command::Listen(addr, reply) => {
                 let _ = reply.send(self.listen(addr));
             }
@@ -296,6 +361,11 @@ impl EventLoop {
                     self.police.user_blocked.remove(&peer);
                 }
             }
+            Command::Pause(reply) => self.start_pausing(reply),
+            Command::Resume(reply) => {
+                // Resuming a loop that is running: nothing to do.
+                let _ = reply.send(());
+            }
             Command::Shutdown(reply) => {
                 // Handled in `run`; answered here too should it ever arrive.
                 let _ = reply.send(());
@@ -334,13 +404,25 @@ impl EventLoop {
         self.metrics.record(&event);
         match event {
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
-            SwarmEvent::NewListenAddr { address, .. } => self.on_new_listen_addr(address),
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                if let Some(listener) = self.listeners.get_mut(&listener_id) {
+                    listener.bound.get_or_insert_with(|| address.clone());
+                }
+                self.on_new_listen_addr(address)
+            }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 endpoint,
                 num_established,
                 ..
             } => {
+                if self.paused {
+                    // A dial from before the pause that succeeded after it.
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                }
                 let addr = endpoint.get_remote_address().clone();
                 self.on_connected(peer_id, &addr, endpoint.is_dialer());
                 if num_established.get() == 1 {
@@ -464,7 +546,7 @@ impl EventLoop {
         }
     }
 
-    fn dial(&mut self, addr: Multiaddr) -> Result<(), NetError> {
+    pub(crate) fn dial(&mut self, addr: Multiaddr) -> Result<(), NetError> {
         let opts = match discovery::split_peer(&addr) {
             Some((peer, base)) => {
                 self.swarm.behaviour_mut().kad.add_address(&peer, base);

@@ -27,9 +27,11 @@ pub mod config;
 mod discovery;
 mod error;
 mod event_loop;
+mod pause;
 mod police;
 mod rpc;
 pub mod scoring;
+pub mod wake;
 
 use std::collections::HashSet;
 
@@ -40,6 +42,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use config::NetConfig;
 pub use error::{Misbehaviour, NetError, RequestFailure};
 pub use libp2p::{multiaddr, Multiaddr, PeerId};
+pub use wake::Wakeups;
 
 /// The verdict on a gossiped message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,6 +203,8 @@ pub(crate) enum Command {
     Metrics(oneshot::Sender<String>),
     PeerScore(PeerId, oneshot::Sender<Option<f64>>),
     Block(PeerId, bool),
+    Pause(oneshot::Sender<()>),
+    Resume(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -208,6 +213,7 @@ pub(crate) enum Command {
 pub struct NetHandle {
     tx: mpsc::Sender<Command>,
     peer_id: PeerId,
+    wakeups: Wakeups,
 }
 
 /// Capacity of the command channel.
@@ -240,8 +246,22 @@ pub async fn start(
     for addr in &config.external_addresses {
         swarm.add_external_address(addr.clone());
     }
-    tokio::spawn(event_loop::EventLoop::new(swarm, registry, rx, outbox, config, scoring).run());
-    let handle = NetHandle { tx, peer_id };
+    let wakeups = Wakeups::default();
+    event_loop::EventLoop::new(
+        swarm,
+        registry,
+        rx,
+        outbox,
+        config,
+        scoring,
+        wakeups.clone(),
+    )
+    .spawn();
+    let handle = NetHandle {
+        tx,
+        peer_id,
+        wakeups,
+    };
     for addr in listen {
         handle.listen(addr).await?;
     }
@@ -393,6 +413,27 @@ impl NetHandle {
     /// Blocks a peer (closes its connections and refuses new ones), or unblocks it.
     pub async fn set_blocked(&self, peer: PeerId, blocked: bool) -> Result<(), NetError> {
         self.tell(Command::Block(peer, blocked)).await
+    }
+
+    /// The wake-ups of the event loop's task, which the node's own tasks
+    /// add theirs to.
+    pub fn wakeups(&self) -> &Wakeups {
+        &self.wakeups
+    }
+
+    /// Pauses the network for an app going to the background: closes every
+    /// connection and listener and stops every timer, then returns. Until
+    /// [`NetHandle::resume`], dials, listens and requests fail with
+    /// [`NetError::Paused`]. Pausing a paused network does nothing.
+    pub async fn pause(&self) -> Result<(), NetError> {
+        self.call(Command::Pause).await
+    }
+
+    /// Resumes a paused network: listens again (on the same ports where they
+    /// are free), re-arms relay circuits and dials the bootstrap peers.
+    /// Resuming a running network does nothing.
+    pub async fn resume(&self) -> Result<(), NetError> {
+        self.call(Command::Resume).await
     }
 
     /// Stops the network: closes every connection and ends the event loop.

@@ -30,6 +30,8 @@ pub(crate) struct Inner {
     pub(crate) offers: offers::OfferRoom,
     pub(crate) ratings: reputation::RatingRoom,
     pub(crate) shutdown: watch::Sender<bool>,
+    /// Whether the node is paused (crate::lifecycle).
+    pub(crate) paused: watch::Sender<bool>,
     /// Every task the node spawns, so shutdown can wait for all of them (each
     /// may hold the store, whose lock frees the data directory only when
     /// dropped).

@@ -30,6 +30,7 @@
 //! | `lookups` | DHT lookups, with backoff, of markets with too few peers |
 //! | `trades` | take (taker), serve takes and steps (maker), deliver steps |
 //! | `backup` | export and import |
+//! | `lifecycle` | pause and resume, for an app in the background |
 //! | `pump`, `maintenance` | the node's tasks |
 //! | `metrics` | counters, and the OpenMetrics text |
 //!
@@ -52,6 +53,7 @@ mod backup;
 mod identity;
 mod ingest;
 mod inner;
+mod lifecycle;
 mod locks;
 mod lookups;
 mod maintenance;
@@ -143,6 +145,7 @@ impl Node {
                 offers: offers::OfferRoom::default(),
                 ratings,
                 shutdown,
+                paused: watch::channel(false).0,
                 tracker: tokio_util::task::TaskTracker::new(),
                 last_store_failure: std::sync::Mutex::new(None),
                 config,

@@ -9,49 +9,84 @@ use crate::inner::Inner;
 use crate::{now, Node, NodeEvent, RemovalReason};
 
 pub(crate) fn spawn(inner: Arc<Inner>) {
-    let mut stop = inner.shutdown.subscribe();
-    inner.tracker.clone().spawn(async move {
-        let timers = &inner.config.timers;
-        let mut maintenance = tokio::time::interval(timers.maintenance_interval);
-        let mut reannounce = tokio::time::interval(timers.reannounce_interval);
-        let mut retry = tokio::time::interval(inner.config.trade.retry_interval);
-        let mut persist = tokio::time::interval(timers.book_persist_interval);
-        // Lookups back off per market from this shortest wait (crate::lookups).
-        let mut lookups = tokio::time::interval(inner.config.sync.dht_retry_min);
-        for t in [
-            &mut maintenance,
-            &mut reannounce,
-            &mut retry,
-            &mut persist,
-            &mut lookups,
-        ] {
-            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        }
-        // Peers that connect sync from us; the first re-announcement can wait.
-        reannounce.tick().await;
-        let node = Node {
-            inner: inner.clone(),
-        };
+    let wakeups = inner.net.wakeups().clone();
+    inner.tracker.clone().spawn(wakeups.count(async move {
+        let mut stop = inner.shutdown.subscribe();
+        let mut paused = inner.paused.subscribe();
         loop {
+            if run_until_paused(&inner, &mut stop, &mut paused).await == Stop::Shutdown {
+                break;
+            }
+            // Paused: the intervals are gone with `run_until_paused`, so
+            // nothing wakes this task until the pause ends.
             tokio::select! {
-                _ = maintenance.tick() => {
-                    purge(&node).await;
-                    if let Err(e) = node.reconcile_providing().await {
-                        tracing::warn!("provider announcements: {e}");
-                    }
-                    inner.prune_peers().await;
-                }
-                _ = persist.tick() => persist_book(&inner).await,
-                _ = reannounce.tick() => match node.reannounce().await {
-                    Ok(n) => tracing::debug!("re-announced {n} offers"),
-                    Err(e) => tracing::warn!("re-announce: {e}"),
-                },
-                _ = retry.tick() => node.retry_pending().await,
-                _ = lookups.tick() => crate::lookups::look_up_thin_markets(&inner).await,
+                r = paused.wait_for(|p| !*p) => if r.is_err() { break },
                 _ = stop.changed() => break,
             }
         }
-    });
+    }));
+}
+
+#[derive(PartialEq, Eq)]
+enum Stop {
+    Shutdown,
+    Paused,
+}
+
+/// The periodic work, until the node shuts down or pauses. Each interval's
+/// first tick is at once (but the re-announcement's): after a resume that is
+/// the catch-up (purge what expired, resend trade messages, look up thin
+/// markets).
+async fn run_until_paused(
+    inner: &Arc<Inner>,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    paused: &mut tokio::sync::watch::Receiver<bool>,
+) -> Stop {
+    let timers = &inner.config.timers;
+    let mut maintenance = tokio::time::interval(timers.maintenance_interval);
+    let mut reannounce = tokio::time::interval(timers.reannounce_interval);
+    let mut retry = tokio::time::interval(inner.config.trade.retry_interval);
+    let mut persist = tokio::time::interval(timers.book_persist_interval);
+    // Lookups back off per market from this shortest wait (crate::lookups).
+    let mut lookups = tokio::time::interval(inner.config.sync.dht_retry_min);
+    for t in [
+        &mut maintenance,
+        &mut reannounce,
+        &mut retry,
+        &mut persist,
+        &mut lookups,
+    ] {
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    // Peers that connect (or reconnect after a pause) sync from us; the
+    // first re-announcement can wait.
+    reannounce.tick().await;
+    let node = Node {
+        inner: inner.clone(),
+    };
+    loop {
+        if *paused.borrow_and_update() {
+            return Stop::Paused;
+        }
+        tokio::select! {
+            _ = maintenance.tick() => {
+                purge(&node).await;
+                if let Err(e) = node.reconcile_providing().await {
+                    tracing::warn!("provider announcements: {e}");
+                }
+                inner.prune_peers().await;
+            }
+            _ = persist.tick() => persist_book(inner).await,
+            _ = reannounce.tick() => match node.reannounce().await {
+                Ok(n) => tracing::debug!("re-announced {n} offers"),
+                Err(e) => tracing::warn!("re-announce: {e}"),
+            },
+            _ = retry.tick() => node.retry_pending().await,
+            _ = lookups.tick() => crate::lookups::look_up_thin_markets(inner).await,
+            _ = paused.changed() => {}
+            _ = stop.changed() => return Stop::Shutdown,
+        }
+    }
 }
 
 /// Writes the book's changes behind it.

@@ -19,7 +19,8 @@ use crate::{now, sync, Metrics, NodeEvent};
 
 pub(crate) fn spawn(inner: Arc<Inner>, mut net: NetEvents) {
     let mut stop = inner.shutdown.subscribe();
-    inner.tracker.clone().spawn(async move {
+    let wakeups = inner.net.wakeups().clone();
+    inner.tracker.clone().spawn(wakeups.count(async move {
         let mut batch = Vec::with_capacity(GOSSIP_BATCH);
         let mut checker = Checker::new(inner.limits().clone());
         loop {
@@ -59,7 +60,7 @@ pub(crate) fn spawn(inner: Arc<Inner>, mut net: NetEvents) {
                 }
             }
         }
-    });
+    }));
 }
 
 fn on_request(inner: &Arc<Inner>, request: Request) {

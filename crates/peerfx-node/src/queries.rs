@@ -228,6 +228,7 @@ impl Node {
             banned_peers: info.banned,
             dropped_gossip: info.dropped_gossip,
             syncing: self.syncs_in_flight(),
+            paused: self.is_paused(),
         })
     }
 }

@@ -161,6 +161,8 @@ pub struct NodeStatus {
     pub dropped_gossip: u64,
     /// Book syncs from peers under way.
     pub syncing: usize,
+    /// Whether the node is paused ([`crate::Node::pause`]).
+    pub paused: bool,
 }
 
 /// A rating this node holds, and whom it is about.

@@ -22,6 +22,14 @@ pub struct StoreConfig {
     /// tombstone makes room: a maker flooding cancels only ever forgets its
     /// own.
     pub max_tombstones_per_maker: u64,
+    /// How often sled writes what is not yet durable (`None`: never on its
+    /// own). Every write that must be durable is flushed before it returns,
+    /// so this only bounds how much of the write-behind book and of the
+    /// remembered peers a crash can lose. sled's own thread wakes at this
+    /// rate even when nothing changed, which a phone pays for in battery:
+    /// the mobile profile turns it off and flushes after each book write
+    /// instead ([`crate::Store::book_persist`]).
+    pub background_flush: Option<Duration>,
     /// A delay before every flush of the writer: simulates a slow disk, for
     /// tests and benchmarks. Zero in production.
     pub flush_delay: Duration,
@@ -36,6 +44,8 @@ impl StoreConfig {
     pub const DEFAULT_MAX_BOOK_OFFERS: u64 = 100_000;
     /// Book size for `--profile mobile`: 20 000 offers, at most ~35 MB.
     pub const MOBILE_MAX_BOOK_OFFERS: u64 = 20_000;
+    /// Default background flush: sled's own default.
+    pub const DEFAULT_BACKGROUND_FLUSH: Duration = Duration::from_millis(500);
     /// Default tombstones per maker: four times what one maker may have open
     /// (64), so an honest maker that re-prices all day keeps every one of its
     /// cancels remembered for a day or more.
@@ -47,6 +57,7 @@ impl StoreConfig {
             cache_capacity_bytes: Self::MOBILE_CACHE_CAPACITY_BYTES,
             max_book_offers: Self::MOBILE_MAX_BOOK_OFFERS,
             max_tombstones: Self::MOBILE_MAX_BOOK_OFFERS,
+            background_flush: None,
             ..StoreConfig::default()
         }
     }
@@ -60,6 +71,7 @@ impl Default for StoreConfig {
             // As many as offers: a tombstone is ~100 bytes, an offer ~1.5 KB.
             max_tombstones: Self::DEFAULT_MAX_BOOK_OFFERS,
             max_tombstones_per_maker: Self::DEFAULT_MAX_TOMBSTONES_PER_MAKER,
+            background_flush: Some(Self::DEFAULT_BACKGROUND_FLUSH),
             flush_delay: Duration::ZERO,
         }
     }

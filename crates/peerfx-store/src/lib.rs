@@ -72,7 +72,7 @@ use writer::WriterHandle;
 /// What every clone of a [`Store`] shares.
 pub(crate) struct Shared {
     dir: PathBuf,
-    config: StoreConfig,
+    pub(crate) config: StoreConfig,
     /// The database; `None` after a failed write until the writer has
     /// reopened it, with the failure in `failure`.
     trees: RwLock<Option<Arc<Trees>>>,

@@ -70,7 +70,12 @@ impl Trees {
         let db = open_sled(
             sled::Config::new()
                 .path(dir.join("sled"))
-                .cache_capacity(config.cache_capacity_bytes),
+                .cache_capacity(config.cache_capacity_bytes)
+                .flush_every_ms(
+                    config
+                        .background_flush
+                        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)),
+                ),
         )
         .map_err(|e| StoreError::from_sled(e, dir))?;
         let tree = |name: &str| {

@@ -135,7 +135,9 @@ impl Store {
     /// writer, [`PERSIST_CHUNK`] records at a time; returns how many records
     /// it wrote or deleted. Not flushed: [`Store::flush`] (which calls this
     /// first), the next durable write or sled's own background flush makes
-    /// them durable. On an error, the changes stay pending.
+    /// them durable; without a background flush
+    /// ([`crate::StoreConfig::background_flush`]) this call flushes them.
+    /// On an error, the changes stay pending.
     pub async fn book_persist(&self) -> Result<usize> {
         let mut total = 0;
         loop {
@@ -145,6 +147,10 @@ impl Store {
                 .await?;
             total += n;
             if !more {
+                if total > 0 && self.shared.config.background_flush.is_none() {
+                    // Nobody else flushes what was just written behind.
+                    self.write(|_| Ok(())).await?;
+                }
                 return Ok(total);
             }
         }
