@@ -230,30 +230,11 @@ impl StatusJson {
     }
 }
 
-/// Body of `POST /v1/offers`.
-#[derive(Deserialize, Serialize, Debug, Default)]
-pub struct PostOffer {
-    pub give: String,
-    pub want: String,
-    pub min: String,
-    pub max: String,
-    pub rate: String,
-    #[serde(default)]
-    pub pay: Vec<String>,
-    pub near: Option<String>,
-    pub expires_secs: Option<u64>,
-    #[serde(default)]
-    pub note: String,
-}
-
-/// Body of `POST /v1/take`.
-#[derive(Deserialize, Serialize, Debug, Default)]
-pub struct TakeBody {
-    pub offer_id: String,
-    pub amount: String,
-    pub rate: Option<String>,
-    pub pay: Option<String>,
-}
+/// Body of `POST /v1/offers`, query of `GET /v1/book` and body of
+/// `POST /v1/take`: the node's typed input, which the FFI shares.
+pub use peerfx_node::input::{
+    BookFilter as BookQuery, OfferText as PostOffer, TakeText as TakeBody,
+};
 
 /// Body of a trade step.
 #[derive(Deserialize, Serialize, Debug, Default)]
@@ -267,28 +248,6 @@ pub struct StepBody {
 pub struct PageQuery {
     pub after: Option<String>,
     pub limit: Option<usize>,
-}
-
-/// Query of `GET /v1/book`. `give`/`want` are the offers' currencies (what the
-/// maker gives and wants), `amount` is in `give`, `min_rate` is what you insist
-/// on receiving: at least that many units of `give` per unit of `want`.
-#[derive(Deserialize, Serialize, Debug, Default)]
-pub struct BookQuery {
-    pub market: Option<String>,
-    pub give: Option<String>,
-    pub want: Option<String>,
-    pub amount: Option<String>,
-    pub min_rate: Option<String>,
-    pub pay: Option<String>,
-    pub near: Option<String>,
-    pub radius_km: Option<u32>,
-    pub limit: Option<usize>,
-    /// Only makers with at least this many completed trades vouched for.
-    pub min_trades: Option<u32>,
-    /// Only makers with at least this score, e.g. "4.5".
-    pub min_score: Option<String>,
-    /// "rate" (default: best rate first) or "reputation".
-    pub sort: Option<String>,
 }
 
 /// An event of `GET /v1/events`.

@@ -49,6 +49,7 @@ impl From<NodeError> for ApiError {
         let (status, code) = match &e {
             _ if e.is_disk_full() => (S::INSUFFICIENT_STORAGE, "disk_full"),
             NodeError::Invalid(_)
+            | NodeError::Input { .. }
             | NodeError::Money(_)
             | NodeError::Query(_)
             | NodeError::NotAPeer(_) => (S::BAD_REQUEST, "invalid"),
@@ -122,6 +123,5 @@ pub fn parse<T: std::str::FromStr>(what: &'static str, s: &str) -> Result<T, Api
 where
     T::Err: std::fmt::Display,
 {
-    s.parse()
-        .map_err(|e: T::Err| ApiError::bad("invalid", format!("{what}: {e}")))
+    Ok(peerfx_node::input::parse(what, s)?)
 }

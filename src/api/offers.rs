@@ -1,12 +1,10 @@
 //! Own offers: list, post, cancel, republish.
 
-use std::time::Duration;
-
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use peerfx_core::{Geohash, Hash, PaymentMethod};
-use peerfx_node::{OfferSpec, PageRequest};
+use peerfx_core::Hash;
+use peerfx_node::PageRequest;
 use serde_json::{json, Value};
 
 use super::dto::{OfferJson, PageJson, PageQuery, PostOffer};
@@ -27,31 +25,12 @@ pub async fn list(
     Ok(Json(PageJson::from(&page)))
 }
 
-fn spec_from(p: &PostOffer) -> Result<OfferSpec, ApiError> {
-    let mut spec = OfferSpec::parse(&p.give, &p.min, &p.max, &p.want, &p.rate)?;
-    spec.payment_methods = p
-        .pay
-        .iter()
-        .map(|m| parse::<PaymentMethod>("payment method", m))
-        .collect::<Result<_, _>>()?;
-    spec.geohash = p
-        .near
-        .as_deref()
-        .map(|g| parse::<Geohash>("near", g))
-        .transpose()?;
-    spec.note = p.note.clone();
-    if let Some(secs) = p.expires_secs {
-        spec.lifetime = Duration::from_secs(secs);
-    }
-    Ok(spec)
-}
-
 pub async fn post(
     State(s): Shared,
     body: Result<Json<PostOffer>, JsonRejection>,
 ) -> ApiResult<OfferJson> {
     let Json(p) = body?;
-    let offer = s.node.post_offer(spec_from(&p)?).await?;
+    let offer = s.node.post_offer(p.to_spec()?).await?;
     let view = s
         .node
         .own_offer(&offer.id())?

@@ -2,10 +2,9 @@
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::Json;
 use peerfx_core::evidence::Evidence;
-use peerfx_core::{Hash, TradeAction};
+use peerfx_core::Hash;
 use peerfx_node::PageRequest;
 
 use super::dto::{PageJson, PageQuery, StepBody, TradeJson};
@@ -45,27 +44,6 @@ pub async fn step(
 ) -> ApiResult<TradeJson> {
     let id: Hash = parse("trade id", &id)?;
     let Json(b) = body?;
-    let action = match step.as_str() {
-        "paid" => TradeAction::Paid,
-        "received" => TradeAction::Received,
-        "cancel" => TradeAction::Cancel,
-        // The node fills in what it has seen of the other side.
-        "close" => TradeAction::Close { seen: 0 },
-        "dispute" => TradeAction::Dispute {
-            reason: b.reason.unwrap_or_default(),
-        },
-        "chat" => TradeAction::Chat {
-            text: b
-                .text
-                .ok_or_else(|| ApiError::bad("invalid", "chat needs a text"))?,
-        },
-        other => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no trade step {other:?}"),
-            ))
-        }
-    };
+    let action = peerfx_node::input::step_action(&step, b.reason, b.text)?;
     Ok(Json(TradeJson::from(&s.node.trade_step(id, action).await?)))
 }

@@ -26,6 +26,14 @@ pub enum NodeError {
     /// An offer or message that would be invalid.
     #[error("invalid: {0}")]
     Invalid(#[from] ValidationError),
+    /// A field of typed input that does not parse ([`crate::input`]).
+    #[error("{what}: {message}")]
+    Input {
+        /// The field.
+        what: &'static str,
+        /// Why it does not parse.
+        message: String,
+    },
     /// A bad amount, rate or currency.
     #[error(transparent)]
     Money(#[from] MoneyError),

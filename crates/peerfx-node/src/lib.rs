@@ -47,6 +47,7 @@
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod input;
 pub mod view;
 
 mod backup;
