@@ -143,11 +143,99 @@ pub enum NodeError {
     OtherIdentity(String),
 }
 
+/// What kind of failure a [`NodeError`] is, for each edge to say in its own
+/// vocabulary: an HTTP status, an FFI error variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The input is wrong; the same call will fail again.
+    Invalid,
+    /// No such offer or trade.
+    NotFound,
+    /// Not now: the offer, trade or rating is not in a state that allows it.
+    Conflict,
+    /// The node is paused ([`crate::Node::pause`]).
+    Paused,
+    /// The disk, or a bounded store, is full; nothing changed.
+    Full,
+    /// The peer could not be reached.
+    Unreachable,
+    /// The peer refused, or answered something invalid.
+    PeerRefused,
+    /// A fault of this node (its store, its configuration).
+    Internal,
+}
+
 impl NodeError {
     /// Whether the disk is full (so the operation changed nothing, and will
     /// work once space is freed).
     pub fn is_disk_full(&self) -> bool {
         matches!(self, NodeError::Store(e) if e.is_disk_full())
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.classify().0
+    }
+
+    /// A stable machine-readable code ("unknown_offer", "insufficient_remaining"):
+    /// finer than [`NodeError::kind`], the same in the HTTP API and the FFI.
+    pub fn code(&self) -> &'static str {
+        self.classify().1
+    }
+
+    fn classify(&self) -> (ErrorKind, &'static str) {
+        use ErrorKind as K;
+        match self {
+            _ if self.is_disk_full() => (K::Full, "disk_full"),
+            NodeError::Invalid(_)
+            | NodeError::Input { .. }
+            | NodeError::Money(_)
+            | NodeError::Query(_)
+            | NodeError::Rating(_)
+            | NodeError::NotAPeer(_) => (K::Invalid, "invalid"),
+            NodeError::BadCursor => (K::Invalid, "bad_cursor"),
+            NodeError::Backup(_) => (K::Invalid, "bad_backup"),
+            NodeError::UnknownOffer(_) | NodeError::NotInBook(_) => (K::NotFound, "unknown_offer"),
+            NodeError::UnknownTrade(_) => (K::NotFound, "unknown_trade"),
+            NodeError::NotOpen(_) => (K::Conflict, "not_open"),
+            NodeError::NothingRemains(_) => (K::Conflict, "nothing_remains"),
+            NodeError::TakeInProgress(_) => (K::Conflict, "take_in_progress"),
+            NodeError::TooManyOffers { .. } => (K::Conflict, "too_many_offers"),
+            NodeError::AmountOutOfRange { .. } => (K::Conflict, "amount_out_of_range"),
+            NodeError::Step(_) => (K::Conflict, "step_not_allowed"),
+            NodeError::CancelPending(_) => (K::Conflict, "cancel_pending"),
+            NodeError::NotFinished(_) => (K::Conflict, "not_finished"),
+            NodeError::AlreadyRated(_) => (K::Conflict, "already_rated"),
+            NodeError::Running(_) | NodeError::OtherIdentity(_) => (K::Conflict, "conflict"),
+            NodeError::RatingsFull(_) => (K::Full, "ratings_full"),
+            NodeError::Take(reason) => (K::Conflict, reject_code(reason)),
+            NodeError::TradeRefused(_) => (K::PeerRefused, "refused_by_peer"),
+            NodeError::BadAnswer(_) | NodeError::BadContract(_) => (K::PeerRefused, "bad_answer"),
+            NodeError::Net(NetError::Paused) => (K::Paused, "paused"),
+            NodeError::Net(_) => (K::Unreachable, "peer_unreachable"),
+            NodeError::Store(_)
+            | NodeError::Identity(_)
+            | NodeError::CorruptTrade { .. }
+            | NodeError::Config(_) => (K::Internal, "internal"),
+        }
+    }
+}
+
+fn reject_code(reason: &RejectReason) -> &'static str {
+    match reason {
+        RejectReason::InsufficientRemaining { .. } => "insufficient_remaining",
+        RejectReason::AmountOutOfRange { .. } => "amount_out_of_range",
+        RejectReason::RateRefused { .. } => "rate_refused",
+        RejectReason::SelfTake => "self_take",
+        RejectReason::Blocked => "blocked",
+        RejectReason::Expired => "expired",
+        RejectReason::Closed => "closed",
+        RejectReason::UnknownOffer => "unknown_offer",
+        RejectReason::PaymentMethodNotOffered => "payment_method_not_offered",
+        RejectReason::Invalid(_) => "invalid",
+        RejectReason::Reserved { .. } => "reserved",
+        RejectReason::Throttled { .. } => "throttled",
+        RejectReason::Reputation { .. } => "reputation",
     }
 }
 
