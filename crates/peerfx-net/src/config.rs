@@ -103,10 +103,13 @@ impl NetConfig {
     pub const DEFAULT_MAX_PEER_TOPICS: usize = 64;
 
     /// A profile for phones: fewer connections, a lower memory ceiling, slower
-    /// timers (radio wake-ups cost battery), no mDNS.
+    /// timers (radio wake-ups cost battery), no mDNS, and a DHT client only:
+    /// a phone behind NAT, often asleep, would be a dead entry in others'
+    /// routing tables.
     pub fn mobile() -> NetConfig {
         NetConfig {
             mdns: false,
+            kad_server: false,
             max_connections: 24,
             max_pending_connections: 8,
             max_memory_bytes: 96 * 1024 * 1024,
