@@ -128,6 +128,8 @@ pub fn build_swarm(
         .map_err(config_err("DNS"))?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(config_err("relay client"))?
+        // Bytes in and out by transport: what a phone's data plan pays.
+        .with_bandwidth_metrics(registry)
         .with_behaviour(|key, relay_client| {
             let peer_id = key.public().to_peer_id();
             let filter = gossipsub::MaxCountSubscriptionFilter {

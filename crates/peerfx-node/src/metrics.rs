@@ -149,6 +149,11 @@ impl Node {
         }
         let _ = writeln!(
             out,
+            "# HELP peerfx_task_wakeups Polls of the node's tasks (event loop, pump, maintenance): each is a wake-up, which a paused node has none of.\n# TYPE peerfx_task_wakeups counter\npeerfx_task_wakeups_total {}",
+            self.wakeups()
+        );
+        let _ = writeln!(
+            out,
             "# HELP peerfx_rejected Messages rejected, by reason.\n# TYPE peerfx_rejected counter"
         );
         for (reason, n) in m.rejected_by_reason() {
