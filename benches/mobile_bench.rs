@@ -104,7 +104,14 @@ impl Phone {
         let child = Command::new(bin)
             .arg("--data-dir")
             .arg(dir.path())
-            .args(["daemon", "--profile", "mobile", "--no-mdns", "--market", "EUR-USD"])
+            .args([
+                "daemon",
+                "--profile",
+                "mobile",
+                "--no-mdns",
+                "--market",
+                "EUR-USD",
+            ])
             .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"])
             .args(["--bootstrap", &bootstrap.to_string(), "--metrics", &metrics])
             .stdout(Stdio::null())
@@ -151,7 +158,9 @@ impl Phone {
         // By transport stack ("/ip4/tcp", "/ip4/tcp/p2p"), summed.
         let bytes = |direction: &str| {
             let label = format!("direction=\"{direction}\"");
-            sum_where(&|l: &str| l.starts_with("libp2p_bandwidth_bytes_total{") && l.contains(&label))
+            sum_where(&|l: &str| {
+                l.starts_with("libp2p_bandwidth_bytes_total{") && l.contains(&label)
+            })
         };
         let pid = self.child.id();
         Some(Reading {
@@ -171,7 +180,10 @@ impl Phone {
             if let Some(r) = self.read().filter(|r| r.book >= at_least) {
                 return r;
             }
-            assert!(Instant::now() < deadline, "the phone's book did not reach {at_least}");
+            assert!(
+                Instant::now() < deadline,
+                "the phone's book did not reach {at_least}"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -227,7 +239,10 @@ async fn post(nodes: &[Node], n: usize, offset: usize) {
     for i in 0..n {
         let rate = format!("1.{:04}", (offset + i) % 10_000);
         let spec = OfferSpec::parse("EUR", "10", "500", "USD", &rate).unwrap();
-        nodes[(offset + i) % nodes.len()].post_offer(spec).await.unwrap();
+        nodes[(offset + i) % nodes.len()]
+            .post_offer(spec)
+            .await
+            .unwrap();
     }
 }
 
@@ -255,7 +270,9 @@ fn row(name: &str, a: &Reading, b: &Reading) {
 async fn main() {
     let args = args();
     let dirs: Vec<tempfile::TempDir> = (0..NODES).map(|_| tempfile::tempdir().unwrap()).collect();
-    let first = Node::start(node_config(dirs[0].path(), vec![])).await.unwrap();
+    let first = Node::start(node_config(dirs[0].path(), vec![]))
+        .await
+        .unwrap();
     let addr = loop {
         if let Some(a) = first.status().await.unwrap().listen_addrs.first() {
             break a.clone();
@@ -264,7 +281,11 @@ async fn main() {
     };
     let mut nodes = vec![first];
     for d in &dirs[1..] {
-        nodes.push(Node::start(node_config(d.path(), vec![addr.clone()])).await.unwrap());
+        nodes.push(
+            Node::start(node_config(d.path(), vec![addr.clone()]))
+                .await
+                .unwrap(),
+        );
     }
     post(&nodes, OFFERS, 0).await;
     eprintln!("{NODES} nodes up with {OFFERS} offers; starting the phone");

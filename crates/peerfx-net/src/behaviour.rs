@@ -107,6 +107,28 @@ fn config_err<E: std::error::Error + Send + Sync + 'static>(
     }
 }
 
+/// The DNS resolver for `/dns` addresses: the system's where it can be read
+/// without help, else Cloudflare's public resolvers. On Android, reading the
+/// system's takes a JVM context that a library embedded through the FFI
+/// does not have (hickory would panic), so Android always uses the public
+/// ones.
+fn resolver() -> (
+    hickory_resolver::config::ResolverConfig,
+    hickory_resolver::config::ResolverOpts,
+) {
+    #[cfg(not(target_os = "android"))]
+    match hickory_resolver::system_conf::read_system_conf() {
+        Ok(system) => return system,
+        Err(e) => tracing::info!("no system DNS configuration ({e}): using Cloudflare's resolvers"),
+    }
+    (
+        hickory_resolver::config::ResolverConfig::udp_and_tcp(
+            &hickory_resolver::config::CLOUDFLARE,
+        ),
+        hickory_resolver::config::ResolverOpts::default(),
+    )
+}
+
 /// Builds the Swarm for `key` with `config`.
 pub fn build_swarm(
     key: libp2p::identity::Keypair,
@@ -115,6 +137,7 @@ pub fn build_swarm(
     scoring: &Scoring,
     registry: &mut libp2p::metrics::Registry,
 ) -> Result<Swarm<Behaviour>, NetError> {
+    let (dns, dns_options) = resolver();
     let swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -124,8 +147,7 @@ pub fn build_swarm(
         )
         .map_err(config_err("TCP transport"))?
         .with_quic()
-        .with_dns()
-        .map_err(config_err("DNS"))?
+        .with_dns_config(dns, dns_options)
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(config_err("relay client"))?
         // Bytes in and out by transport: what a phone's data plan pays.
