@@ -165,6 +165,12 @@ impl PeerfxNode {
     }
 }
 
+/// One of the node's own offers, as the app sees it.
+fn own(node: &Node, id: peerfx_core::OfferId) -> Result<Offer, NodeError> {
+    let view = node.own_offer(&id)?.ok_or(NodeError::UnknownOffer(id))?;
+    Ok(Offer::from(&view))
+}
+
 fn page(after: Option<String>, limit: u32) -> PageRequest {
     PageRequest {
         after,
@@ -223,13 +229,11 @@ impl PeerfxNode {
     /// Signs, stores (durably) and publishes a new offer.
     pub async fn post_offer(&self, offer: OfferInput) -> Result<Offer, PeerfxError> {
         let spec = input::OfferText::from(offer).to_spec()?;
-        let view = self
-            .run(|n| async move {
-                let id = n.post_offer(spec).await?.id();
-                n.own_offer(&id)?.ok_or(NodeError::UnknownOffer(id))
-            })
-            .await?;
-        Ok(Offer::from(&view))
+        self.run(|n| async move {
+            let id = n.post_offer(spec).await?.id();
+            own(&n, id)
+        })
+        .await
     }
 
     /// Cancels one of this node's offers (hex id).
@@ -241,13 +245,11 @@ impl PeerfxNode {
     /// Publishes what remains of an offer again, with a new expiry.
     pub async fn republish(&self, id: String) -> Result<Offer, PeerfxError> {
         let id = input::parse("offer id", &id)?;
-        let view = self
-            .run(|n| async move {
-                let id = n.republish(id).await?.id();
-                n.own_offer(&id)?.ok_or(NodeError::UnknownOffer(id))
-            })
-            .await?;
-        Ok(Offer::from(&view))
+        self.run(|n| async move {
+            let id = n.republish(id).await?.id();
+            own(&n, id)
+        })
+        .await
     }
 
     /// This node's own offers, newest first, `limit` at a time (0: 50).

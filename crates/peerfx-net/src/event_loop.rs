@@ -13,8 +13,9 @@
 //!   finds its channel full waits in a backlog that the loop drains as the
 //!   node reads, without ever waiting for it.
 //!
-//! Discovery (Kademlia, mDNS, identify, relays) is in [`crate::discovery`];
-//! what the loop does about misbehaving peers in [`crate::police`].
+//! Commands are in [`crate::commands`]; discovery (Kademlia, mDNS, identify,
+//! relays) in [`crate::discovery`]; pausing in [`crate::pause`]; what the
+//! loop does about misbehaving peers in [`crate::police`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -34,10 +35,7 @@ use crate::police::Police;
 use crate::rpc::Rpc;
 use crate::scoring::Scoring;
 use crate::wake::Wakeups;
-use crate::{
-    discovery, Acceptance, Command, Gossip, GossipToken, NetConfig, NetError, NetEvent, NetInfo,
-    Request,
-};
+use crate::{discovery, Command, Gossip, GossipToken, NetConfig, NetError, NetEvent, Request};
 
 /// Control events waiting for the node, at most. The node reads them as
 /// fast as they come; a backlog this long means it has stopped, and the
@@ -58,7 +56,7 @@ pub(crate) struct EventLoop {
     /// Control events the node has not taken yet.
     pub(crate) backlog: VecDeque<NetEvent>,
     pub(crate) config: NetConfig,
-    scoring: Scoring,
+    pub(crate) scoring: Scoring,
     pub(crate) sync: Rpc<SyncResponse>,
     pub(crate) trade: Rpc<TradeResponse>,
     pub(crate) pending_providers:
@@ -71,15 +69,15 @@ pub(crate) struct EventLoop {
     pub(crate) providing: HashMap<Market, std::time::Instant>,
     pub(crate) provide_queries: u64,
     next_token: u64,
-    dropped_gossip: u64,
-    dropped_control: u64,
+    pub(crate) dropped_gossip: u64,
+    pub(crate) dropped_control: u64,
     metrics: libp2p::metrics::Metrics,
-    registry: libp2p::metrics::Registry,
+    pub(crate) registry: libp2p::metrics::Registry,
     /// Circuit addresses to listen on once connected to their relay, by relay.
     pub(crate) circuits_waiting: HashMap<PeerId, Vec<Multiaddr>>,
     /// Circuit listeners, to re-arm if the relay drops them.
     pub(crate) circuit_listeners: HashMap<libp2p::core::transport::ListenerId, (PeerId, Multiaddr)>,
-    police: Police,
+    pub(crate) police: Police,
     /// Listeners asked for, by id, to listen on again after a pause.
     pub(crate) listeners: HashMap<libp2p::core::transport::ListenerId, Listener>,
     /// While paused: the addresses to listen on again, pinned and as asked.
@@ -90,7 +88,7 @@ pub(crate) struct EventLoop {
     pub(crate) wakeups: Wakeups,
 }
 
-fn topic(market: &Market) -> gossipsub::IdentTopic {
+pub(crate) fn topic(market: &Market) -> gossipsub::IdentTopic {
     gossipsub::IdentTopic::new(market.topic())
 }
 
@@ -225,177 +223,6 @@ impl EventLoop {
         if self.backlog.len() > MAX_CONTROL_BACKLOG {
             self.backlog.pop_front();
             self.dropped_control += 1;
-        }
-    }
-
-    pub(crate) fn on_command(&mut self, command: Command) {
-        match command {
-            Command::Listen(_, reply) | Command::Dial(_, reply) if self.paused => {
-                let _ = reply.send(Err(NetError::Paused));
-            }
-            Command::Sync(_, _, reply) if self.paused => drop(reply.send(Err(NetError::Paused))),
-            Command::Trade(_, _, reply) if self.paused => drop(reply.send(Err(NetError::Paused))),
-            // A lookup would wait for a query nobody runs while paused.
-            Command::FindProviders(_, reply) if self.paused => drop(reply.send(HashSet::new())),
-            Command::Listen(addr, reply) => {
-                let _ = reply.send(self.listen(addr));
-            }
-            Command::Dial(addr, reply) => {
-                let _ = reply.send(self.dial(addr));
-            }
-            Command::Subscribe(market, reply) => {
-                let t = topic(&market);
-                let topic_params = self.scoring.topic_params();
-                let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-                let r = gossipsub
-                    .subscribe(&t)
-                    .map(|_| ())
-                    .map_err(|source| NetError::Subscribe {
-                        topic: t.to_string(),
-                        source,
-                    });
-                if r.is_ok() && gossipsub.get_topic_params(&t).is_none() {
-                    // Invalid-message penalties are per topic: without params a
-                    // topic scores nothing.
-                    let _ = gossipsub.set_topic_params(t, topic_params);
-                }
-                let _ = reply.send(r);
-            }
-            Command::Publish(market, data, reply) => {
-                let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-                let r = match gossipsub.publish(topic(&market), data) {
-                    Ok(_) => Ok(()),
-                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(()),
-                    Err(gossipsub::PublishError::Duplicate) => Ok(()),
-                    Err(e) => Err(NetError::Publish(e)),
-                };
-                let _ = reply.send(r);
-            }
-            Command::Report(token, acceptance) => {
-                let acceptance = match acceptance {
-                    Acceptance::Accept => gossipsub::MessageAcceptance::Accept,
-                    Acceptance::Reject => gossipsub::MessageAcceptance::Reject,
-                    Acceptance::Ignore => gossipsub::MessageAcceptance::Ignore,
-                };
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(
-                        &gossipsub::MessageId::new(&token.id),
-                        &token.source,
-                        acceptance,
-                    );
-            }
-            Command::Penalize(peer, what) => {
-                tracing::debug!(%peer, ?what, "misbehaviour");
-                self.police.penalize(&mut self.swarm, peer);
-            }
-            Command::PeersOn(market, reply) => {
-                let t = market.topic();
-                let peers = self
-                    .swarm
-                    .behaviour()
-                    .gossipsub
-                    .all_peers()
-                    .filter(|(_, topics)| topics.iter().any(|h| h.as_str() == t))
-                    .map(|(p, _)| *p)
-                    .collect();
-                let _ = reply.send(peers);
-            }
-            Command::Provide(market) => self.provide_once(market),
-            Command::StopProviding(market) => self.stop_providing(market),
-            Command::FindProviders(market, reply) => self.find_providers(market, reply),
-            Command::Sync(peer, request, reply) => {
-                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-                self.sync.pending.insert(id, reply);
-            }
-            Command::RespondSync(token, response) => {
-                if let Some(channel) = self.sync.inbound.remove(&token) {
-                    // Fails only if the requester went away or timed out.
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .sync
-                        .send_response(channel, response);
-                }
-            }
-            Command::Trade(peer, request, reply) => {
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .trade
-                    .send_request(&peer, request);
-                self.trade.pending.insert(id, reply);
-            }
-            Command::RespondTrade(token, response) => {
-                if let Some(channel) = self.trade.inbound.remove(&token) {
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .trade
-                        .send_response(channel, response);
-                }
-            }
-            Command::Info(reply) => {
-                let _ = reply.send(self.info());
-            }
-            Command::Metrics(reply) => {
-                let mut text = String::new();
-                if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_ok() {
-                    if let Some(stripped) = text.strip_suffix("# EOF\n") {
-                        text.truncate(stripped.len());
-                    }
-                }
-                let _ = reply.send(text);
-            }
-            Command::PeerScore(peer, reply) => {
-                let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
-            }
-            Command::Block(peer, blocked) => {
-                let list = &mut self.swarm.behaviour_mut().blocked;
-                if blocked {
-                    list.block_peer(peer);
-                    self.police.user_blocked.insert(peer);
-                } else {
-                    list.unblock_peer(peer);
-                    self.police.user_blocked.remove(&peer);
-                }
-            }
-            Command::Pause(reply) => self.start_pausing(reply),
-            Command::Resume(reply) => {
-                // Resuming a loop that is running: nothing to do.
-                let _ = reply.send(());
-            }
-            Command::Shutdown(reply) => {
-                // Handled in `run`; answered here too should it ever arrive.
-                let _ = reply.send(());
-            }
-        }
-    }
-
-    fn info(&self) -> NetInfo {
-        let behaviour = self.swarm.behaviour();
-        let mut providing: Vec<Market> = self.providing.keys().copied().collect();
-        providing.sort();
-        NetInfo {
-            peer_id: Some(*self.swarm.local_peer_id()),
-            listen_addrs: self.swarm.listeners().cloned().collect(),
-            connected: self
-                .swarm
-                .connected_peers()
-                .map(|p| (*p, Multiaddr::empty()))
-                .collect(),
-            topics: behaviour
-                .gossipsub
-                .topics()
-                .map(|t| t.to_string())
-                .collect(),
-            dropped_gossip: self.dropped_gossip,
-            dropped_control: self.dropped_control,
-            provide_queries: self.provide_queries,
-            providing,
-            banned: self.police.banned(),
-            banned_total: self.police.banned_total,
         }
     }
 

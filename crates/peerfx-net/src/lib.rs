@@ -23,6 +23,7 @@
 
 pub mod behaviour;
 pub mod codec;
+mod commands;
 pub mod config;
 mod discovery;
 mod error;
