@@ -159,6 +159,19 @@ impl Timers {
     pub const DEFAULT_BOOK_PERSIST_INTERVAL: Duration = Duration::from_secs(1);
     /// Default warning before an own offer expires.
     pub const DEFAULT_EXPIRING_SOON: Duration = Duration::from_secs(15 * 60);
+
+    /// The mobile profile's timers: each tick wakes the CPU even with
+    /// nothing to do (benches/mobile_bench counts them), so a phone's
+    /// maintenance runs once a minute (expiries are purged and warned of
+    /// within a minute) and the book is written every 10 s (a crash loses
+    /// at most that much of other makers' offers, which sync brings back).
+    pub fn mobile() -> Timers {
+        Timers {
+            maintenance_interval: Duration::from_secs(60),
+            book_persist_interval: Duration::from_secs(10),
+            ..Timers::default()
+        }
+    }
 }
 
 impl Default for Timers {
@@ -328,15 +341,38 @@ impl NodeConfig {
             Profile::Default => (NetConfig::default(), StoreConfig::default()),
             Profile::Mobile => (NetConfig::mobile(), StoreConfig::mobile()),
         };
+        let mobile = profile == Profile::Mobile;
         NodeConfig {
             data_dir: data_dir.into(),
             net,
             store,
             limits: WireLimits::default(),
             markets: Vec::new(),
-            timers: Timers::default(),
-            sync: SyncConfig::default(),
-            trade: TradeConfig::default(),
+            timers: if mobile {
+                Timers::mobile()
+            } else {
+                Timers::default()
+            },
+            sync: SyncConfig {
+                // The lookups' tick: a phone looks thin markets up at most
+                // twice a minute.
+                dht_retry_min: if mobile {
+                    Duration::from_secs(30)
+                } else {
+                    SyncConfig::DEFAULT_DHT_RETRY_MIN
+                },
+                ..SyncConfig::default()
+            },
+            trade: TradeConfig {
+                // Undelivered trade messages go out every 10 s rather than
+                // 2 s; the tick fires whether or not any wait.
+                retry_interval: if mobile {
+                    Duration::from_secs(10)
+                } else {
+                    TradeConfig::DEFAULT_RETRY_INTERVAL
+                },
+                ..TradeConfig::default()
+            },
             peers: PeersConfig::default(),
             ratings: match profile {
                 Profile::Default => DEFAULT_RATING_LIMITS,
