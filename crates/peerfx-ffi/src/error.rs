@@ -102,3 +102,28 @@ impl From<NodeError> for PeerfxError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_keeps_the_clis_code_and_sentence() {
+        let paused = PeerfxError::from(NodeError::Net(peerfx_net::NetError::Paused));
+        assert!(matches!(
+            &paused,
+            PeerfxError::Paused { code, message }
+                if code == "paused" && message == "the node is paused: resume it first"
+        ));
+        let input = NodeError::Input {
+            what: "near",
+            message: "not a geohash".into(),
+        };
+        assert!(matches!(
+            PeerfxError::from(input),
+            PeerfxError::Invalid { code, message } if code == "invalid" && message == "near: not a geohash"
+        ));
+        let missing = PeerfxError::from(NodeError::UnknownTrade(peerfx_core::Hash([7; 32])));
+        assert!(matches!(missing, PeerfxError::NotFound { code, .. } if code == "unknown_trade"));
+    }
+}
