@@ -621,3 +621,47 @@ async fn a_market_the_bootstrap_node_does_not_follow_is_found_through_the_dht() 
         t.node.shutdown().await;
     }
 }
+
+/// A peer that subscribes just after an offer went out (here: connected
+/// before the post, subscribed after it, so neither the post's gossip nor a
+/// sync on connect can have brought it) still gets the offer at once: the
+/// maker announces its recent offers again to a newcomer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_subscribing_just_after_a_post_gets_the_offer() {
+    init_logs();
+    let maker = start(vec![]).await;
+    let config = NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap: vec![maker.addr.clone()],
+        mdns: false,
+        gossip_heartbeat: std::time::Duration::from_millis(100),
+        ..NetConfig::default()
+    };
+    let key = peerfx::core::Keypair::generate().to_libp2p();
+    let (late, mut events) = peerfx::net::start(key, config, &Default::default())
+        .await
+        .unwrap();
+    wait_connected_to(&maker.node, late.peer_id()).await;
+
+    let offer = maker.node.post_offer(spec("1.08")).await.unwrap();
+    late.subscribe(market()).await.unwrap();
+    let heard = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let gossip = events.gossip.recv().await.unwrap();
+            if let Ok(GossipMessage::Offer(state)) = codec::decode::<GossipMessage>(&gossip.data) {
+                if peerfx::core::Verified::assume_verified(state.offer).id() == offer.id() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(heard.is_ok(), "the newcomer never heard of the offer");
+}
+
+async fn wait_connected_to(node: &Node, peer: peerfx::net::PeerId) {
+    wait_until("connected", || async {
+        node.peers().await.unwrap().contains(&peer)
+    })
+    .await;
+}

@@ -73,9 +73,7 @@ pub(crate) async fn serve(
                 let node = Node {
                     inner: inner.clone(),
                 };
-                if let Err(e) = node.announce(&own).await {
-                    tracing::warn!("announcing fill of {offer_id}: {e}");
-                }
+                node.announce_change(&own).await;
             }
             Ok(None) => {}
             Err(e) => inner.store_failed(e),

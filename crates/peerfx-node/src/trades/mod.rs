@@ -260,11 +260,7 @@ impl Node {
             released.remaining
         );
         match inner.store.own_get(&released.offer_id) {
-            Ok(Some(own)) if own.status == OwnStatus::Open => {
-                if let Err(e) = self.announce(&own).await {
-                    tracing::warn!("announcing {}: {e}", released.offer_id);
-                }
-            }
+            Ok(Some(own)) if own.status == OwnStatus::Open => self.announce_change(&own).await,
             Ok(_) => {}
             Err(e) => inner.store_failed(e),
         }
