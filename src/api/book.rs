@@ -20,12 +20,16 @@ pub async fn book(
     let offers = s.node.book(&query).await?;
     let makers: Vec<_> = offers.iter().map(|e| e.offer.maker).collect();
     let profiles = s.node.peer_profiles(&makers)?;
+    let presence = s.node.presence(&offers).await?;
     let rows = offers
         .iter()
         .zip(profiles)
-        .map(|(e, p)| OfferJson {
+        .zip(presence)
+        .map(|((e, p), seen)| OfferJson {
             maker_score: p.score.map(score_text),
             maker_trades: p.completed,
+            maker_presence: Some(seen.to_string()),
+            maker_last_seen: Some(e.announced_at.0),
             ..OfferJson::from(e)
         })
         .collect();

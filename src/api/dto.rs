@@ -32,6 +32,14 @@ pub struct OfferJson {
     /// The maker's completed trades vouched for (in the book only).
     #[serde(default)]
     pub maker_trades: u32,
+    /// "online", "away" or "offline" (in the book only): from the maker's
+    /// re-announcements and whether it is connected.
+    #[serde(default)]
+    pub maker_presence: Option<String>,
+    /// When the maker last announced this offer, Unix seconds (in the book
+    /// only).
+    #[serde(default)]
+    pub maker_last_seen: Option<u64>,
 }
 
 /// The peer id of a key, or its hex if it is not one.
@@ -59,6 +67,8 @@ fn offer_json(o: &Offer, id: OfferId, remaining: Amount, status: &str) -> OfferJ
         status: status.to_string(),
         maker_score: None,
         maker_trades: 0,
+        maker_presence: None,
+        maker_last_seen: None,
     }
 }
 

@@ -186,6 +186,9 @@ pub struct BookArgs {
     /// Order: rate (best first, the default) or reputation.
     #[arg(long)]
     pub sort: Option<String>,
+    /// Also offers of makers gone offline (silent for three re-announcements).
+    #[arg(long)]
+    pub include_offline: bool,
 }
 
 /// A command that talks to the daemon.

@@ -68,6 +68,10 @@ pub fn book(c: &Client, q: &BookArgs, json_out: bool) -> anyhow::Result<()> {
             ("min_trades", q.min_trades.map(|n| n.to_string())),
             ("min_score", q.min_score.clone()),
             ("sort", q.sort.clone()),
+            (
+                "include_offline",
+                q.include_offline.then(|| "true".to_string()),
+            ),
         ],
     );
     let book = c.get(&path)?;

@@ -36,6 +36,17 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
 }
 
 /// The start of a peer id, without its common prefix.
+/// How long ago Unix second `at` was, roughly ("14m", "3h", "2d").
+fn ago(at: u64) -> String {
+    let secs = peerfx_node::now().since(peerfx_core::Timestamp(at));
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 2 * 3600 => format!("{}m", s / 60),
+        s if s < 2 * 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
 pub fn short(s: &str) -> String {
     s.trim_start_matches("12D3KooW").chars().take(12).collect()
 }
@@ -54,7 +65,13 @@ pub fn offers_table(offers: &[OfferJson], own: bool) {
                 if own {
                     o.status.clone()
                 } else {
-                    short(&o.maker)
+                    match (&o.maker_presence, o.maker_last_seen) {
+                        (Some(p), _) if p == "online" => format!("{} online", short(&o.maker)),
+                        (Some(p), Some(at)) => {
+                            format!("{} {p}, seen {} ago", short(&o.maker), ago(at))
+                        }
+                        _ => short(&o.maker),
+                    }
                 },
                 if own {
                     String::new()

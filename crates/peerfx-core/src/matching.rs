@@ -25,6 +25,11 @@ pub struct BookEntry {
     pub remaining: Amount,
     /// Seq of the latest update applied (0: none yet).
     pub seq: u64,
+    /// When the maker last signed an announcement of it (the offer, or its
+    /// latest update): the latest sign of life of its maker this node holds.
+    /// Makers re-announce their open offers periodically, so an old one
+    /// means a maker gone offline.
+    pub announced_at: Timestamp,
 }
 
 /// The range of a single fill when `available` is left: at least the offer's

@@ -156,6 +156,7 @@ proptest! {
                 offer: validate(Signed::sign(o, &keys()[k]), NOW, &WireLimits::default()).ok()?,
                 remaining: rem,
                 seq: 0,
+                announced_at: NOW,
             })
         }).collect();
         let query = MatchQuery {

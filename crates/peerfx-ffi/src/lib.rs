@@ -269,10 +269,12 @@ impl PeerfxNode {
             let entries = n.book(&query).await?;
             let makers: Vec<PublicKey> = entries.iter().map(|e| e.offer.maker).collect();
             let profiles = n.peer_profiles(&makers)?;
+            let presence = n.presence(&entries).await?;
             Ok(entries
                 .iter()
                 .zip(profiles)
-                .map(|(e, p)| Offer::in_book(e, &p))
+                .zip(presence)
+                .map(|((e, p), seen)| Offer::in_book(e, &p, seen))
                 .collect())
         })
         .await

@@ -6,7 +6,7 @@
 use peerfx_core::reputation::{score_text, Profile as Reputation};
 use peerfx_core::trade::Side;
 use peerfx_core::{BookEntry, Offer as CoreOffer, OfferId, PublicKey, TradeAction};
-use peerfx_node::{input, ImportStats, NodeStatus, OwnOfferView, TradeView};
+use peerfx_node::{input, ImportStats, NodeStatus, OwnOfferView, Presence, TradeView};
 
 /// Which defaults a node starts from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
@@ -167,6 +167,9 @@ pub struct BookFilter {
     /// Best-reputed makers first instead of best rate first.
     #[uniffi(default)]
     pub by_reputation: bool,
+    /// Offers of makers gone offline too.
+    #[uniffi(default)]
+    pub include_offline: bool,
 }
 
 impl From<BookFilter> for input::BookFilter {
@@ -184,6 +187,7 @@ impl From<BookFilter> for input::BookFilter {
             min_trades: f.min_trades,
             min_score: f.min_score,
             sort: f.by_reputation.then(|| "reputation".to_string()),
+            include_offline: f.include_offline,
         }
     }
 }
@@ -226,6 +230,12 @@ pub struct Offer {
     pub maker_score: Option<String>,
     /// The maker's completed trades vouched for (in the book only).
     pub maker_trades: u32,
+    /// "online", "away" or "offline" (in the book only): from the maker's
+    /// re-announcements and whether it is connected.
+    pub maker_presence: Option<String>,
+    /// When the maker last announced this offer, Unix seconds (in the book
+    /// only).
+    pub maker_last_seen: Option<u64>,
 }
 
 fn offer(o: &CoreOffer, id: OfferId, remaining: peerfx_core::Amount, status: String) -> Offer {
@@ -247,6 +257,8 @@ fn offer(o: &CoreOffer, id: OfferId, remaining: peerfx_core::Amount, status: Str
         status,
         maker_score: None,
         maker_trades: 0,
+        maker_presence: None,
+        maker_last_seen: None,
     }
 }
 
@@ -258,10 +270,12 @@ impl From<&OwnOfferView> for Offer {
 
 impl Offer {
     /// A book entry, with what this node knows of its maker.
-    pub(crate) fn in_book(e: &BookEntry, maker: &Reputation) -> Offer {
+    pub(crate) fn in_book(e: &BookEntry, maker: &Reputation, seen: Presence) -> Offer {
         Offer {
             maker_score: maker.score.map(score_text),
             maker_trades: maker.completed,
+            maker_presence: Some(seen.to_string()),
+            maker_last_seen: Some(e.announced_at.0),
             ..offer(e.offer.body(), e.offer.id(), e.remaining, "open".into())
         }
     }

@@ -73,6 +73,11 @@ pub struct Timers {
     pub book_persist_interval: Duration,
     /// How long before expiry an own offer is announced as expiring soon.
     pub expiring_soon: Duration,
+    /// How long a maker may go without re-announcing (and without a
+    /// connection to this node) before it counts as offline: its offers are
+    /// hidden from the book unless asked for, and takes of them fail at once
+    /// (see `presence`).
+    pub offline_after: Duration,
 }
 
 /// Book sync over `/peerfx/sync`.
@@ -159,6 +164,9 @@ impl Timers {
     pub const DEFAULT_BOOK_PERSIST_INTERVAL: Duration = Duration::from_secs(1);
     /// Default warning before an own offer expires.
     pub const DEFAULT_EXPIRING_SOON: Duration = Duration::from_secs(15 * 60);
+    /// Default silence before a maker counts as offline: three missed
+    /// re-announcements (one missed can be a partition that sync heals).
+    pub const DEFAULT_OFFLINE_AFTER: Duration = Duration::from_secs(3 * 600);
 
     /// The mobile profile's timers: each tick wakes the CPU even with
     /// nothing to do (benches/mobile_bench counts them), so a phone's
@@ -181,6 +189,7 @@ impl Default for Timers {
             maintenance_interval: Self::DEFAULT_MAINTENANCE_INTERVAL,
             book_persist_interval: Self::DEFAULT_BOOK_PERSIST_INTERVAL,
             expiring_soon: Self::DEFAULT_EXPIRING_SOON,
+            offline_after: Self::DEFAULT_OFFLINE_AFTER,
         }
     }
 }

@@ -102,6 +102,15 @@ pub enum NodeError {
     /// The maker's contract does not follow from its offer and the request.
     #[error(transparent)]
     BadContract(#[from] ContractMismatch),
+    /// The offer's maker has gone offline (not connected, and silent for
+    /// longer than `offline_after`): a take would wait for nothing.
+    #[error("the maker of offer {id} is offline: last seen {} minutes ago", .silent_secs / 60)]
+    MakerOffline {
+        /// The offer.
+        id: OfferId,
+        /// Seconds since its maker's last announcement.
+        silent_secs: u64,
+    },
     /// No trade with this id.
     #[error("no trade with id {0}")]
     UnknownTrade(TradeId),
@@ -213,6 +222,7 @@ impl NodeError {
             NodeError::BadAnswer(_) | NodeError::BadContract(_) => (K::PeerRefused, "bad_answer"),
             NodeError::Net(NetError::Paused) => (K::Paused, "paused"),
             NodeError::Net(_) => (K::Unreachable, "peer_unreachable"),
+            NodeError::MakerOffline { .. } => (K::Unreachable, "maker_offline"),
             NodeError::Store(_)
             | NodeError::Identity(_)
             | NodeError::CorruptTrade { .. }

@@ -114,6 +114,9 @@ pub struct BookFilter {
     pub min_score: Option<String>,
     /// "rate" (default: best rate first) or "reputation".
     pub sort: Option<String>,
+    /// Offers of makers gone offline too.
+    #[serde(default)]
+    pub include_offline: bool,
 }
 
 impl BookFilter {
@@ -162,6 +165,7 @@ impl BookFilter {
                     ))
                 }
             },
+            include_offline: self.include_offline,
         })
     }
 }

@@ -24,6 +24,7 @@
 //! | `queries` | the book, own offers, status |
 //! | `markets` | which markets the node follows |
 //! | `providing` | DHT announcements of the markets with own offers |
+//! | `presence` | whether a maker is online, away or offline, from its re-announcements |
 //! | `peers` | block list, remembered peers, redial |
 //! | `ingest` | every offer, update and cancel from the network |
 //! | `sync` | book sync with peers, both ways |
@@ -64,6 +65,7 @@ mod metrics;
 mod newcomers;
 mod offers;
 mod peers;
+mod presence;
 mod providing;
 mod pump;
 mod queries;
@@ -92,6 +94,7 @@ pub use ingest::check::{
 pub use ingest::IngestError;
 pub use metrics::Metrics;
 pub use offers::OfferSpec;
+pub use presence::Presence;
 pub use queries::{BookQuery, QueryError};
 pub use view::{NodeStatus, OfferStatus, OwnOfferView, PageRequest, Paged, TradeView};
 

@@ -8,7 +8,7 @@ use peerfx_core::{
 use peerfx_store::own::{OwnOffer, OwnStatus};
 
 use crate::view::{NodeStatus, OfferStatus, OwnOfferView, PageRequest, Paged};
-use crate::{now, Node, NodeError};
+use crate::{now, Node, NodeError, Presence};
 
 /// A book query. Either a whole market (both directions), or one direction
 /// (`give` and `want`, the offers' currencies) with optional filters.
@@ -39,6 +39,8 @@ pub struct BookQuery {
     /// Best-reputed makers first (by score, then completed trades), instead
     /// of best rate first.
     pub by_reputation: bool,
+    /// Offers of makers gone offline too ([`crate::Presence::Offline`]).
+    pub include_offline: bool,
 }
 
 impl BookQuery {
@@ -68,7 +70,8 @@ pub enum QueryError {
 
 impl Node {
     /// Offers in the book that match `query`, best first; hidden: those of
-    /// blocked makers. The market is followed if it was not yet, and the
+    /// blocked makers, and of makers gone offline unless
+    /// [`BookQuery::include_offline`]. The market is followed if it was not yet, and the
     /// first page of its sync awaited briefly.
     pub async fn book(&self, query: &BookQuery) -> Result<Vec<BookEntry>, NodeError> {
         let limit = query.effective_limit();
@@ -114,7 +117,11 @@ impl Node {
         limit: usize,
     ) -> Result<Vec<BookEntry>, NodeError> {
         let inner = &self.inner;
-        let visible = |e: &BookEntry| !inner.peers.is_blocked(&e.offer.maker);
+        let seen = self.seen().await?;
+        let visible = |e: &BookEntry| {
+            !inner.peers.is_blocked(&e.offer.maker)
+                && (query.include_offline || seen.of(e) != Presence::Offline)
+        };
         let filtered = query.amount.is_some()
             || query.min_rate.is_some()
             || query.payment_method.is_some()

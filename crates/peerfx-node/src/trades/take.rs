@@ -83,6 +83,12 @@ impl Node {
             .store
             .book_get(&offer_id)?
             .ok_or(NodeError::NotInBook(offer_id))?;
+        if self.seen().await?.of(&entry) == crate::Presence::Offline {
+            return Err(NodeError::MakerOffline {
+                id: offer_id,
+                silent_secs: crate::now().since(entry.announced_at),
+            });
+        }
         let offer = entry.offer;
         if offer.maker == inner.key.public() {
             return Err(NodeError::Take(RejectReason::SelfTake));

@@ -36,6 +36,9 @@ impl Entry {
             offer: self.offer.clone(),
             remaining: self.remaining(),
             seq: self.update.as_ref().map_or(0, |u| u.seq),
+            announced_at: self.update.as_ref().map_or(self.offer.created_at, |u| {
+                u.created_at.max(self.offer.created_at)
+            }),
         }
     }
 
