@@ -27,6 +27,13 @@ const PAYMENT_WINDOWS = {
 }
 const DEFAULT_WINDOW = 24 * HOUR
 
+/**
+ * How often the own open offers are re-announced, as the Rust node: other
+ * nodes judge a maker's presence by it, and hide the offers of a maker silent
+ * for three periods (docs/PROTOCOL.md, section 7).
+ */
+export const REANNOUNCE_SECS = 600
+
 export class Maker {
   /** @param {import('./peer.js').Peer} peer */
   constructor (peer) {
@@ -190,7 +197,19 @@ export class Maker {
       side: 'Maker',
       pending: null
     })
-    // The fill, for everyone's book: the next update of the offer.
+    // The fill, for everyone's book.
+    await this.announce(offerId, now)
+    if (entry.remaining === 0n) this.offers.delete(offerId)
+    return { Stored: tradeId }
+  }
+
+  /**
+   * Signs the next update of an own offer (what remains now) and publishes
+   * it with the offer: a fill's news, or a re-announcement.
+   */
+  async announce (offerId, now = nowSecs()) {
+    const entry = this.offers.get(offerId)
+    if (!entry) return
     const seq = (entry.update ? BigInt(entry.update.body.seq) : 0n) + 1n
     entry.update = await sign('OfferUpdate', {
       offer_id: offerId,
@@ -200,8 +219,19 @@ export class Maker {
       created_at: now
     }, this.peer.privateKey)
     const o = entry.offer.body
-    if (entry.remaining === 0n) this.offers.delete(offerId)
     await this.publish({ Offer: { offer: entry.offer, update: entry.update } }, marketOf(o.give, o.want))
-    return { Stored: tradeId }
+  }
+
+  /** Re-announces every own open offer not yet expired; returns how many. */
+  async reannounce () {
+    const now = nowSecs()
+    let n = 0
+    for (const [id, entry] of this.offers) {
+      if (entry.remaining > 0n && BigInt(entry.offer.body.expires_at) > BigInt(now)) {
+        await this.announce(id, now)
+        n++
+      }
+    }
+    return n
   }
 }

@@ -28,7 +28,7 @@ import {
 } from './verify.js'
 import { rejectText, refusalText } from './text.js'
 import { StepRefused, TradeState } from './trade.js'
-import { Maker } from './maker.js'
+import { Maker, REANNOUNCE_SECS } from './maker.js'
 
 /** Protocol names (section 2). */
 export const SYNC_PROTOCOL = '/peerfx/sync/3'
@@ -142,6 +142,12 @@ export class Peer extends TypedEventEmitter {
     this.trades = new Map()
     /** This peer's own offers, and its answers to takes of them. */
     this.maker = new Maker(this)
+    // The re-announcement, which other nodes read as this maker's presence.
+    // unref: it never keeps the process alive on its own.
+    this.reannouncing = setInterval(() => {
+      this.maker.reannounce().catch(() => {})
+    }, REANNOUNCE_SECS * 1000)
+    this.reannouncing.unref()
   }
 
   /** Posts an offer (see Maker.post); resolves to its id. */
@@ -439,6 +445,7 @@ export class Peer extends TypedEventEmitter {
   }
 
   async stop () {
+    clearInterval(this.reannouncing)
     await this.node.stop()
   }
 }

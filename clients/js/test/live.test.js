@@ -17,7 +17,7 @@ import { promisify } from 'node:util'
 import { Peer, TakeError, TRADE_PROTOCOL } from '../src/peer.js'
 import { encode, toHex } from '../src/wire.js'
 import { SignedContract, TradeResponse } from '../src/types.js'
-import { messageId, sign } from '../src/verify.js'
+import { messageId, nowSecs, sign } from '../src/verify.js'
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -211,6 +211,16 @@ test('a Rust taker takes a JS maker\'s offer and both run the trade to completed
   // The fill reaches the Rust book as the JS maker's update.
   await waitFor('the fill in the Rust book', async () =>
     (await cli('book', '--market', 'EUR-USD')).find((o) => o.id === id)?.remaining === '200.00')
+
+  // The re-announcement, the maker's heartbeat, reaches the Rust book as a
+  // newer update: the Rust node's "last seen" of this maker moves.
+  const seen = async () => (await cli('book', '--market', 'EUR-USD')).find((o) => o.id === id)
+  const last = await seen()
+  assert.equal(last.maker_presence, 'online')
+  await waitFor('the clock past the last announcement', async () => nowSecs() > last.maker_last_seen)
+  assert.equal(await peer.maker.reannounce(), 1)
+  await waitFor('the re-announcement in the Rust book', async () =>
+    (await seen()).maker_last_seen > last.maker_last_seen)
 
   await cli('trade', 'paid', taken.id)
   await waitFor('the taker\'s Paid at the JS maker', async () => trade.state.taker.paid !== null)
