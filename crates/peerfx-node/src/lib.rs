@@ -28,7 +28,6 @@
 //! | `peers` | block list, remembered peers, redial |
 //! | `ingest` | every offer, update and cancel from the network |
 //! | `sync` | book sync with peers, both ways |
-//! | `newcomers` | a peer that starts following a market gets the offers announced just before |
 //! | `lookups` | DHT lookups, with backoff, of markets with too few peers |
 //! | `trades` | take (taker), serve takes and steps (maker), deliver steps |
 //! | `backup` | export and import |
@@ -62,7 +61,6 @@ mod lookups;
 mod maintenance;
 mod markets;
 mod metrics;
-mod newcomers;
 mod offers;
 mod peers;
 mod presence;

@@ -101,8 +101,6 @@ pub(crate) struct OfferRoom {
     pub(crate) post: tokio::sync::RwLock<()>,
     /// Own offers already announced as expiring soon.
     pub(crate) expiring_notified: Mutex<HashSet<OfferId>>,
-    /// Own offers that changed lately, for newcomers (crate::newcomers).
-    pub(crate) recent: crate::newcomers::Recent,
 }
 
 impl Node {
@@ -165,7 +163,6 @@ impl Node {
         inner.net.provide(market).await?;
         self.publish(market, GossipMessage::offer(offer.signed().clone(), None))
             .await?;
-        inner.offers.recent.note(offer.id(), market);
         inner.emit(NodeEvent::OfferAdded {
             id: offer.id(),
             market,

@@ -88,14 +88,6 @@ fn on_control(inner: &Arc<Inner>, event: NetEvent) {
             let Some(market) = Market::from_topic(&topic) else {
                 return;
             };
-            if !inner.offers.recent.is_empty() {
-                let node = crate::Node {
-                    inner: inner.clone(),
-                };
-                inner
-                    .tracker
-                    .spawn(async move { node.announce_to_newcomer(market).await });
-            }
             if inner.markets.contains(&market) {
                 // A first sync still looking for a peer settles on this one.
                 let first = inner.markets.unsettled(&market);

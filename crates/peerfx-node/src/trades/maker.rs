@@ -73,7 +73,9 @@ pub(crate) async fn serve(
                 let node = Node {
                     inner: inner.clone(),
                 };
-                node.announce_change(&own).await;
+                if let Err(e) = node.announce(&own).await {
+                    tracing::warn!("announcing fill of {offer_id}: {e}");
+                }
             }
             Ok(None) => {}
             Err(e) => inner.store_failed(e),

@@ -260,7 +260,11 @@ impl Node {
             released.remaining
         );
         match inner.store.own_get(&released.offer_id) {
-            Ok(Some(own)) if own.status == OwnStatus::Open => self.announce_change(&own).await,
+            Ok(Some(own)) if own.status == OwnStatus::Open => {
+                if let Err(e) = self.announce(&own).await {
+                    tracing::warn!("announcing {}: {e}", released.offer_id);
+                }
+            }
             Ok(_) => {}
             Err(e) => inner.store_failed(e),
         }
