@@ -23,6 +23,7 @@
 
 mod error;
 mod events;
+mod inputs;
 mod types;
 
 use std::future::Future;
@@ -35,9 +36,10 @@ use peerfx_node::{input, Node, NodeConfig, NodeError, PageRequest};
 
 pub use error::PeerfxError;
 pub use events::{Event, EventListener};
+pub use inputs::{BookFilter, OfferInput};
 pub use types::{
-    BookFilter, Identity, Imported, NodeOptions, Offer, OfferInput, OfferPage, PeerProfile,
-    Profile, Status, Trade, TradeMessage, TradePage, TradeStep,
+    Identity, Imported, NodeOptions, Offer, OfferPage, PeerProfile, Profile, Status, Trade,
+    TradeMessage, TradePage, TradeStep,
 };
 
 uniffi::setup_scaffolding!();
