@@ -221,6 +221,42 @@ pub struct StatusJson {
     /// Absent in answers of daemons from before pause existed.
     #[serde(default)]
     pub paused: bool,
+    /// Absent in answers of daemons from before reachability existed.
+    #[serde(default)]
+    pub reachability: ReachJson,
+}
+
+/// Whether peers can dial the node: `nat` is "public", "private" or
+/// "unknown" (AutoNAT has not concluded).
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct ReachJson {
+    pub nat: String,
+    /// The address peers dialled back, when public.
+    pub public_addr: Option<String>,
+    /// Relays holding a reservation for the node.
+    pub relays: Vec<String>,
+    pub direct_upgrades: u64,
+    pub failed_upgrades: u64,
+    /// Connected peers reached only through a relay.
+    pub relayed_peers: usize,
+}
+
+impl From<&peerfx_net::Reachability> for ReachJson {
+    fn from(r: &peerfx_net::Reachability) -> ReachJson {
+        let (nat, public_addr) = match &r.nat {
+            peerfx_net::Nat::Public(a) => ("public", Some(a.to_string())),
+            peerfx_net::Nat::Private => ("private", None),
+            peerfx_net::Nat::Unknown => ("unknown", None),
+        };
+        ReachJson {
+            nat: nat.to_string(),
+            public_addr,
+            relays: r.relays.iter().map(|p| p.to_string()).collect(),
+            direct_upgrades: r.direct_upgrades,
+            failed_upgrades: r.failed_upgrades,
+            relayed_peers: r.relayed_peers,
+        }
+    }
 }
 
 impl StatusJson {
@@ -236,6 +272,7 @@ impl StatusJson {
             book_size: s.book_size,
             syncing: s.syncing,
             paused: s.paused,
+            reachability: ReachJson::from(&s.reachability),
         }
     }
 }

@@ -27,10 +27,14 @@ pub async fn id(State(s): Shared) -> ApiResult<StatusJson> {
 }
 
 pub async fn peers(State(s): Shared) -> ApiResult<Value> {
-    let peers = s.node.peers().await?;
+    let peers = s.node.connections().await?;
     Ok(Json(json!(peers
         .iter()
-        .map(|p| json!({ "peer_id": p.to_string() }))
+        .map(|(p, addr)| json!({
+            "peer_id": p.to_string(),
+            "addr": addr.to_string(),
+            "via": if peerfx_net::reach::is_relayed(addr) { "relay" } else { "direct" },
+        }))
         .collect::<Vec<_>>())))
 }
 

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::client::Client;
 use super::print;
 use super::render::table;
-use crate::api::dto::StatusJson;
+use crate::api::dto::{ReachJson, StatusJson};
 
 /// Largest backup file accepted (a node with many thousand trades).
 const MAX_BACKUP_BYTES: u64 = 64 * 1024 * 1024;
@@ -25,6 +25,14 @@ pub fn id(c: &Client, json_out: bool) -> anyhow::Result<()> {
             "peers     {} connected, {} remembered",
             s.peers, s.remembered_peers
         );
+        println!("reach     {}", reach_words(&s.reachability));
+        let r = &s.reachability;
+        if r.direct_upgrades + r.failed_upgrades > 0 || r.relayed_peers > 0 {
+            println!(
+                "punching  {} direct upgrades by hole punching, {} failed; {} peers relayed now",
+                r.direct_upgrades, r.failed_upgrades, r.relayed_peers
+            );
+        }
         println!("markets   {}", s.markets.join(", "));
         println!("book      {} offers", s.book_size);
         if s.syncing > 0 {
@@ -36,12 +44,34 @@ pub fn id(c: &Client, json_out: bool) -> anyhow::Result<()> {
     })
 }
 
+/// Reachability in a sentence.
+fn reach_words(r: &ReachJson) -> String {
+    let short = |p: &String| p.get(p.len().saturating_sub(8)..).unwrap_or(p).to_string();
+    match r.nat.as_str() {
+        "public" => format!(
+            "public: peers dial it directly at {}",
+            r.public_addr.as_deref().unwrap_or("?")
+        ),
+        "private" if r.relays.is_empty() => {
+            "private (behind NAT), no relay yet: only peers it dials can reach it".to_string()
+        }
+        "private" => format!(
+            "private (behind NAT), reachable through {} relay{} (…{})",
+            r.relays.len(),
+            if r.relays.len() == 1 { "" } else { "s" },
+            r.relays.iter().map(short).collect::<Vec<_>>().join(", …")
+        ),
+        _ => "unknown: no peer has probed it yet (AutoNAT)".to_string(),
+    }
+}
+
 pub fn peers(c: &Client, json_out: bool) -> anyhow::Result<()> {
     print(c.get("/v1/peers")?, json_out, |v: Vec<Value>| {
+        let s = |p: &Value, k: &str| p[k].as_str().unwrap_or("?").to_string();
         table(
-            &["peer id"],
+            &["peer id", "via", "address"],
             v.iter()
-                .map(|p| vec![p["peer_id"].as_str().unwrap_or("?").to_string()])
+                .map(|p| vec![s(p, "peer_id"), s(p, "via"), s(p, "addr")])
                 .collect(),
         )
     })

@@ -41,6 +41,10 @@ pub struct DaemonArgs {
     /// Serve as a circuit relay for peers behind NAT.
     #[arg(long, env = "PEERFX_RELAY_SERVER")]
     pub relay_server: bool,
+    /// Let AutoNAT probe and serve private addresses (a lab, a LAN, the
+    /// WAN testbed); off, it only believes public ones.
+    #[arg(long, env = "PEERFX_AUTONAT_ANY_IP")]
+    pub autonat_any_ip: bool,
     /// Use the DHT without serving it: for a node others cannot dial (behind
     /// NAT), which peers would otherwise keep in their routing tables.
     #[arg(long, env = "PEERFX_NO_DHT_SERVER")]
@@ -84,6 +88,7 @@ struct FileConfig {
     no_mdns: Option<bool>,
     profile: Option<String>,
     relay_server: Option<bool>,
+    autonat_any_ip: Option<bool>,
     no_dht_server: Option<bool>,
     metrics: Option<SocketAddr>,
     log_level: Option<String>,
@@ -177,6 +182,7 @@ impl Options {
             node.net.mdns = false;
         }
         node.net.relay_server = args.relay_server || file.relay_server == Some(true);
+        node.net.autonat_any_ip = args.autonat_any_ip || file.autonat_any_ip == Some(true);
         if args.no_dht_server || file.no_dht_server == Some(true) {
             node.net.kad_server = false;
         }

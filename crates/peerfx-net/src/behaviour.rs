@@ -260,7 +260,11 @@ pub fn build_swarm(
                 identify: identify::Behaviour::new(
                     identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
                         .with_agent_version(format!("peerfx/{}", env!("CARGO_PKG_VERSION")))
-                        .with_cache_size(NonZeroUsize::new(256).map_or(0, NonZeroUsize::get)),
+                        .with_cache_size(NonZeroUsize::new(256).map_or(0, NonZeroUsize::get))
+                        // A circuit address appears once a relay accepts
+                        // our reservation, after the first identify: peers
+                        // (the relay first, which tells the DHT) must hear.
+                        .with_push_listen_addr_updates(true),
                 ),
                 ping: ping::Behaviour::new(ping::Config::new().with_interval(config.ping_interval)),
                 kad,
@@ -270,7 +274,18 @@ pub fn build_swarm(
                 relay_client,
                 relay_server: relay_server.into(),
                 dcutr: dcutr::Behaviour::new(peer_id),
-                autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+                autonat: autonat::Behaviour::new(
+                    peer_id,
+                    autonat::Config {
+                        // A phone wants to know soon whether it needs a
+                        // relay; 5 s leaves time for the bootstrap
+                        // connections AutoNAT probes through.
+                        boot_delay: Duration::from_secs(5),
+                        retry_interval: Duration::from_secs(30),
+                        only_global_ips: !config.autonat_any_ip,
+                        ..Default::default()
+                    },
+                ),
             })
         })
         .map_err(|e| NetError::Config {

@@ -90,6 +90,7 @@ impl EventLoop {
             Command::StopProviding(market) => self.stop_providing(market),
             Command::FindProviders(market, reply) => self.find_providers(market, reply),
             Command::Sync(peer, request, reply) => {
+                self.locate(peer);
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.sync.pending.insert(id, reply);
             }
@@ -104,6 +105,7 @@ impl EventLoop {
                 }
             }
             Command::Trade(peer, request, reply) => {
+                self.locate(peer);
                 let id = self
                     .swarm
                     .behaviour_mut()
@@ -165,10 +167,16 @@ impl EventLoop {
             peer_id: Some(*self.swarm.local_peer_id()),
             listen_addrs: self.swarm.listeners().cloned().collect(),
             connected: self
-                .swarm
-                .connected_peers()
-                .map(|p| (*p, Multiaddr::empty()))
+                .connections
+                .iter()
+                .map(|(peer, conns)| {
+                    let mut addrs: Vec<&Multiaddr> = conns.values().collect();
+                    addrs.sort_by_key(|a| crate::reach::is_relayed(a));
+                    let addr = addrs.first().map_or_else(Multiaddr::empty, |a| (*a).clone());
+                    (*peer, addr)
+                })
                 .collect(),
+            reachability: self.reachability(),
             topics: behaviour
                 .gossipsub
                 .topics()

@@ -20,6 +20,11 @@ pub struct NetConfig {
     /// reachable: its listen addresses are then announced as external addresses
     /// (libp2p's relay serves nothing until it has one).
     pub relay_server: bool,
+    /// AutoNAT also probes, and dials back, private (RFC 1918) and shared
+    /// addresses: for a lab, a LAN or a testbed of namespaces. Off by
+    /// default: a public AutoNAT server that dials private addresses can be
+    /// made to probe its own LAN.
+    pub autonat_any_ip: bool,
     /// Addresses this node is known to be reachable at (a port forward, a public
     /// IP), announced to peers as-is.
     pub external_addresses: Vec<Multiaddr>,
@@ -72,8 +77,10 @@ pub struct NetConfig {
 impl NetConfig {
     /// Default most connections.
     pub const DEFAULT_MAX_CONNECTIONS: u32 = 128;
-    /// Default most connections per peer.
-    pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: u32 = 2;
+    /// Default most connections per peer: a relayed connection, and the
+    /// direct TCP and QUIC connections hole punching may open at the same
+    /// moment (with 2, the later direct one is refused and the upgrade lost).
+    pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: u32 = 3;
     /// Default most pending connections.
     pub const DEFAULT_MAX_PENDING_CONNECTIONS: u32 = 32;
     /// Default memory ceiling for accepting connections: 512 MiB.
@@ -134,6 +141,7 @@ impl Default for NetConfig {
             bootstrap: Vec::new(),
             mdns: true,
             relay_server: false,
+            autonat_any_ip: false,
             external_addresses: Vec::new(),
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             max_connections_per_peer: Self::DEFAULT_MAX_CONNECTIONS_PER_PEER,

@@ -22,7 +22,7 @@ use crate::{NetError, NetEvent};
 
 /// How often a market this node provides is announced to the DHT again:
 /// Kademlia's own provider publication interval.
-const REPROVIDE_AFTER: Duration = Duration::from_secs(12 * 60 * 60);
+pub(crate) const REPROVIDE_AFTER: Duration = Duration::from_secs(12 * 60 * 60);
 
 /// The relay of a `/p2p/<relay>/p2p-circuit` address.
 fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
@@ -88,7 +88,19 @@ impl EventLoop {
             let _ = self.swarm.dial(opts);
             return;
         }
+        // A relay found by identify or the DHT is asked for as
+        // `/p2p/<relay>/p2p-circuit`; the relay transport needs the relay's
+        // own address in front, which is the one we reached it at.
+        let reached_at = self.connections.get(&relay).and_then(|c| {
+            c.values()
+                .find(|a| !crate::reach::is_relayed(a))
+                .map(|a| split_peer(a).map_or_else(|| a.clone(), |(_, base)| base))
+        });
         for addr in self.circuits_waiting.remove(&relay).unwrap_or_default() {
+            let addr = match (addr.iter().next(), &reached_at) {
+                (Some(Protocol::P2p(_)), Some(base)) => base.iter().chain(addr.iter()).collect(),
+                _ => addr,
+            };
             match self.swarm.listen_on(addr.clone()) {
                 Ok(id) => {
                     self.circuit_listeners.insert(id, (relay, addr));
@@ -123,6 +135,7 @@ impl EventLoop {
         if self.circuits_waiting.contains_key(&peer) {
             self.listen_via(peer);
         }
+        self.announce_relay_if_unannounced();
     }
 
     pub(crate) fn on_listener_closed(
@@ -205,6 +218,7 @@ impl EventLoop {
     pub(crate) fn on_discovery_event(&mut self, event: BehaviourEvent) {
         match event {
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                self.on_identified(peer_id, &info);
                 // Inbound peers do not enter the routing table by themselves.
                 for addr in info.listen_addrs {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
@@ -236,7 +250,34 @@ impl EventLoop {
                     Ok(ok) => &ok.key,
                     Err(e) => e.key(),
                 };
+                if *key == crate::reach::relays_key() {
+                    self.relay_announce_failed();
+                }
                 self.providing.retain(|m, _| market_key(m) != *key);
+            }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result: kad::QueryResult::GetProviders(result),
+                step,
+                ..
+            }) if self.is_relay_lookup(&id) => {
+                let found = match result {
+                    Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => providers,
+                    _ => HashSet::new(),
+                };
+                self.on_relay_providers(found, step.last);
+            }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result: kad::QueryResult::GetClosestPeers(result),
+                step,
+                ..
+            }) if self.is_locating(&id) => {
+                let peers = match &result {
+                    Ok(ok) => &ok.peers,
+                    Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+                };
+                self.on_located(id, peers, step.last);
             }
             BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 id,
@@ -255,7 +296,8 @@ impl EventLoop {
                     }
                 }
             }
-            BehaviourEvent::RelayClient(event) => tracing::debug!("relay client: {event:?}"),
+            BehaviourEvent::RelayClient(event) => self.on_relay_client(event),
+            BehaviourEvent::Autonat(event) => self.on_autonat(event),
             _ => {}
         }
     }

@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use futures::StreamExt;
 use libp2p::{
     gossipsub, kad,
-    swarm::{dial_opts::DialOpts, dial_opts::PeerCondition, SwarmEvent},
+    swarm::{dial_opts::DialOpts, dial_opts::PeerCondition, ConnectionId, SwarmEvent},
     Multiaddr, PeerId, Swarm,
 };
 use peerfx_core::protocol::{SyncRefusal, SyncResponse, TradeRefusal, TradeResponse};
@@ -30,7 +30,9 @@ use peerfx_core::Market;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
+use crate::locate::Locating;
 use crate::pause::{Listener, Pausing};
+use crate::reach::Reach;
 use crate::police::Police;
 use crate::rpc::Rpc;
 use crate::scoring::Scoring;
@@ -86,6 +88,11 @@ pub(crate) struct EventLoop {
     pub(crate) paused: bool,
     pub(crate) pausing: Option<Pausing>,
     pub(crate) wakeups: Wakeups,
+    /// Open connections by peer, with their remote addresses (a relayed
+    /// one's has `/p2p-circuit`).
+    pub(crate) connections: HashMap<PeerId, HashMap<ConnectionId, Multiaddr>>,
+    pub(crate) reach: Reach,
+    pub(crate) locating: Locating,
 }
 
 pub(crate) fn topic(market: &Market) -> gossipsub::IdentTopic {
@@ -128,6 +135,9 @@ impl EventLoop {
             paused: false,
             pausing: None,
             wakeups,
+            connections: HashMap::new(),
+            reach: Reach::default(),
+            locating: Locating::default(),
         }
     }
 
@@ -182,6 +192,7 @@ impl EventLoop {
                     // NoKnownPeers just means we are alone for now.
                     let _ = self.swarm.behaviour_mut().kad.bootstrap();
                     self.reprovide();
+                    self.refresh_reach();
                 }
                 _ = police.tick() => self.police.tick(&mut self.swarm, &self.scoring),
                 _ = tokio::time::sleep_until(pause_deadline.unwrap_or_else(tokio::time::Instant::now)),
@@ -242,10 +253,25 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
+                connection_id,
                 endpoint,
                 num_established,
                 ..
             } => {
+                // An inbound relayed connection's remote address is a bare
+                // `/p2p/<peer>`; our circuit address says how it came.
+                let via = match &endpoint {
+                    libp2p::core::ConnectedPoint::Listener { local_addr, .. }
+                        if endpoint.is_relayed() =>
+                    {
+                        local_addr.clone()
+                    }
+                    _ => endpoint.get_remote_address().clone(),
+                };
+                self.connections
+                    .entry(peer_id)
+                    .or_default()
+                    .insert(connection_id, via);
                 if self.paused {
                     // A dial from before the pause that succeeded after it.
                     let _ = self.swarm.disconnect_peer_id(peer_id);
@@ -263,11 +289,21 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
                 ..
             } => {
-                tracing::debug!(%peer_id, "peer disconnected");
-                self.emit_control(NetEvent::PeerDisconnected { peer: peer_id });
+                if let Some(conns) = self.connections.get_mut(&peer_id) {
+                    conns.remove(&connection_id);
+                    if conns.is_empty() {
+                        self.connections.remove(&peer_id);
+                    }
+                }
+                if num_established == 0 {
+                    tracing::debug!(%peer_id, "peer disconnected");
+                    self.on_relay_lost(peer_id);
+                    self.emit_control(NetEvent::PeerDisconnected { peer: peer_id });
+                }
             }
             SwarmEvent::ListenerClosed {
                 listener_id,
@@ -276,6 +312,9 @@ impl EventLoop {
             } => self.on_listener_closed(listener_id, reason),
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(?peer_id, "dial failed: {error}");
+                if let Some(peer) = peer_id {
+                    self.on_relay_lost(peer);
+                }
             }
             _ => {}
         }
@@ -289,7 +328,10 @@ impl EventLoop {
             BehaviourEvent::Kad(e) => self.metrics.record(e),
             BehaviourEvent::Ping(e) => self.metrics.record(e),
             BehaviourEvent::RelayServer(e) => self.metrics.record(e),
-            BehaviourEvent::Dcutr(e) => self.metrics.record(e),
+            BehaviourEvent::Dcutr(e) => {
+                self.metrics.record(e);
+                self.on_dcutr(e);
+            }
             _ => {}
         }
         match event {

@@ -28,8 +28,10 @@ pub mod config;
 mod discovery;
 mod error;
 mod event_loop;
+mod locate;
 mod pause;
 mod police;
+pub mod reach;
 mod rpc;
 pub mod scoring;
 pub mod wake;
@@ -43,6 +45,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use config::NetConfig;
 pub use error::{Misbehaviour, NetError, RequestFailure};
 pub use libp2p::{multiaddr, Multiaddr, PeerId};
+pub use reach::{Nat, Reachability};
 pub use wake::Wakeups;
 
 /// The verdict on a gossiped message.
@@ -158,8 +161,11 @@ pub struct NetInfo {
     pub peer_id: Option<PeerId>,
     /// Addresses it listens on.
     pub listen_addrs: Vec<Multiaddr>,
-    /// Connected peers with one of their addresses.
+    /// Connected peers, each with the address of one connection: a direct
+    /// one if there is one (a relayed address has `/p2p-circuit`).
     pub connected: Vec<(PeerId, Multiaddr)>,
+    /// Whether peers can dial this node, its relays, and hole punching.
+    pub reachability: Reachability,
     /// Topics this node is subscribed to.
     pub topics: Vec<String>,
     /// Gossip messages ignored because the node was not keeping up.

@@ -103,6 +103,12 @@ impl Node {
             .collect())
     }
 
+    /// Connected peers, each with the address of one connection (a direct
+    /// one when there is one; a relayed address has `/p2p-circuit`).
+    pub async fn connections(&self) -> Result<Vec<(PeerId, Multiaddr)>, NodeError> {
+        Ok(self.inner.net.info().await?.connected)
+    }
+
     /// A peer's gossipsub score, as this node sees it.
     pub async fn peer_score(&self, peer: PeerId) -> Result<Option<f64>, NodeError> {
         Ok(self.inner.net.peer_score(peer).await?)

@@ -236,6 +236,7 @@ impl Node {
             dropped_gossip: info.dropped_gossip,
             syncing: self.syncs_in_flight(),
             paused: self.is_paused(),
+            reachability: info.reachability,
         })
     }
 }

@@ -163,6 +163,9 @@ pub struct NodeStatus {
     pub syncing: usize,
     /// Whether the node is paused ([`crate::Node::pause`]).
     pub paused: bool,
+    /// Whether peers can dial this node, through which relays, and how
+    /// hole punching went.
+    pub reachability: peerfx_net::Reachability,
 }
 
 /// A rating this node holds, and whom it is about.
