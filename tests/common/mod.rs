@@ -13,7 +13,11 @@ use peerfx::net::{Multiaddr, NetConfig};
 use peerfx::node::{Node, NodeConfig, OfferSpec};
 
 pub mod cli;
+#[cfg(target_os = "linux")]
+pub mod ns;
 pub mod trading;
+#[cfg(target_os = "linux")]
+pub mod wan;
 
 /// How long any condition may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(60);

@@ -9,6 +9,7 @@ use libp2p::{gossipsub, Multiaddr};
 use peerfx_core::Market;
 
 use crate::event_loop::{topic, EventLoop};
+use crate::locate::Outbound;
 use crate::{Acceptance, Command, NetError, NetInfo};
 
 impl EventLoop {
@@ -90,9 +91,7 @@ impl EventLoop {
             Command::StopProviding(market) => self.stop_providing(market),
             Command::FindProviders(market, reply) => self.find_providers(market, reply),
             Command::Sync(peer, request, reply) => {
-                self.locate(peer);
-                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-                self.sync.pending.insert(id, reply);
+                self.request(peer, Outbound::Sync(request, reply));
             }
             Command::RespondSync(token, response) => {
                 if let Some(channel) = self.sync.inbound.remove(&token) {
@@ -105,13 +104,7 @@ impl EventLoop {
                 }
             }
             Command::Trade(peer, request, reply) => {
-                self.locate(peer);
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .trade
-                    .send_request(&peer, request);
-                self.trade.pending.insert(id, reply);
+                self.request(peer, Outbound::Trade(request, reply));
             }
             Command::RespondTrade(token, response) => {
                 if let Some(channel) = self.trade.inbound.remove(&token) {
@@ -172,7 +165,9 @@ impl EventLoop {
                 .map(|(peer, conns)| {
                     let mut addrs: Vec<&Multiaddr> = conns.values().collect();
                     addrs.sort_by_key(|a| crate::reach::is_relayed(a));
-                    let addr = addrs.first().map_or_else(Multiaddr::empty, |a| (*a).clone());
+                    let addr = addrs
+                        .first()
+                        .map_or_else(Multiaddr::empty, |a| (*a).clone());
                     (*peer, addr)
                 })
                 .collect(),

@@ -217,7 +217,14 @@ impl EventLoop {
 
     pub(crate) fn on_discovery_event(&mut self, event: BehaviourEvent) {
         match event {
-            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+            // `Pushed`: a peer's addresses changed (a relay accepted its
+            // reservation); the routing table must hear, or nobody can find
+            // a NAT'd peer at its circuit address.
+            BehaviourEvent::Identify(
+                identify::Event::Received { peer_id, info, .. }
+                | identify::Event::Pushed { peer_id, info, .. },
+            ) => {
+                tracing::debug!(%peer_id, addrs = ?info.listen_addrs, "identified");
                 self.on_identified(peer_id, &info);
                 // Inbound peers do not enter the routing table by themselves.
                 for addr in info.listen_addrs {

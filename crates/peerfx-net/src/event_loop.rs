@@ -32,8 +32,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::locate::Locating;
 use crate::pause::{Listener, Pausing};
-use crate::reach::Reach;
 use crate::police::Police;
+use crate::reach::Reach;
 use crate::rpc::Rpc;
 use crate::scoring::Scoring;
 use crate::wake::Wakeups;
@@ -278,6 +278,7 @@ impl EventLoop {
                 }
                 let addr = endpoint.get_remote_address().clone();
                 self.on_connected(peer_id, &addr, endpoint.is_dialer());
+                self.on_reached(peer_id);
                 if num_established.get() == 1 {
                     tracing::debug!(%peer_id, %addr, "peer connected");
                     self.emit_control(NetEvent::PeerConnected {

@@ -104,6 +104,7 @@ impl EventLoop {
         for (_, reply) in self.trade.pending.drain() {
             let _ = reply.send(Err(NetError::Paused));
         }
+        self.fail_waiting();
         for (_, (found, reply)) in self.pending_providers.drain() {
             let _ = reply.send(found);
         }

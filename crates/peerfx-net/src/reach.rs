@@ -28,6 +28,9 @@ pub const RELAYS_WANTED: usize = 2;
 /// Relay candidates remembered, at most (peers choose what they announce).
 const MAX_CANDIDATES: usize = 32;
 
+/// Relays tried at once to reach a peer we know no address of.
+const MAX_CIRCUIT_GUESSES: usize = 4;
+
 /// The circuit relay v2 protocol a relay serves.
 const HOP_PROTOCOL: &str = "/libp2p/circuit/relay/0.2.0/hop";
 
@@ -176,6 +179,30 @@ impl EventLoop {
         }
     }
 
+    /// Addresses that reach `peer` through the relays we are connected to,
+    /// at most [`MAX_CIRCUIT_GUESSES`]: a NAT'd peer is most often reserved
+    /// on the same few relays as everyone else, and a relay answers "no
+    /// reservation" at once when it is not.
+    pub(crate) fn circuits_to(&self, peer: PeerId) -> Vec<Multiaddr> {
+        self.reach
+            .candidates
+            .iter()
+            .filter(|relay| **relay != peer)
+            .filter_map(|relay| {
+                let conns = self.connections.get(relay)?;
+                let base = conns.values().find(|a| !is_relayed(a))?;
+                let base =
+                    crate::discovery::split_peer(base).map_or_else(|| base.clone(), |(_, b)| b);
+                Some(
+                    base.with(Protocol::P2p(*relay))
+                        .with(Protocol::P2pCircuit)
+                        .with(Protocol::P2p(peer)),
+                )
+            })
+            .take(MAX_CIRCUIT_GUESSES)
+            .collect()
+    }
+
     pub(crate) fn is_relay_lookup(&self, id: &kad::QueryId) -> bool {
         self.reach.lookup.as_ref() == Some(id)
     }
@@ -189,12 +216,7 @@ impl EventLoop {
                 .provided_at
                 .is_none_or(|at| at.elapsed() >= crate::discovery::REPROVIDE_AFTER)
         {
-            match self
-                .swarm
-                .behaviour_mut()
-                .kad
-                .start_providing(relays_key())
-            {
+            match self.swarm.behaviour_mut().kad.start_providing(relays_key()) {
                 Ok(_) => self.reach.provided_at = Some(Instant::now()),
                 Err(e) => tracing::warn!("cannot announce this relay: {e}"),
             }
@@ -241,12 +263,7 @@ impl EventLoop {
             }
         }
         if self.reach.requested.len() < RELAYS_WANTED && self.reach.lookup.is_none() {
-            self.reach.lookup = Some(
-                self.swarm
-                    .behaviour_mut()
-                    .kad
-                    .get_providers(relays_key()),
-            );
+            self.reach.lookup = Some(self.swarm.behaviour_mut().kad.get_providers(relays_key()));
         }
     }
 }
