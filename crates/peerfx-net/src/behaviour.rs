@@ -214,6 +214,10 @@ pub fn build_swarm(
                     relay::Config {
                         max_circuit_duration: config.relay_max_circuit_duration,
                         max_circuit_bytes: config.relay_max_circuit_bytes,
+                        max_circuits: config.relay_max_circuits,
+                        // A peer behind NAT relays to each peer it trades
+                        // or gossips with (libp2p's default is 4).
+                        max_circuits_per_peer: 32,
                         ..Default::default()
                     },
                 );

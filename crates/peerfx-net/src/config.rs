@@ -62,6 +62,11 @@ pub struct NetConfig {
     pub relay_max_circuit_duration: Duration,
     /// Relay server: most bytes through one circuit.
     pub relay_max_circuit_bytes: u64,
+    /// Relay server: most circuits at once. Each peer behind NAT keeps a
+    /// relayed connection to every peer it talks to until hole punching
+    /// replaces it (or forever, behind carrier NAT), so a relay serving a
+    /// market needs many; duration and bytes bound what each costs.
+    pub relay_max_circuits: usize,
     /// Capacity of each channel to the node. When the gossip channel is
     /// full, gossip is ignored (not rejected: the sender did nothing wrong)
     /// and counted; when the request channel is, requests are answered busy.
@@ -104,6 +109,9 @@ impl NetConfig {
     pub const DEFAULT_RELAY_MAX_CIRCUIT_DURATION: Duration = Duration::from_secs(30 * 60);
     /// Default most bytes per circuit (libp2p: 128 KiB, less than one sync page).
     pub const DEFAULT_RELAY_MAX_CIRCUIT_BYTES: u64 = 8 * 1024 * 1024;
+    /// Default relay server's most circuits at once (libp2p's is 16): at
+    /// the byte limit above, 256 circuits are at most 2 GiB per half hour.
+    pub const DEFAULT_RELAY_MAX_CIRCUITS: usize = 256;
     /// Default event buffer.
     pub const DEFAULT_EVENT_BUFFER: usize = 1024;
     /// Default topics per peer: more markets than anyone trades in.
@@ -156,6 +164,7 @@ impl Default for NetConfig {
             kad_max_providers_per_key: Self::DEFAULT_KAD_MAX_PROVIDERS_PER_KEY,
             relay_max_circuit_duration: Self::DEFAULT_RELAY_MAX_CIRCUIT_DURATION,
             relay_max_circuit_bytes: Self::DEFAULT_RELAY_MAX_CIRCUIT_BYTES,
+            relay_max_circuits: Self::DEFAULT_RELAY_MAX_CIRCUITS,
             event_buffer: Self::DEFAULT_EVENT_BUFFER,
             max_peer_topics: Self::DEFAULT_MAX_PEER_TOPICS,
             scoring: ScoringConfig::default(),

@@ -115,7 +115,14 @@ impl EventLoop {
         // build their circuit addresses from them; a relay server is by
         // configuration reachable at what it listens on.
         let relayed = address.iter().any(|p| p == Protocol::P2pCircuit);
-        if self.config.relay_server && !relayed {
+        // Loopback is reachable only from this host: as a relay's external
+        // address it would become a circuit address nobody else can use.
+        let loopback = address.iter().any(|p| match p {
+            Protocol::Ip4(ip) => ip.is_loopback(),
+            Protocol::Ip6(ip) => ip.is_loopback(),
+            _ => false,
+        });
+        if self.config.relay_server && !relayed && !loopback {
             self.swarm.add_external_address(address.clone());
         }
         let addr = address

@@ -144,6 +144,9 @@ impl EventLoop {
         match &event.result {
             Ok(_) => {
                 self.reach.direct_upgrades += 1;
+                // The relayed connection is left to close by itself (idle,
+                // or at the relay's limits): closing it now would fail what
+                // is in flight on it, a take among them.
                 tracing::info!(peer = %event.remote_peer_id, "hole punched: direct connection");
             }
             Err(e) => {
