@@ -90,6 +90,23 @@ impl NsDaemon {
             .to_string()
     }
 
+    /// Whether it is running.
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Its resident memory, KiB (`ip netns exec` execs the daemon, so the
+    /// child's pid is the daemon's).
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
     /// The last lines of its log, for a failure message.
     pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default();

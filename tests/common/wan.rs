@@ -77,6 +77,37 @@ pub fn start(wan: &Wan, i: usize, dir: &std::path::Path, extra: &[&str]) -> NsDa
     NsDaemon::start(&ns, dir, &daemon_args(extra))
 }
 
+/// Starts a daemon on every host: those in `relays` serve as relays, the
+/// first of them is everyone's bootstrap. Waits until every daemon has a
+/// peer and every NAT'd one a relay reservation.
+pub fn start_all(wan: &Wan, dirs: &[std::path::PathBuf], relays: &[usize]) -> Vec<NsDaemon> {
+    let first = relays[0];
+    let boot_node = start(wan, first, &dirs[first], &["--relay-server"]);
+    let boot = boot_node.addr();
+    let mut nodes: Vec<Option<NsDaemon>> = (0..dirs.len()).map(|_| None).collect();
+    nodes[first] = Some(boot_node);
+    for (i, dir) in dirs.iter().enumerate() {
+        if i == first {
+            continue;
+        }
+        let mut args = vec!["--bootstrap", boot.as_str()];
+        if relays.contains(&i) {
+            args.push("--relay-server");
+        }
+        nodes[i] = Some(start(wan, i, dir, &args));
+    }
+    let nodes: Vec<NsDaemon> = nodes.into_iter().map(Option::unwrap).collect();
+    for (i, d) in nodes.iter().enumerate() {
+        wait_for("a peer", || {
+            (d.cli(&["id"]).ok()?["peers"].as_u64()? > 0).then_some(())
+        });
+        if wan.spec().hosts[i].kind.is_natted() {
+            wait_relayed(d);
+        }
+    }
+    nodes
+}
+
 /// Waits until `d` is private and reachable through a relay.
 pub fn wait_relayed(d: &NsDaemon) {
     wait_for("a relay reservation", || {

@@ -270,7 +270,13 @@ pub fn build_swarm(
                         // (the relay first, which tells the DHT) must hear.
                         .with_push_listen_addr_updates(true),
                 ),
-                ping: ping::Behaviour::new(ping::Config::new().with_interval(config.ping_interval)),
+                // A ping unanswered for half the interval fails: a link that
+                // is down for 1.5 intervals is noticed (see the event loop).
+                ping: ping::Behaviour::new(
+                    ping::Config::new()
+                        .with_interval(config.ping_interval)
+                        .with_timeout(config.ping_interval / 2),
+                ),
                 kad,
                 gossipsub,
                 mdns: mdns.into(),

@@ -44,6 +44,10 @@ use crate::{discovery, Command, Gossip, GossipToken, NetConfig, NetError, NetEve
 /// oldest are dropped (and counted) rather than held without bound.
 const MAX_CONTROL_BACKLOG: usize = 65_536;
 
+/// Peers remembered as failing pings, at most (one per connection at most,
+/// and forgotten on disconnect; this only bounds a flood of connections).
+const MAX_SUSPECT: usize = 4096;
+
 /// The three channels to the node.
 pub(crate) struct Outbox {
     pub(crate) gossip: mpsc::Sender<Gossip>,
@@ -93,6 +97,8 @@ pub(crate) struct EventLoop {
     pub(crate) connections: HashMap<PeerId, HashMap<ConnectionId, Multiaddr>>,
     pub(crate) reach: Reach,
     pub(crate) locating: Locating,
+    /// Connected peers whose last ping failed.
+    pub(crate) suspect: HashSet<PeerId>,
 }
 
 pub(crate) fn topic(market: &Market) -> gossipsub::IdentTopic {
@@ -138,6 +144,7 @@ impl EventLoop {
             connections: HashMap::new(),
             reach: Reach::default(),
             locating: Locating::default(),
+            suspect: HashSet::new(),
         }
     }
 
@@ -301,6 +308,7 @@ impl EventLoop {
                     }
                 }
                 if num_established == 0 {
+                    self.suspect.remove(&peer_id);
                     tracing::debug!(%peer_id, "peer disconnected");
                     self.on_relay_lost(peer_id);
                     self.emit_control(NetEvent::PeerDisconnected { peer: peer_id });
@@ -327,7 +335,28 @@ impl EventLoop {
             BehaviourEvent::Gossipsub(e) => self.metrics.record(e),
             BehaviourEvent::Identify(e) => self.metrics.record(e),
             BehaviourEvent::Kad(e) => self.metrics.record(e),
-            BehaviourEvent::Ping(e) => self.metrics.record(e),
+            BehaviourEvent::Ping(e) => {
+                self.metrics.record(e);
+                // TCP keeps a connection open through a partition, while
+                // gossip sent meanwhile is dropped for good (gossipsub's
+                // send queues time out). A failed ping marks the peer; its
+                // next answered ping tells the node the link is back, and
+                // the node syncs what it missed. Closing the connection
+                // instead would also close it on a merely slow peer.
+                match &e.result {
+                    Err(failure) => {
+                        tracing::debug!(peer = %e.peer, "ping failed: {failure}");
+                        if self.suspect.len() < MAX_SUSPECT {
+                            self.suspect.insert(e.peer);
+                        }
+                    }
+                    Ok(_) if self.suspect.remove(&e.peer) => {
+                        tracing::debug!(peer = %e.peer, "answers pings again");
+                        self.emit_control(NetEvent::PeerResumed { peer: e.peer });
+                    }
+                    Ok(_) => {}
+                }
+            }
             BehaviourEvent::RelayServer(e) => self.metrics.record(e),
             BehaviourEvent::Dcutr(e) => {
                 self.metrics.record(e);

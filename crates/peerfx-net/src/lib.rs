@@ -127,6 +127,13 @@ pub enum NetEvent {
         /// for inbound connections it is only the peer's source port).
         dialed: bool,
     },
+    /// A connected peer answers pings again after failing to: the link was
+    /// down (a partition, a phone between networks) while the connection
+    /// stayed open, and gossip sent meanwhile was lost both ways.
+    PeerResumed {
+        /// The peer.
+        peer: PeerId,
+    },
     /// Last connection to a peer closed.
     PeerDisconnected {
         /// The peer.

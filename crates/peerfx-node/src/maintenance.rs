@@ -75,6 +75,9 @@ async fn run_until_paused(
                     tracing::warn!("provider announcements: {e}");
                 }
                 inner.prune_peers().await;
+                if let Err(e) = node.redial_lost_peers().await {
+                    tracing::debug!("redial: {e}");
+                }
             }
             _ = persist.tick() => persist_book(inner).await,
             _ = reannounce.tick() => match node.reannounce().await {

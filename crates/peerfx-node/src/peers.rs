@@ -7,9 +7,17 @@
 //! they listen on); an inbound connection leaves no record, so a stream of
 //! fresh identities costs no disk. The remembered peers are pruned to
 //! [`crate::config::PeersConfig::max_remembered`], least recently seen first.
+//!
+//! Remembered peers are dialed at start, and again whenever they are not
+//! connected: every maintenance round redials those that are due, each with
+//! its own backoff ([`REDIAL_MIN`] doubling to [`REDIAL_MAX`], reset by a
+//! connection). That is what heals a partition or a lost Wi-Fi: the
+//! connections that timed out come back once the network does, and each
+//! reconnection syncs the book both ways.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use peerfx_core::PublicKey;
 use peerfx_net::{Multiaddr, PeerId};
@@ -19,9 +27,17 @@ use crate::inner::Inner;
 use crate::locks::{lock, read_or};
 use crate::{now, public_key_of, Node, NodeError};
 
-/// The block list.
+/// First wait before redialing a remembered peer that did not answer.
+pub const REDIAL_MIN: Duration = Duration::from_secs(30);
+/// Longest wait between redials of a remembered peer.
+pub const REDIAL_MAX: Duration = Duration::from_secs(600);
+
+/// The block list, and the redial backoff of remembered peers.
 pub(crate) struct Peers {
     blocked: Mutex<HashSet<PublicKey>>,
+    /// When each unconnected remembered peer is dialed next, and the wait
+    /// after that. Bounded by the remembered peers.
+    redials: Mutex<HashMap<PeerId, (Instant, Duration)>>,
 }
 
 impl Peers {
@@ -35,7 +51,26 @@ impl Peers {
             .collect();
         Ok(Peers {
             blocked: Mutex::new(blocked),
+            redials: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether `peer` is due for a redial at `now`; if so, the next one
+    /// waits twice as long. A peer seen for the first time is due at once.
+    fn redial_due(&self, peer: PeerId, now: Instant) -> bool {
+        let mut redials = lock(&self.redials);
+        let (at, wait) = *redials.entry(peer).or_insert((now, REDIAL_MIN / 2));
+        if now < at {
+            return false;
+        }
+        let next = wait.saturating_mul(2).min(REDIAL_MAX);
+        redials.insert(peer, (now + next, next));
+        true
+    }
+
+    /// A connection: the backoff starts over when it is lost.
+    fn reached(&self, peer: &PeerId) {
+        lock(&self.redials).remove(peer);
     }
 
     /// Whether the user blocked this key. Fails closed.
@@ -55,6 +90,7 @@ impl Peers {
 impl Inner {
     /// Remembers a peer this node dialed, at the address it dialed.
     pub(crate) fn peer_connected(&self, peer: PeerId, addr: &Multiaddr, dialed: bool) {
+        self.peers.reached(&peer);
         if !dialed {
             return;
         }
@@ -144,6 +180,48 @@ impl Node {
     /// Dials the most recently seen peers this node once dialed, so a
     /// restarted node rejoins without being told where the network is.
     /// Unreachable ones just fail in the background.
+    /// Redials the remembered peers that are not connected and are due
+    /// (see the module docs), at most `redial_at_start` a round, most
+    /// recently seen first.
+    pub(crate) async fn redial_lost_peers(&self) -> Result<(), NodeError> {
+        let inner = &self.inner;
+        let connected: HashSet<PeerId> = inner
+            .net
+            .info()
+            .await?
+            .connected
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        let mut peers = inner.store.peer_list()?;
+        peers.retain(|(_, r)| !r.blocked && !r.addrs.is_empty());
+        peers.sort_by_key(|(_, r)| std::cmp::Reverse(r.last_seen));
+        let now = Instant::now();
+        let mut dialed = 0;
+        for (peer, rec) in peers {
+            if dialed >= inner.config.peers.redial_at_start {
+                break;
+            }
+            let Ok(peer) = peer.parse::<PeerId>() else {
+                continue;
+            };
+            if connected.contains(&peer) || !inner.peers.redial_due(peer, now) {
+                continue;
+            }
+            dialed += 1;
+            for addr in rec.addrs.iter().filter_map(|a| a.parse::<Multiaddr>().ok()) {
+                let addr = addr.with_p2p(peer).unwrap_or_else(|a| a);
+                if let Err(e) = inner.net.dial(addr).await {
+                    tracing::debug!("redial {peer}: {e}");
+                }
+            }
+        }
+        if dialed > 0 {
+            tracing::debug!("redialed {dialed} remembered peers");
+        }
+        Ok(())
+    }
+
     pub(crate) async fn redial_known_peers(&self) -> Result<(), NodeError> {
         let inner = &self.inner;
         let mut peers = inner.store.peer_list()?;

@@ -102,6 +102,20 @@ fn on_control(inner: &Arc<Inner>, event: NetEvent) {
             inner.peer_connected(peer, &addr, dialed);
             inner.emit(NodeEvent::PeerConnected { peer });
         }
+        NetEvent::PeerResumed { peer } => {
+            // The link was down with the connection open: what either side
+            // gossiped meanwhile never arrived. We fetch theirs; they, having
+            // seen our pings fail too, fetch ours.
+            let inner = inner.clone();
+            inner.tracker.clone().spawn(async move {
+                for market in inner.markets.list() {
+                    let on = inner.net.peers_on(market).await.unwrap_or_default();
+                    if on.contains(&peer) {
+                        sync::fetch(inner.clone(), peer, market, None).await;
+                    }
+                }
+            });
+        }
         NetEvent::PeerDisconnected { peer } => {
             inner.sync.forget(&peer);
             inner.emit(NodeEvent::PeerDisconnected { peer });

@@ -79,7 +79,8 @@ impl Wan {
         (self.spec.host_ns(i), host_addr(i, kind))
     }
 
-    /// Cuts host `i`'s access link (both directions) until [`Wan::heal`].
+    /// Cuts host `i`'s access link (both directions) until
+    /// [`Wan::restore`]: the host is offline.
     pub fn cut(&self, i: usize) -> anyhow::Result<()> {
         ip_in(
             &self.spec.inet_ns(),
@@ -88,21 +89,45 @@ impl Wan {
     }
 
     /// Restores host `i`'s access link.
-    pub fn heal(&self, i: usize) -> anyhow::Result<()> {
+    pub fn restore(&self, i: usize) -> anyhow::Result<()> {
         let ns = self.spec.inet_ns();
         ip_in(&ns, &["link", "set", &format!("x{i}"), "up"])?;
-        // Bringing the link up again drops its connected route's state.
-        let _ = ip_in(
-            &ns,
-            &[
-                "route",
-                "replace",
-                &format!("{}/24", wan_addr(i)),
-                "dev",
-                &format!("x{i}"),
-            ],
-        );
-        Ok(())
+        // A link that went down took its connected route with it.
+        let net = format!("{}/24", wan_addr(i));
+        ip_in(&ns, &["route", "replace", &net, "dev", &format!("x{i}")])
+    }
+
+    /// Splits the internet in two: nothing passes between the links in
+    /// `a` and those in `b` (both ways) until [`Wan::heal`]. Traffic within
+    /// each side flows as before.
+    pub fn partition(&self, a: &[usize], b: &[usize]) -> anyhow::Result<()> {
+        let set = |links: &[usize]| {
+            links
+                .iter()
+                .map(|&i| wan_addr(i).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (a, b) = (set(a), set(b));
+        // Priority -20: before the loss and delay chains.
+        nft_in(
+            &self.spec.inet_ns(),
+            &format!(
+                "table ip partition {{
+  chain forward {{
+    type filter hook forward priority -20; policy accept;
+    ip saddr {{ {a} }} ip daddr {{ {b} }} drop
+    ip saddr {{ {b} }} ip daddr {{ {a} }} drop
+  }}
+}}
+"
+            ),
+        )
+    }
+
+    /// Ends a [`Wan::partition`].
+    pub fn heal(&self) -> anyhow::Result<()> {
+        nft_in(&self.spec.inet_ns(), "delete table ip partition\n")
     }
 
     fn make_inet(&self) -> anyhow::Result<()> {
