@@ -149,7 +149,7 @@ fn under_churn_every_offer_reaches_every_node_and_no_daemon_grows() {
     while started.elapsed() < Duration::from_secs(60) {
         for (k, &i) in churners.iter().enumerate() {
             // Half of them go, the other half come back, every round.
-            if (k + round) % 2 == 0 {
+            if (k + round).is_multiple_of(2) {
                 nodes[i].stop();
             } else if !nodes[i].running() {
                 nodes[i].restart();
