@@ -110,18 +110,20 @@ impl EventLoop {
         }
     }
 
-    pub(crate) fn on_new_listen_addr(&mut self, address: Multiaddr) {
+    pub(crate) fn on_new_listen_addr(&mut self, address: Multiaddr, wildcard: bool) {
         // A relay hands its external addresses to the peers it serves, who
         // build their circuit addresses from them; a relay server is by
         // configuration reachable at what it listens on.
         let relayed = address.iter().any(|p| p == Protocol::P2pCircuit);
         // Loopback is reachable only from this host: as a relay's external
         // address it would become a circuit address nobody else can use.
-        let loopback = address.iter().any(|p| match p {
-            Protocol::Ip4(ip) => ip.is_loopback(),
-            Protocol::Ip6(ip) => ip.is_loopback(),
-            _ => false,
-        });
+        // (A relay asked to listen on 127.0.0.1 itself serves this host.)
+        let loopback = wildcard
+            && address.iter().any(|p| match p {
+                Protocol::Ip4(ip) => ip.is_loopback(),
+                Protocol::Ip6(ip) => ip.is_loopback(),
+                _ => false,
+            });
         if self.config.relay_server && !relayed && !loopback {
             self.swarm.add_external_address(address.clone());
         }

@@ -256,7 +256,16 @@ impl EventLoop {
                 if let Some(listener) = self.listeners.get_mut(&listener_id) {
                     listener.bound.get_or_insert_with(|| address.clone());
                 }
-                self.on_new_listen_addr(address)
+                // Listening on every interface (0.0.0.0) includes loopback,
+                // which is reachable only from this host.
+                let wildcard = self.listeners.get(&listener_id).is_some_and(|l| {
+                    l.requested.iter().any(|p| match p {
+                        libp2p::multiaddr::Protocol::Ip4(ip) => ip.is_unspecified(),
+                        libp2p::multiaddr::Protocol::Ip6(ip) => ip.is_unspecified(),
+                        _ => false,
+                    })
+                });
+                self.on_new_listen_addr(address, wildcard)
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,

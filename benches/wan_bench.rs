@@ -1,0 +1,225 @@
+//! peerfx on a WAN, measured: real daemons on a `peerfx-testbed` of network
+//! namespaces (public hosts, home and carrier NAT), 10–40 ms per access link
+//! (so 20–80 ms one way between two hosts), ±2 ms jitter, and 1 % loss each
+//! way.
+//!
+//! 1. **Reachability**: the time from starting each NAT'd daemon until it
+//!    holds a relay reservation (AutoNAT must first find it private).
+//! 2. **Propagation**: `--offers` offers posted one at a time from nodes in
+//!    turn; every node's `peerfx watch` stream stamps the offer's arrival.
+//!    The delay is from just before the poster's CLI starts (so it includes
+//!    that process's start, a few ms) to the arrival; p50/p99/max over every
+//!    (offer, node) pair.
+//! 3. **Takes across NAT**: a home-NAT node takes a home-NAT maker's offer
+//!    (its first request to that maker: DHT lookup, relay, then hole
+//!    punching) and a carrier-NAT node does the same (stays relayed); the
+//!    take's CLI round trip, and for the home pair the time until the
+//!    connection is direct.
+//!
+//! Run (root; Linux): `cargo bench --bench wan_bench [-- --nodes N --offers K]`.
+//! docs/BENCHMARKS.md records runs.
+
+// A benchmark program: a failure is a failed run, with its reason.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod common;
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::cli::wait_for;
+use common::ns::{NsDaemon, BIN};
+use common::wan::{has_offer, post, start, via};
+use peerfx_testbed::{HostKind, HostSpec, Wan, WanSpec};
+
+fn arg(name: &str, default: usize) -> usize {
+    let argv: Vec<String> = std::env::args().collect();
+    argv.iter()
+        .position(|a| a == name)
+        .and_then(|i| argv.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0}", d.as_secs_f64() * 1e3)
+}
+
+fn pct(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() - 1) * p / 100]
+}
+
+fn main() {
+    let n = arg("--nodes", 20).max(6);
+    let offers = arg("--offers", 20);
+    let kinds: Vec<HostKind> = (0..n)
+        .map(|i| match i % 3 {
+            _ if i == 0 => HostKind::Public,
+            1 => HostKind::Public,
+            2 => HostKind::Home,
+            _ => HostKind::Carrier,
+        })
+        .collect();
+    // 10..=40 ms per access link, spread over the hosts in a shuffled order.
+    let hosts = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, &kind)| HostSpec {
+            kind,
+            delay: Duration::from_millis(10 + (30 * ((i * 7) % n) / (n - 1)) as u64),
+        })
+        .collect();
+    let wan = Wan::build(WanSpec {
+        name: format!("pfxb{}", std::process::id() % 100_000),
+        hosts,
+        jitter: Duration::from_millis(2),
+        loss_permille: 10,
+    })
+    .expect("build the testbed (root, iproute2, nftables, iptables)");
+    let dirs = common::wan::dirs(n);
+
+    // 1. Reachability.
+    let relay = start(&wan, 0, &dirs[0], &["--relay-server"]);
+    let boot = relay.addr();
+    let mut nodes = vec![relay];
+    let mut started = Vec::new();
+    for (i, dir) in dirs.iter().enumerate().skip(1) {
+        started.push(Instant::now());
+        nodes.push(start(&wan, i, dir, &["--bootstrap", &boot]));
+    }
+    let mut to_relay = Vec::new();
+    for i in 1..n {
+        if kinds[i].is_natted() {
+            common::wan::wait_relayed(&nodes[i]);
+            to_relay.push(started[i - 1].elapsed());
+        }
+    }
+    // (Measured by polling every node in turn: an upper bound.)
+    to_relay.sort();
+
+    // 2. Propagation, stamped by every node's event stream.
+    let arrivals: Arc<Mutex<HashMap<String, Vec<Instant>>>> = Arc::default();
+    let mut watchers = Vec::new();
+    for d in &nodes {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &d.ns, BIN, "--data-dir"])
+            .arg(&d.dir)
+            .arg("watch")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let arrivals = arrivals.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let at = Instant::now();
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                if v["type"] == "offer_added" {
+                    if let Some(id) = v["id"].as_str() {
+                        arrivals
+                            .lock()
+                            .unwrap()
+                            .entry(id.to_string())
+                            .or_default()
+                            .push(at);
+                    }
+                }
+            }
+        });
+        watchers.push(child);
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let mut posted = Vec::new();
+    for k in 0..offers {
+        let poster = 1 + k % (n - 1);
+        let t0 = Instant::now();
+        let id = post(&nodes[poster]);
+        posted.push((id, poster, t0));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for (id, poster, _) in &posted {
+        for (i, d) in nodes.iter().enumerate() {
+            if i != *poster {
+                wait_for("the offer everywhere", || has_offer(d, id).then_some(()));
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let mut delays = Vec::new();
+    let mut missing = 0;
+    {
+        let arrivals = arrivals.lock().unwrap();
+        for (id, _, t0) in &posted {
+            let got = arrivals.get(id).map(Vec::as_slice).unwrap_or(&[]);
+            missing += (n - 1).saturating_sub(got.len());
+            delays.extend(got.iter().map(|at| at.saturating_duration_since(*t0)));
+        }
+    }
+    delays.sort();
+    for mut w in watchers {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
+
+    // 3. Takes across NAT.
+    let home: Vec<usize> = (1..n).filter(|&i| kinds[i] == HostKind::Home).collect();
+    let carrier = (1..n).find(|&i| kinds[i] == HostKind::Carrier).unwrap();
+    let (maker, home_taker) = (home[0], home[1]);
+    let maker_id = nodes[maker].peer_id();
+    let take = |taker: &NsDaemon| {
+        let offer = post(&nodes[maker]);
+        wait_for("the offer", || has_offer(taker, &offer).then_some(()));
+        let t0 = Instant::now();
+        taker.cli(&["take", &offer, "--amount", "150"]).unwrap();
+        (t0, t0.elapsed())
+    };
+    let (t0, home_take) = take(&nodes[home_taker]);
+    wait_for("a direct connection", || {
+        (via(&nodes[home_taker], &maker_id).as_deref() == Some("direct")).then_some(())
+    });
+    let home_direct = t0.elapsed();
+    let (_, carrier_take) = take(&nodes[carrier]);
+    let carrier_via = via(&nodes[carrier], &maker_id).unwrap_or_default();
+
+    println!(
+        "\nWAN: {n} daemons ({} public, {} home NAT, {} carrier NAT), 10-40 ms per link, ±2 ms, 1 % loss each way\n",
+        kinds.iter().filter(|k| **k == HostKind::Public).count(),
+        kinds.iter().filter(|k| **k == HostKind::Home).count(),
+        kinds.iter().filter(|k| **k == HostKind::Carrier).count(),
+    );
+    println!("| measure | p50 | p99 | max | samples |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| NAT'd daemon start → relay reservation (ms) | {} | {} | {} | {} |",
+        ms(pct(&to_relay, 50)),
+        ms(pct(&to_relay, 99)),
+        ms(*to_relay.last().unwrap()),
+        to_relay.len()
+    );
+    println!(
+        "| offer propagation to each node (ms) | {} | {} | {} | {} ({missing} arrivals not stamped) |",
+        ms(pct(&delays, 50)),
+        ms(pct(&delays, 99)),
+        ms(*delays.last().unwrap()),
+        delays.len()
+    );
+    println!("\n| take across NAT | CLI round trip (ms) | then |");
+    println!("|---|---|---|");
+    println!(
+        "| home → home (first request to the maker) | {} | direct after {} ms |",
+        ms(home_take),
+        ms(home_direct)
+    );
+    println!(
+        "| carrier → home | {} | stays {carrier_via} |",
+        ms(carrier_take)
+    );
+}
