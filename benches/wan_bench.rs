@@ -23,7 +23,6 @@
 #![allow(clippy::unwrap_used)]
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod common;
 
 use std::collections::HashMap;
