@@ -154,7 +154,13 @@ async fn a_rating_reaches_the_market_by_gossip_and_by_sync_and_each_node_weighs_
     // So a node that joins later learns it (by that page, or by gossip).
     let late = start(vec![maker.addr.clone()]).await;
     rated(&late.node, &m, 1).await;
-    let about = late.node.ratings_about(&m, 10).unwrap();
+    // The profile counts a rating as it is merged; the list reads it back
+    // from the store's writer a moment later.
+    let about = wait_for("the rating in the list", || async {
+        let about = late.node.ratings_about(&m, 10).ok()?;
+        (!about.is_empty()).then_some(about)
+    })
+    .await;
     assert_eq!(about[0].rated_trade.rating.body.comment, "smooth, on time");
     for n in [&maker, &taker, &early, &late] {
         n.node.shutdown().await;

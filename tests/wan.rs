@@ -21,7 +21,7 @@ use common::wan::{self, has_offer, post, start, via, wait_relayed, ONE_AT_A_TIME
 /// not: the trade stays relayed). Each NAT'd node finds itself private and
 /// reserves on the relay by itself.
 #[test]
-fn phones_behind_nat_trade_through_a_relay_and_go_direct_where_the_nat_allows() {
+fn wan_testbed_phones_behind_nat_trade_through_a_relay_and_go_direct_where_the_nat_allows() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let net = wan::build(&[Public, Home, Home, Carrier], Duration::from_millis(10), 0);
     let dirs = wan::dirs(4);
@@ -60,7 +60,7 @@ fn phones_behind_nat_trade_through_a_relay_and_go_direct_where_the_nat_allows() 
 /// heal, every book has every offer and the maker hears the payment: no
 /// trade step lost.
 #[test]
-fn a_partition_heals_books_converge_and_no_trade_step_is_lost() {
+fn wan_testbed_a_partition_heals_books_converge_and_no_trade_step_is_lost() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let half = [Public, Public, Home, Public, Carrier, Public];
     let kinds: Vec<_> = half.iter().chain(half.iter()).copied().collect();
@@ -102,13 +102,41 @@ fn a_partition_heals_books_converge_and_no_trade_step_is_lost() {
     );
 
     net.heal().unwrap();
-    for (i, d) in nodes.iter().enumerate() {
-        for offer in [&in_a, &in_b] {
-            wait_for(&format!("node {i} to have both halves' offers"), || {
-                has_offer(d, offer).then_some(())
-            });
+    let healed = Instant::now();
+    let converged = || {
+        nodes
+            .iter()
+            .all(|d| has_offer(d, &in_a) && has_offer(d, &in_b))
+    };
+    while !converged() {
+        if healed.elapsed() > Duration::from_secs(90) {
+            let lacking: Vec<String> = nodes
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let peers = d
+                        .cli(&["id"])
+                        .map(|v| v["peers"].clone())
+                        .unwrap_or_default();
+                    format!(
+                        "node {i}: a {} b {} peers {peers}",
+                        has_offer(d, &in_a),
+                        has_offer(d, &in_b)
+                    )
+                })
+                .collect();
+            panic!(
+                "books did not converge 90 s after the heal:\n{}\nnode 0's log:\n{}",
+                lacking.join("\n"),
+                nodes[0].log_tail()
+            );
         }
+        std::thread::sleep(Duration::from_millis(200));
     }
+    eprintln!(
+        "partition: books converged {:?} after the heal",
+        healed.elapsed()
+    );
     wait_for("the payment made during the partition", || {
         (maker.cli(&["trade", "show", &tid]).ok()?["taker_paid"] == true).then_some(())
     });
@@ -127,7 +155,7 @@ fn a_partition_heals_books_converge_and_no_trade_step_is_lost() {
 /// offer posted by a node online at the time reaches every node, and the
 /// daemons that stayed up do not grow with the churn.
 #[test]
-fn under_churn_every_offer_reaches_every_node_and_no_daemon_grows() {
+fn wan_testbed_under_churn_every_offer_reaches_every_node_and_no_daemon_grows() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let kinds: Vec<_> = (0..20)
         .map(|i| match i % 4 {

@@ -68,6 +68,44 @@ pub struct Status {
     pub syncing: u32,
     /// Paused ([`crate::PeerfxNode::pause`]).
     pub paused: bool,
+    /// Whether peers can dial it, and through which relays.
+    pub reachability: Reachability,
+}
+
+/// Whether peers can dial the node: what an app shows as "reachable".
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct Reachability {
+    /// "public", "private" (behind NAT) or "unknown" (not probed yet).
+    pub nat: String,
+    /// The address peers dialled back, when public.
+    pub public_addr: Option<String>,
+    /// Relays holding a reservation for it (PeerIds): behind NAT, it is
+    /// reachable while this is not empty.
+    pub relays: Vec<String>,
+    /// Relayed connections upgraded to direct ones by hole punching.
+    pub direct_upgrades: u64,
+    /// Hole punches that failed.
+    pub failed_upgrades: u64,
+    /// Connected peers reached only through a relay now.
+    pub relayed_peers: u32,
+}
+
+impl From<&peerfx_net::Reachability> for Reachability {
+    fn from(r: &peerfx_net::Reachability) -> Reachability {
+        let (nat, public_addr) = match &r.nat {
+            peerfx_net::Nat::Public(a) => ("public", Some(a.to_string())),
+            peerfx_net::Nat::Private => ("private", None),
+            peerfx_net::Nat::Unknown => ("unknown", None),
+        };
+        Reachability {
+            nat: nat.to_string(),
+            public_addr,
+            relays: r.relays.iter().map(|p| p.to_string()).collect(),
+            direct_upgrades: r.direct_upgrades,
+            failed_upgrades: r.failed_upgrades,
+            relayed_peers: count(r.relayed_peers),
+        }
+    }
 }
 
 impl From<&NodeStatus> for Status {
@@ -80,6 +118,7 @@ impl From<&NodeStatus> for Status {
             book_size: s.book_size as u64,
             syncing: count(s.syncing),
             paused: s.paused,
+            reachability: Reachability::from(&s.reachability),
         }
     }
 }

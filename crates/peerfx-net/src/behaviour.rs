@@ -270,8 +270,9 @@ pub fn build_swarm(
                         // (the relay first, which tells the DHT) must hear.
                         .with_push_listen_addr_updates(true),
                 ),
-                // A ping unanswered for half the interval fails: a link that
-                // is down for 1.5 intervals is noticed (see the event loop).
+                // A ping unanswered for half the interval fails; libp2p reports
+                // the second failure in a row, so a link that is down is
+                // noticed within two intervals (see the event loop).
                 ping: ping::Behaviour::new(
                     ping::Config::new()
                         .with_interval(config.ping_interval)

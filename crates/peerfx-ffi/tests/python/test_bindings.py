@@ -158,6 +158,8 @@ class TwoNodes(unittest.IsolatedAsyncioTestCase):
         self.assertTrue(self.taker.is_paused())
         status = await self.taker.status()
         self.assertEqual((status.paused, status.connected_peers, status.listen_addrs), (True, 0, []))
+        # On loopback AutoNAT trusts nothing: not probed, no relay.
+        self.assertEqual((status.reachability.nat, status.reachability.relays), ("unknown", []))
         with self.assertRaises(fx.PeerfxError.Paused):
             await self.taker.take(offer.id, "100", None, None)
         # Posted while the taker sleeps: it arrives after the resume.
