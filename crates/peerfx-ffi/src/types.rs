@@ -92,14 +92,9 @@ pub struct Reachability {
 
 impl From<&peerfx_net::Reachability> for Reachability {
     fn from(r: &peerfx_net::Reachability) -> Reachability {
-        let (nat, public_addr) = match &r.nat {
-            peerfx_net::Nat::Public(a) => ("public", Some(a.to_string())),
-            peerfx_net::Nat::Private => ("private", None),
-            peerfx_net::Nat::Unknown => ("unknown", None),
-        };
         Reachability {
-            nat: nat.to_string(),
-            public_addr,
+            nat: r.nat.name().to_string(),
+            public_addr: r.nat.public_addr().map(|a| a.to_string()),
             relays: r.relays.iter().map(|p| p.to_string()).collect(),
             direct_upgrades: r.direct_upgrades,
             failed_upgrades: r.failed_upgrades,

@@ -51,6 +51,25 @@ pub enum Nat {
     Private,
 }
 
+impl Nat {
+    /// "public", "private" or "unknown": what the API and the apps show.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Nat::Public(_) => "public",
+            Nat::Private => "private",
+            Nat::Unknown => "unknown",
+        }
+    }
+
+    /// The address peers dialled back, when public.
+    pub fn public_addr(&self) -> Option<&Multiaddr> {
+        match self {
+            Nat::Public(addr) => Some(addr),
+            _ => None,
+        }
+    }
+}
+
 /// How this node can be reached, as far as it knows.
 #[derive(Clone, Debug, Default)]
 pub struct Reachability {

@@ -209,12 +209,7 @@ impl Node {
                 continue;
             }
             dialed += 1;
-            for addr in rec.addrs.iter().filter_map(|a| a.parse::<Multiaddr>().ok()) {
-                let addr = addr.with_p2p(peer).unwrap_or_else(|a| a);
-                if let Err(e) = inner.net.dial(addr).await {
-                    tracing::debug!("redial {peer}: {e}");
-                }
-            }
+            self.dial_remembered(peer, &rec.addrs).await;
         }
         if dialed > 0 {
             tracing::debug!("redialed {dialed} remembered peers");
@@ -231,15 +226,18 @@ impl Node {
             let Ok(peer) = peer.parse::<PeerId>() else {
                 continue;
             };
-            for addr in &rec.addrs {
-                if let Ok(addr) = addr.parse::<Multiaddr>() {
-                    let addr = addr.with_p2p(peer).unwrap_or_else(|a| a);
-                    if let Err(e) = inner.net.dial(addr).await {
-                        tracing::debug!("redial {peer}: {e}");
-                    }
-                }
-            }
+            self.dial_remembered(peer, &rec.addrs).await;
         }
         Ok(())
+    }
+
+    /// Dials a remembered peer at its remembered addresses.
+    async fn dial_remembered(&self, peer: PeerId, addrs: &[String]) {
+        for addr in addrs.iter().filter_map(|a| a.parse::<Multiaddr>().ok()) {
+            let addr = addr.with_p2p(peer).unwrap_or_else(|a| a);
+            if let Err(e) = self.inner.net.dial(addr).await {
+                tracing::debug!("redial {peer}: {e}");
+            }
+        }
     }
 }
