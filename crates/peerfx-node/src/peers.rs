@@ -185,17 +185,8 @@ impl Node {
     /// recently seen first.
     pub(crate) async fn redial_lost_peers(&self) -> Result<(), NodeError> {
         let inner = &self.inner;
-        let connected: HashSet<PeerId> = inner
-            .net
-            .info()
-            .await?
-            .connected
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect();
-        let mut peers = inner.store.peer_list()?;
-        peers.retain(|(_, r)| !r.blocked && !r.addrs.is_empty());
-        peers.sort_by_key(|(_, r)| std::cmp::Reverse(r.last_seen));
+        let connected: HashSet<PeerId> = self.peers().await?.into_iter().collect();
+        let peers = self.remembered()?;
         let now = Instant::now();
         let mut dialed = 0;
         for (peer, rec) in peers {
@@ -218,17 +209,26 @@ impl Node {
     }
 
     pub(crate) async fn redial_known_peers(&self) -> Result<(), NodeError> {
-        let inner = &self.inner;
-        let mut peers = inner.store.peer_list()?;
-        peers.retain(|(_, r)| !r.blocked && !r.addrs.is_empty());
-        peers.sort_by_key(|(_, r)| std::cmp::Reverse(r.last_seen));
-        for (peer, rec) in peers.into_iter().take(inner.config.peers.redial_at_start) {
+        let peers = self.remembered()?;
+        for (peer, rec) in peers
+            .into_iter()
+            .take(self.inner.config.peers.redial_at_start)
+        {
             let Ok(peer) = peer.parse::<PeerId>() else {
                 continue;
             };
             self.dial_remembered(peer, &rec.addrs).await;
         }
         Ok(())
+    }
+
+    /// The remembered peers worth dialing (not blocked, with an address),
+    /// most recently seen first.
+    fn remembered(&self) -> Result<Vec<(String, peerfx_store::peers::PeerRecord)>, NodeError> {
+        let mut peers = self.inner.store.peer_list()?;
+        peers.retain(|(_, r)| !r.blocked && !r.addrs.is_empty());
+        peers.sort_by_key(|(_, r)| std::cmp::Reverse(r.last_seen));
+        Ok(peers)
     }
 
     /// Dials a remembered peer at its remembered addresses.
