@@ -65,6 +65,12 @@ pub struct Stats {
     pub packets: u64,
     /// Most packets held at once.
     pub max_held: usize,
+    /// Times the kernel dropped packets because this loop fell behind
+    /// (ENOBUFS on the queue's socket): a router queue overflowing.
+    pub overruns: u64,
+    /// Verdicts for packets the kernel had dropped meanwhile (a hook was
+    /// removed: see `Wan::heal`).
+    pub vanished: u64,
 }
 
 struct Held {
@@ -115,6 +121,21 @@ pub fn run(plan: &Plan, stop: &Arc<AtomicBool>, ready: impl FnOnce()) -> anyhow:
             let mut msg = match queue.recv() {
                 Ok(msg) => msg,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                // The socket's buffer overflowed while we slept: the kernel
+                // dropped what did not fit (and those packets are lost, as
+                // on a congested router). The queue itself is fine; ending
+                // here would stall the whole WAN.
+                Err(e) if e.raw_os_error() == Some(ENOBUFS) => {
+                    stats.overruns += 1;
+                    continue;
+                }
+                // A verdict for a packet the kernel no longer holds: removing
+                // a table with a hook in this namespace (`Wan::heal`) drops
+                // every queued packet. Those are lost, and the queue goes on.
+                Err(e) if e.raw_os_error() == Some(ENOENT) => {
+                    stats.vanished += 1;
+                    continue;
+                }
                 Err(e) => return Err(e).context("read from NFQUEUE"),
             };
             msg.set_verdict(Verdict::Accept);
@@ -155,6 +176,11 @@ pub fn run(plan: &Plan, stop: &Arc<AtomicBool>, ready: impl FnOnce()) -> anyhow:
     let _ = queue.unbind(QUEUE);
     Ok(stats)
 }
+
+/// Linux's "no buffer space available".
+const ENOBUFS: i32 = 105;
+/// Linux's "no such file or directory", here: no such queued packet.
+const ENOENT: i32 = 2;
 
 fn jittered(base: Duration, jitter: Duration, rng: &mut impl Rng) -> Duration {
     if jitter.is_zero() {

@@ -113,8 +113,9 @@ fn main() -> anyhow::Result<()> {
             let sig = wait_for(&signals);
             let stats = wan.teardown()?;
             eprintln!(
-                "testbed down (signal {sig}): {} packets delayed, at most {} held at once",
-                stats.packets, stats.max_held
+                "testbed down (signal {sig}): {} packets delayed, at most {} held at once, \
+                 {} queue overruns",
+                stats.packets, stats.max_held, stats.overruns
             );
             Ok(())
         }

@@ -51,10 +51,17 @@ impl Wan {
             };
             let stop = wan.stop.clone();
             let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let name = wan.spec.name.clone();
             let handle = netns::spawn_in(&wan.spec.inet_ns(), move || {
-                delay::run(&plan, &stop, || {
+                let result = delay::run(&plan, &stop, || {
                     let _ = ready_tx.send(());
-                })
+                });
+                // Said now: every packet through the internet stalls from
+                // here on, and a test waiting on the network must say why.
+                if let Err(e) = &result {
+                    eprintln!("testbed {name}: the delay stage stopped: {e:#}");
+                }
+                result
             });
             let started = ready_rx.recv().is_ok();
             wan.delay = Some(handle);
@@ -125,7 +132,9 @@ impl Wan {
         )
     }
 
-    /// Ends a [`Wan::partition`].
+    /// Ends a [`Wan::partition`]. Removing the table's hook makes the
+    /// kernel drop every packet the delay stage holds at that moment (a
+    /// burst of loss of up to one delay's worth of traffic).
     pub fn heal(&self) -> anyhow::Result<()> {
         nft_in(&self.spec.inet_ns(), "delete table ip partition\n")
     }
