@@ -60,9 +60,6 @@ fn wan_testbed_phones_behind_nat_trade_through_a_relay_and_go_direct_where_the_n
 /// heal, every book has every offer and the maker hears the payment: no
 /// trade step lost.
 #[test]
-#[ignore = "flaky: after the heal, connections that survived the 30 s cut are not always \
-            re-synced (ping-based detection races the heal); run it with \
-            `cargo test --test wan partition -- --ignored --test-threads 1`"]
 fn wan_testbed_a_partition_heals_books_converge_and_no_trade_step_is_lost() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let half = [Public, Public, Home, Public, Carrier, Public];

@@ -73,6 +73,11 @@ pub struct DaemonArgs {
     /// As a maker: take only peers with at least this score (1 to 5).
     #[arg(long, env = "PEERFX_MIN_TAKER_SCORE")]
     pub min_taker_score: Option<String>,
+    /// How often to compare each followed market's book with a random
+    /// peer's and sync if they differ, e.g. 30s or 5m (default 30s; 5m with
+    /// the mobile profile).
+    #[arg(long, env = "PEERFX_BOOK_CHECK")]
+    pub book_check: Option<String>,
 }
 
 /// The config file: every field optional, same names as the flags.
@@ -96,6 +101,7 @@ struct FileConfig {
     payment_window: Option<Vec<String>>,
     min_taker_trades: Option<u32>,
     min_taker_score: Option<String>,
+    book_check: Option<String>,
 }
 
 /// Everything the daemon needs, resolved.
@@ -215,6 +221,13 @@ impl Options {
             .map(|s| peerfx_core::reputation::parse_score(&s))
             .transpose()
             .context("min taker score")?;
+        if let Some(every) = args.book_check.clone().or(file.book_check) {
+            let secs = crate::duration::parse(&every).context("book check")?;
+            if secs == 0 {
+                bail!("book check {every:?}: the interval must be at least 1s");
+            }
+            node.sync.check_interval = Duration::from_secs(secs);
+        }
         let api = match args.api.or(file.api) {
             Some(a) => a,
             None => DEFAULT_API.parse()?,
@@ -309,6 +322,26 @@ mod tests {
                 ..DaemonArgs::default()
             };
             let err = Options::resolve(dir.path(), &args).unwrap_err();
+            assert!(format!("{err:#}").contains(says), "{bad}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn the_book_check_interval_is_a_duration_of_a_second_or_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = |every: &str| DaemonArgs {
+            book_check: Some(every.into()),
+            ..DaemonArgs::default()
+        };
+        let o = Options::resolve(dir.path(), &with("2m")).unwrap();
+        assert_eq!(o.node.sync.check_interval, Duration::from_secs(120));
+        let o = Options::resolve(dir.path(), &DaemonArgs::default()).unwrap();
+        assert_eq!(
+            o.node.sync.check_interval,
+            peerfx_node::config::SyncConfig::DEFAULT_CHECK_INTERVAL
+        );
+        for (bad, says) in [("0s", "at least 1s"), ("often", "duration")] {
+            let err = Options::resolve(dir.path(), &with(bad)).unwrap_err();
             assert!(format!("{err:#}").contains(says), "{bad}: {err:#}");
         }
     }

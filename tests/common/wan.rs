@@ -33,7 +33,8 @@ pub fn build(kinds: &[HostKind], delay: Duration, loss_permille: u32) -> Wan {
 
 /// The daemon flags every testbed node gets: TCP and QUIC on every
 /// interface of its namespace, AutoNAT believing the testbed's private
-/// addresses, and the market.
+/// addresses, the market, and a book check every 5 s (30 s by default), so
+/// that what a partition lost is caught up within the tests' patience.
 pub fn daemon_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "--listen",
@@ -43,6 +44,8 @@ pub fn daemon_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
         "--autonat-any-ip",
         "--market",
         "EUR-USD",
+        "--book-check",
+        "5s",
     ];
     args.extend_from_slice(extra);
     args

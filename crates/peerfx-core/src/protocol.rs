@@ -23,6 +23,11 @@ use crate::trade::StepError;
 /// ([`SyncRefusal`]), no longer free text. Version 3: pages carry their
 /// makers' ratings.
 pub const SYNC_PROTOCOL: &str = "/peerfx/sync/3";
+/// Protocol name of the book check: "is your book of market M the same as
+/// mine?", answered from a digest, so that peers whose gossip was lost (a
+/// partition, a link that dropped packets for a while) notice and sync.
+/// Optional: a peer that does not speak it is simply not asked again.
+pub const DIGEST_PROTOCOL: &str = "/peerfx/digest/1";
 /// Protocol name of the direct negotiation and trade messages. Version 2:
 /// refusals are typed ([`TradeRefusal`]), no longer free text. Version 3:
 /// the close step, its refusals, and the reputation refusal of a take.
@@ -118,6 +123,61 @@ pub enum SyncRefusal {
     #[error("the peer could not read its book")]
     Unavailable,
 }
+
+/// A summary of one market's open offers: how many, and the XOR of
+/// SHA-256(offer id ‖ update seq) over them. Order does not matter, an
+/// update changes it, and two books with the same digest hold the same
+/// offers at the same seqs (short of a SHA-256 collision).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BookDigest {
+    /// Open offers.
+    pub count: u32,
+    /// XOR of the offers' hashes.
+    pub xor: Hash,
+}
+
+impl BookDigest {
+    /// The digest of an empty book.
+    pub const EMPTY: BookDigest = BookDigest {
+        count: 0,
+        xor: Hash([0; 32]),
+    };
+
+    /// Adds one offer at update `seq` (0: never updated).
+    pub fn add(&mut self, offer_id: &Hash, seq: u64) {
+        let h = Hash::of(&[offer_id.as_bytes(), &seq.to_le_bytes()]);
+        for (a, b) in self.xor.0.iter_mut().zip(h.as_bytes()) {
+            *a ^= b;
+        }
+        self.count = self.count.saturating_add(1);
+    }
+}
+
+/// "My book of `market` has this digest; has yours?" over
+/// [`DIGEST_PROTOCOL`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestRequest {
+    /// The market, both directions.
+    pub market: Market,
+    /// The asker's digest of it.
+    pub digest: BookDigest,
+}
+
+/// The answer to a [`DigestRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DigestResponse {
+    /// The books hold the same offers.
+    Same,
+    /// They differ; the responder's digest. Each side then syncs from the
+    /// other over [`SYNC_PROTOCOL`].
+    Differs(BookDigest),
+    /// The responder refuses (too many asks, or busy).
+    Refused(SyncRefusal),
+}
+
+/// Largest digest request or response: a market, a count and a hash, with
+/// room for framing.
+pub const MAX_DIGEST_MESSAGE_BYTES: usize = 128;
 
 /// What one party sends the other directly, over `/peerfx/trade/1`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

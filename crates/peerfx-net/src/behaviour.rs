@@ -10,8 +10,9 @@ use libp2p::{
     SwarmBuilder,
 };
 use peerfx_core::protocol::{
-    SyncRequest, SyncResponse, TradeRequest, TradeResponse, IDENTIFY_PROTOCOL, KAD_PROTOCOL,
-    SYNC_PROTOCOL, TRADE_PROTOCOL,
+    DigestRequest, DigestResponse, SyncRequest, SyncResponse, TradeRequest, TradeResponse,
+    DIGEST_PROTOCOL, IDENTIFY_PROTOCOL, KAD_PROTOCOL, MAX_DIGEST_MESSAGE_BYTES, SYNC_PROTOCOL,
+    TRADE_PROTOCOL,
 };
 use peerfx_core::{Market, WireLimits};
 use sha2::{Digest, Sha256};
@@ -23,6 +24,9 @@ use crate::NetError;
 
 /// The codec of `/peerfx/sync`.
 pub type SyncCodec = Codec<SyncRequest, SyncResponse>;
+
+/// The codec of `/peerfx/digest`.
+pub type DigestCodec = Codec<DigestRequest, DigestResponse>;
 
 /// The codec of `/peerfx/trade`.
 pub type TradeCodec = Codec<TradeRequest, TradeResponse>;
@@ -40,6 +44,7 @@ pub struct Behaviour {
     pub(crate) gossipsub: gossipsub::Behaviour<gossipsub::IdentityTransform, TopicFilter>,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(crate) sync: request_response::Behaviour<SyncCodec>,
+    pub(crate) digest: request_response::Behaviour<DigestCodec>,
     pub(crate) trade: request_response::Behaviour<TradeCodec>,
     pub(crate) relay_client: relay::client::Behaviour,
     pub(crate) relay_server: Toggle<relay::Behaviour>,
@@ -244,6 +249,16 @@ pub fn build_swarm(
                     .with_request_timeout(config.request_timeout)
                     .with_max_concurrent_streams(16),
             );
+            let digest = request_response::Behaviour::with_codec(
+                DigestCodec::new(MAX_DIGEST_MESSAGE_BYTES, MAX_DIGEST_MESSAGE_BYTES),
+                [(
+                    StreamProtocol::new(DIGEST_PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(config.request_timeout)
+                    .with_max_concurrent_streams(8),
+            );
             let trade = request_response::Behaviour::with_codec(
                 TradeCodec::new(limits.max_trade_bytes(), limits.max_trade_bytes()),
                 [(
@@ -282,6 +297,7 @@ pub fn build_swarm(
                 gossipsub,
                 mdns: mdns.into(),
                 sync,
+                digest,
                 relay_client,
                 relay_server: relay_server.into(),
                 dcutr: dcutr::Behaviour::new(peer_id),

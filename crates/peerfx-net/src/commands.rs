@@ -19,6 +19,7 @@ impl EventLoop {
                 let _ = reply.send(Err(NetError::Paused));
             }
             Command::Sync(_, _, reply) if self.paused => drop(reply.send(Err(NetError::Paused))),
+            Command::Digest(_, _, reply) if self.paused => drop(reply.send(Err(NetError::Paused))),
             Command::Trade(_, _, reply) if self.paused => drop(reply.send(Err(NetError::Paused))),
             // A lookup would wait for a query nobody runs while paused.
             Command::FindProviders(_, reply) if self.paused => drop(reply.send(HashSet::new())),
@@ -100,6 +101,18 @@ impl EventLoop {
                         .swarm
                         .behaviour_mut()
                         .sync
+                        .send_response(channel, response);
+                }
+            }
+            Command::Digest(peer, request, reply) => {
+                self.request(peer, Outbound::Digest(request, reply));
+            }
+            Command::RespondDigest(token, response) => {
+                if let Some(channel) = self.digest.inbound.remove(&token) {
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .digest
                         .send_response(channel, response);
                 }
             }

@@ -25,7 +25,9 @@ use libp2p::{
     swarm::{dial_opts::DialOpts, dial_opts::PeerCondition, ConnectionId, SwarmEvent},
     Multiaddr, PeerId, Swarm,
 };
-use peerfx_core::protocol::{SyncRefusal, SyncResponse, TradeRefusal, TradeResponse};
+use peerfx_core::protocol::{
+    DigestResponse, SyncRefusal, SyncResponse, TradeRefusal, TradeResponse,
+};
 use peerfx_core::Market;
 use tokio::sync::{mpsc, oneshot};
 
@@ -64,6 +66,7 @@ pub(crate) struct EventLoop {
     pub(crate) config: NetConfig,
     pub(crate) scoring: Scoring,
     pub(crate) sync: Rpc<SyncResponse>,
+    pub(crate) digest: Rpc<DigestResponse>,
     pub(crate) trade: Rpc<TradeResponse>,
     pub(crate) pending_providers:
         HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<HashSet<PeerId>>)>,
@@ -124,6 +127,7 @@ impl EventLoop {
             config,
             scoring,
             sync: Rpc::default(),
+            digest: Rpc::default(),
             trade: Rpc::default(),
             pending_providers: HashMap::new(),
             providing: HashMap::new(),
@@ -425,6 +429,27 @@ impl EventLoop {
                         if let Some(channel) = self.sync.inbound.remove(&token) {
                             let busy = SyncResponse::Refused(SyncRefusal::Busy);
                             let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
+                        }
+                    }
+                }
+            }
+            BehaviourEvent::Digest(event) => {
+                if let Some((peer, request, token)) =
+                    self.digest.on_event(event, &mut self.next_token)
+                {
+                    let request = Request::Digest {
+                        peer,
+                        request,
+                        token,
+                    };
+                    if self.outbox.requests.try_send(request).is_err() {
+                        if let Some(channel) = self.digest.inbound.remove(&token) {
+                            let busy = DigestResponse::Refused(SyncRefusal::Busy);
+                            let _ = self
+                                .swarm
+                                .behaviour_mut()
+                                .digest
+                                .send_response(channel, busy);
                         }
                     }
                 }

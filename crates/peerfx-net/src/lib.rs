@@ -14,7 +14,8 @@
 //! What runs (see [`behaviour`]): TCP and QUIC with noise and yamux, DNS,
 //! identify, ping, Kademlia (`/peerfx/kad/1.0.0`, server mode), gossipsub with
 //! application validation and peer scoring tuned for quiet topics, mDNS behind a
-//! toggle, `/peerfx/sync/1`, circuit relay v2 client (and server, when
+//! toggle, `/peerfx/sync/3`, `/peerfx/digest/1` and `/peerfx/trade/3`,
+//! circuit relay v2 client (and server, when
 //! configured), DCUtR hole punching, AutoNAT, connection, memory and block-list
 //! limits. All tuning is in [`NetConfig`].
 //!
@@ -38,7 +39,9 @@ pub mod wake;
 
 use std::collections::HashSet;
 
-use peerfx_core::protocol::{SyncRequest, SyncResponse, TradeRequest, TradeResponse};
+use peerfx_core::protocol::{
+    DigestRequest, DigestResponse, SyncRequest, SyncResponse, TradeRequest, TradeResponse,
+};
 use peerfx_core::{Market, WireLimits};
 use tokio::sync::{mpsc, oneshot};
 
@@ -92,6 +95,16 @@ pub enum Request {
         peer: PeerId,
         /// What.
         request: SyncRequest,
+        /// The response token.
+        token: ResponseToken,
+    },
+    /// A peer compares its book of a market with ours; answer with
+    /// [`NetHandle::respond_digest`].
+    Digest {
+        /// Who asks.
+        peer: PeerId,
+        /// Its digest.
+        request: DigestRequest,
         /// The response token.
         token: ResponseToken,
     },
@@ -207,6 +220,12 @@ pub(crate) enum Command {
         oneshot::Sender<Result<SyncResponse, NetError>>,
     ),
     RespondSync(ResponseToken, SyncResponse),
+    Digest(
+        PeerId,
+        DigestRequest,
+        oneshot::Sender<Result<DigestResponse, NetError>>,
+    ),
+    RespondDigest(ResponseToken, DigestResponse),
     Trade(
         PeerId,
         TradeRequest,
@@ -378,6 +397,25 @@ impl NetHandle {
     /// Asks `peer` for a page of a market.
     pub async fn sync(&self, peer: PeerId, request: SyncRequest) -> Result<SyncResponse, NetError> {
         self.call(|r| Command::Sync(peer, request, r)).await?
+    }
+
+    /// Compares our digest of a market with `peer`'s (a connected peer:
+    /// the check is no reason to look one up).
+    pub async fn digest(
+        &self,
+        peer: PeerId,
+        request: DigestRequest,
+    ) -> Result<DigestResponse, NetError> {
+        self.call(|r| Command::Digest(peer, request, r)).await?
+    }
+
+    /// Answers an inbound digest request.
+    pub async fn respond_digest(
+        &self,
+        token: ResponseToken,
+        response: DigestResponse,
+    ) -> Result<(), NetError> {
+        self.tell(Command::RespondDigest(token, response)).await
     }
 
     /// Answers an inbound sync request.

@@ -24,7 +24,9 @@ use libp2p::{
     swarm::dial_opts::{DialOpts, PeerCondition},
     PeerId,
 };
-use peerfx_core::protocol::{SyncRequest, SyncResponse, TradeRequest, TradeResponse};
+use peerfx_core::protocol::{
+    DigestRequest, DigestResponse, SyncRequest, SyncResponse, TradeRequest, TradeResponse,
+};
 use tokio::sync::oneshot;
 
 use crate::event_loop::EventLoop;
@@ -40,6 +42,10 @@ const MAX_WAITING_PER_PEER: usize = 16;
 /// A request to a peer.
 pub(crate) enum Outbound {
     Sync(SyncRequest, oneshot::Sender<Result<SyncResponse, NetError>>),
+    Digest(
+        DigestRequest,
+        oneshot::Sender<Result<DigestResponse, NetError>>,
+    ),
     Trade(
         TradeRequest,
         oneshot::Sender<Result<TradeResponse, NetError>>,
@@ -154,6 +160,7 @@ impl EventLoop {
             for request in waiting {
                 match request {
                     Outbound::Sync(_, reply) => drop(reply.send(Err(NetError::Paused))),
+                    Outbound::Digest(_, reply) => drop(reply.send(Err(NetError::Paused))),
                     Outbound::Trade(_, reply) => drop(reply.send(Err(NetError::Paused))),
                 }
             }
@@ -166,6 +173,10 @@ impl EventLoop {
             Outbound::Sync(request, reply) => {
                 let id = behaviour.sync.send_request(&peer, request);
                 self.sync.pending.insert(id, reply);
+            }
+            Outbound::Digest(request, reply) => {
+                let id = behaviour.digest.send_request(&peer, request);
+                self.digest.pending.insert(id, reply);
             }
             Outbound::Trade(request, reply) => {
                 let id = behaviour.trade.send_request(&peer, request);

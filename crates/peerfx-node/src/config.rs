@@ -100,6 +100,9 @@ pub struct SyncConfig {
     pub dht_retry_min: Duration,
     /// Longest wait between two DHT lookups of a thin market.
     pub dht_retry_max: Duration,
+    /// How often each followed market's book is compared with a random
+    /// peer's, by digest, to catch up what gossip lost (`crate::check`).
+    pub check_interval: Duration,
 }
 
 /// Negotiation and trades.
@@ -212,6 +215,10 @@ impl SyncConfig {
     /// Default longest wait between lookups: a market nobody else follows
     /// costs one lookup every five minutes.
     pub const DEFAULT_DHT_RETRY_MAX: Duration = Duration::from_secs(300);
+    /// Default book check interval: a check costs ~200 bytes per market, so
+    /// a 30 s round is cheap, and a healed partition converges within a
+    /// minute or two.
+    pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 }
 
 impl Default for SyncConfig {
@@ -224,6 +231,7 @@ impl Default for SyncConfig {
             first_page_wait: Self::DEFAULT_FIRST_PAGE_WAIT,
             dht_retry_min: Self::DEFAULT_DHT_RETRY_MIN,
             dht_retry_max: Self::DEFAULT_DHT_RETRY_MAX,
+            check_interval: Self::DEFAULT_CHECK_INTERVAL,
         }
     }
 }
@@ -369,6 +377,13 @@ impl NodeConfig {
                     Duration::from_secs(30)
                 } else {
                     SyncConfig::DEFAULT_DHT_RETRY_MIN
+                },
+                // A phone that was asleep syncs on resume; between, a
+                // check every few minutes is enough.
+                check_interval: if mobile {
+                    Duration::from_secs(300)
+                } else {
+                    SyncConfig::DEFAULT_CHECK_INTERVAL
                 },
                 ..SyncConfig::default()
             },

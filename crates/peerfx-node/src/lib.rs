@@ -52,6 +52,7 @@ pub mod input;
 pub mod view;
 
 mod backup;
+mod check;
 mod identity;
 mod ingest;
 mod inner;

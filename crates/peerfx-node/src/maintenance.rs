@@ -1,7 +1,8 @@
 //! The node's periodic work, on one task: purging what expired, reconciling
 //! DHT announcements, pruning remembered peers, writing the book behind,
-//! re-announcing own offers, resending undelivered trade messages, and
-//! looking up markets with too few peers in the DHT again.
+//! re-announcing own offers, resending undelivered trade messages, looking
+//! up markets with too few peers in the DHT again, and checking books
+//! against peers' (`crate::check`).
 
 use std::sync::Arc;
 
@@ -49,7 +50,9 @@ async fn run_until_paused(
     let mut persist = tokio::time::interval(timers.book_persist_interval);
     // Lookups back off per market from this shortest wait (crate::lookups).
     let mut lookups = tokio::time::interval(inner.config.sync.dht_retry_min);
+    let mut checks = tokio::time::interval(inner.config.sync.check_interval);
     for t in [
+        &mut checks,
         &mut maintenance,
         &mut reannounce,
         &mut retry,
@@ -61,6 +64,8 @@ async fn run_until_paused(
     // Peers that connect (or reconnect after a pause) sync from us; the
     // first re-announcement can wait.
     reannounce.tick().await;
+    // Connecting syncs already; the first check can wait a round too.
+    checks.tick().await;
     let node = Node {
         inner: inner.clone(),
     };
@@ -86,6 +91,7 @@ async fn run_until_paused(
             },
             _ = retry.tick() => node.retry_pending().await,
             _ = lookups.tick() => crate::lookups::look_up_thin_markets(inner).await,
+            _ = checks.tick() => crate::check::check_books(inner).await,
             _ = paused.changed() => {}
             _ = stop.changed() => return Stop::Shutdown,
         }

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub sync_pages_served: AtomicU64,
     /// Sync requests refused for asking too often.
     pub sync_refused: AtomicU64,
+    /// Book checks (ours or a peer's) that found the books different.
+    pub book_checks_differed: AtomicU64,
     /// Valid offers left out because their maker has the most open offers
     /// allowed.
     pub offers_over_quota: AtomicU64,
@@ -77,7 +79,7 @@ impl Metrics {
         self.rejected_by_reason().values().sum()
     }
 
-    fn counters(&self) -> [(&'static str, &'static str, &AtomicU64); 10] {
+    fn counters(&self) -> [(&'static str, &'static str, &AtomicU64); 11] {
         [
             (
                 "peerfx_gossip_accepted",
@@ -103,6 +105,11 @@ impl Metrics {
                 "peerfx_sync_refused",
                 "Sync requests refused by rate limit.",
                 &self.sync_refused,
+            ),
+            (
+                "peerfx_book_checks_differed",
+                "Book checks that found this node's book and a peer's different.",
+                &self.book_checks_differed,
             ),
             (
                 "peerfx_offers_over_quota",

@@ -15,7 +15,7 @@ use peerfx_net::{Acceptance, NetEvent, NetEvents, Request};
 
 use crate::ingest::check::{Checker, GOSSIP_BATCH};
 use crate::inner::Inner;
-use crate::{now, sync, Metrics, NodeEvent};
+use crate::{check, now, sync, Metrics, NodeEvent};
 
 pub(crate) fn spawn(inner: Arc<Inner>, mut net: NetEvents) {
     let mut stop = inner.shutdown.subscribe();
@@ -70,6 +70,11 @@ fn on_request(inner: &Arc<Inner>, request: Request) {
             request,
             token,
         } => sync::serve(inner.clone(), peer, request, token),
+        Request::Digest {
+            peer,
+            request,
+            token,
+        } => check::serve(inner.clone(), peer, request, token),
         Request::Trade {
             peer,
             request,

@@ -17,7 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use peerfx_core::protocol::{SyncRefusal, SyncRequest, SyncResponse, RATINGS_PAGE_BYTES};
+use peerfx_core::protocol::{
+    BookDigest, SyncRefusal, SyncRequest, SyncResponse, RATINGS_PAGE_BYTES,
+};
 use peerfx_core::Market;
 use peerfx_net::{Misbehaviour, PeerId, ResponseToken};
 use tokio::sync::watch;
@@ -46,6 +48,9 @@ pub(crate) struct SyncState {
 struct Budgets {
     last_fetch: HashMap<(PeerId, Market), Instant>,
     served: HashMap<PeerId, (Instant, u32)>,
+    /// Pairs of digests (ours, the peer's) after which a sync from the
+    /// peer brought nothing (see `crate::check`).
+    settled: HashMap<(PeerId, Market), (BookDigest, BookDigest)>,
 }
 
 impl SyncState {
@@ -62,8 +67,19 @@ impl SyncState {
         }
     }
 
-    /// Whether `peer` may be served another page this minute.
-    fn may_serve(&self, peer: PeerId, per_minute: u32) -> bool {
+    /// The pair of digests after which a sync of `market` from `peer`
+    /// last brought nothing.
+    pub(crate) fn settled(&self, peer: PeerId, market: Market) -> Option<(BookDigest, BookDigest)> {
+        lock(&self.budgets).settled.get(&(peer, market)).copied()
+    }
+
+    /// Records that a sync from `peer` after `pair` brought nothing.
+    pub(crate) fn settle(&self, peer: PeerId, market: Market, pair: (BookDigest, BookDigest)) {
+        lock(&self.budgets).settled.insert((peer, market), pair);
+    }
+
+    /// Whether `peer` may be served another page (or book check) this minute.
+    pub(crate) fn may_serve(&self, peer: PeerId, per_minute: u32) -> bool {
         let now = Instant::now();
         let mut b = lock(&self.budgets);
         let entry = b.served.entry(peer).or_insert((now, 0));
@@ -79,6 +95,7 @@ impl SyncState {
         let mut b = lock(&self.budgets);
         b.served.remove(peer);
         b.last_fetch.retain(|(p, _), _| p != peer);
+        b.settled.retain(|(p, _), _| p != peer);
     }
 
     /// Fetches under way.

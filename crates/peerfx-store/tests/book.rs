@@ -700,3 +700,44 @@ fn early_cancels_are_capped_and_the_makers_cancel_beats_anyone_elses() {
         CancelOutcome::Remembered
     );
 }
+
+/// The book check's digest: the same offers at the same seqs give the same
+/// digest whatever the order they arrived in; an update, another offer or
+/// the other market's book give another; expired offers do not count.
+#[test]
+fn the_digest_is_the_open_offers_at_their_seqs_in_any_order() {
+    let (_d1, a) = store();
+    let (_d2, b) = store();
+    let k = Keypair::generate();
+    let market: Market = "EUR-USD".parse().unwrap();
+    let offers: Vec<_> = (1..=3)
+        .map(|n| verified_offer(&k, "EUR", "USD", "1.08", n))
+        .collect();
+    let other_market = verified_offer(&k, "GBP", "USD", "1.25", 9);
+    let limits = WireLimits::default();
+    for o in &offers {
+        a.book_insert(o, NOW, &limits).unwrap();
+    }
+    for o in offers.iter().rev() {
+        b.book_insert(o, NOW, &limits).unwrap();
+    }
+    b.book_insert(&other_market, NOW, &limits).unwrap();
+    let digest = a.book_digest(market, NOW);
+    assert_eq!(digest.count, 3);
+    assert_eq!(digest, b.book_digest(market, NOW));
+    assert_ne!(digest, a.book_digest("GBP-USD".parse().unwrap(), NOW));
+
+    b.book_apply_update(&update(&k, offers[0].id(), 40_000, 2))
+        .unwrap();
+    assert_ne!(a.book_digest(market, NOW), b.book_digest(market, NOW));
+    a.book_apply_update(&update(&k, offers[0].id(), 40_000, 2))
+        .unwrap();
+    assert_eq!(a.book_digest(market, NOW), b.book_digest(market, NOW));
+
+    let after_expiry = offers[0].body().expires_at;
+    assert_eq!(a.book_digest(market, after_expiry).count, 0);
+    assert_eq!(
+        a.book_digest(market, after_expiry),
+        peerfx_core::protocol::BookDigest::EMPTY
+    );
+}

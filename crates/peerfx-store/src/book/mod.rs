@@ -44,7 +44,7 @@ pub mod tombs;
 use std::ops::Bound;
 
 use peerfx_core::matching::BookEntry;
-use peerfx_core::protocol::OfferState;
+use peerfx_core::protocol::{BookDigest, OfferState};
 use peerfx_core::{
     codec, Amount, Fill, Market, MatchQuery, Offer, OfferCancel, OfferId, OfferUpdate, PublicKey,
     Timestamp, Verified, WireLimits,
@@ -397,6 +397,21 @@ impl Store {
             }
         }
         Ok((out, None))
+    }
+
+    /// The digest of what [`Store::book_page`] would serve of `market` at
+    /// `now`, every page together: the open offers and their update seqs.
+    pub fn book_digest(&self, market: Market, now: Timestamp) -> BookDigest {
+        let st = self.shared.book.read();
+        let mut digest = BookDigest::EMPTY;
+        for prefix in &market_prefixes(market) {
+            for e in st.index_from(prefix, Bound::Included(prefix.clone())) {
+                if e.offer.expires_at > now {
+                    digest.add(&e.offer.id(), e.update.as_ref().map_or(0, |u| u.seq));
+                }
+            }
+        }
+        digest
     }
 
     /// Removes offers that expired at or before `now`, forgets tombstones
