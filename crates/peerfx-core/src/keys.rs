@@ -107,6 +107,13 @@ fixed_bytes!(
     32
 );
 fixed_bytes!(
+    /// An X25519 public key: the one-time key a mailbox envelope is sealed
+    /// with (see [`crate::mailbox`]).
+    X25519Public,
+    32
+);
+
+fixed_bytes!(
     /// An ed25519 signature.
     Signature,
     64
@@ -161,6 +168,12 @@ impl Hash {
 }
 
 impl PublicKey {
+    /// The same key as an X25519 public key, for sealing to its owner
+    /// (see [`crate::mailbox`]).
+    pub fn to_x25519(&self) -> Result<[u8; 32], KeyError> {
+        Ok(self.verifying_key()?.to_montgomery().to_bytes())
+    }
+
     /// The dalek key, refusing invalid and weak (small-order) keys: a weak key
     /// admits signatures that verify for many messages.
     ///
@@ -275,6 +288,15 @@ impl Keypair {
     /// The PeerId of this key.
     pub fn peer_id(&self) -> libp2p_identity::PeerId {
         self.to_libp2p().public().to_peer_id()
+    }
+
+    /// Diffie-Hellman of this key, as X25519 (the same secret scalar on the
+    /// birationally equivalent curve), with the X25519 public key `theirs`.
+    /// For sealing to this node: see [`crate::mailbox`].
+    pub fn x25519_agree(&self, theirs: &[u8; 32]) -> [u8; 32] {
+        curve25519_dalek::MontgomeryPoint(*theirs)
+            .mul_clamped(self.signing.to_scalar_bytes())
+            .to_bytes()
     }
 }
 

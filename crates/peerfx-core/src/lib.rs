@@ -20,6 +20,8 @@
 //! - [`trade`]: contracts, and the trade lifecycle derived from a signed log.
 //! - [`geo`]: geohash locations and payment method names.
 //! - [`protocol`]: what peers send each other (gossip, sync), transport-free.
+//! - [`mailbox`]: envelopes sealed to an offline recipient, signed by their
+//!   author, for store and forward.
 
 pub mod codec;
 pub mod contract;
@@ -27,6 +29,7 @@ pub mod evidence;
 pub mod geo;
 pub mod keys;
 pub mod limits;
+pub mod mailbox;
 pub mod matching;
 pub mod message;
 pub mod money;
