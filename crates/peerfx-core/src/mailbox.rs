@@ -225,12 +225,7 @@ pub fn open(
 /// The content key: SHA-256 over a domain, the shared secret, and both
 /// public halves of the exchange (so the key commits to who it is between).
 fn content_key(shared: &[u8; 32], ephemeral: &[u8; 32], recipient: &[u8; 32]) -> Key {
-    let h = Hash::of(&[
-        b"peerfx/envelope-key/v1\0",
-        shared,
-        ephemeral,
-        recipient,
-    ]);
+    let h = Hash::of(&[b"peerfx/envelope-key/v1\0", shared, ephemeral, recipient]);
     Key::from(h.0)
 }
 
@@ -255,7 +250,11 @@ mod tests {
 
     #[test]
     fn only_the_recipient_opens_what_was_sealed_to_it() {
-        let (alice, bob, eve) = (Keypair::generate(), Keypair::generate(), Keypair::generate());
+        let (alice, bob, eve) = (
+            Keypair::generate(),
+            Keypair::generate(),
+            Keypair::generate(),
+        );
         let env = seal(&alice, &bob.public(), &receipt(), NOW, 3600, [1; 32]).unwrap();
         assert_eq!(open(&bob, &env, NOW).unwrap(), receipt());
         assert_eq!(open(&eve, &env, NOW), Err(MailError::NotForMe));
@@ -308,7 +307,11 @@ mod tests {
 
     #[test]
     fn a_message_inside_must_be_by_the_envelopes_author() {
-        let (alice, bob, mallory) = (Keypair::generate(), Keypair::generate(), Keypair::generate());
+        let (alice, bob, mallory) = (
+            Keypair::generate(),
+            Keypair::generate(),
+            Keypair::generate(),
+        );
         let by_alice = TradeMessage {
             trade_id: Hash([9; 32]),
             author: alice.public(),

@@ -179,6 +179,84 @@ pub enum DigestResponse {
 /// room for framing.
 pub const MAX_DIGEST_MESSAGE_BYTES: usize = 128;
 
+/// Protocol name of the mailbox ([`crate::mailbox`]): deposit an envelope
+/// for a peer that is offline, fetch and delete what waits for oneself.
+/// Served by relays (and any node run as a mailbox host).
+pub const MAILBOX_PROTOCOL: &str = "/peerfx/mailbox/1";
+
+/// Envelopes in one fetched page, at most.
+pub const MAILBOX_PAGE: usize = 16;
+
+/// Largest mailbox request: one envelope and framing, or a page of ids.
+pub const MAX_MAILBOX_REQUEST_BYTES: usize = crate::mailbox::MAX_SEALED_BYTES + 512;
+
+/// Largest mailbox response: a page of envelopes.
+pub const MAX_MAILBOX_RESPONSE_BYTES: usize = MAILBOX_PAGE * MAX_MAILBOX_REQUEST_BYTES;
+
+/// A request to a mailbox host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MailboxRequest {
+    /// Keep this envelope for its recipient. The sender must be the
+    /// envelope's author. Answered [`MailboxResponse::Stored`] once durable.
+    Deposit(Signed<crate::mailbox::Envelope>),
+    /// What waits for the asker (the connection's authenticated peer),
+    /// oldest first, at most [`MAILBOX_PAGE`].
+    Fetch,
+    /// The asker has handled these envelopes (ids of its own, at most
+    /// [`MAILBOX_PAGE`]): drop them.
+    Delete(Vec<Hash>),
+}
+
+/// A mailbox host's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MailboxResponse {
+    /// The envelope is stored (and flushed).
+    Stored,
+    /// Envelopes for the asker; `more` if others wait behind them.
+    Page {
+        /// The envelopes, oldest first.
+        envelopes: Vec<Signed<crate::mailbox::Envelope>>,
+        /// Whether more wait.
+        more: bool,
+    },
+    /// How many of the ids were dropped.
+    Deleted(u32),
+    /// Refused.
+    Refused(MailboxRefusal),
+}
+
+/// Why a mailbox host refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum MailboxRefusal {
+    /// This node keeps no mailboxes.
+    #[error("this peer keeps no mailboxes")]
+    NotAHost,
+    /// The envelope fails [`crate::mailbox::check`]; the detail says how.
+    #[error("invalid envelope: {0}")]
+    Invalid(String),
+    /// The depositor is not the envelope's author.
+    #[error("the depositor is not the envelope's author")]
+    NotTheAuthor,
+    /// The recipient's mailbox is full.
+    #[error("the recipient's mailbox is full")]
+    RecipientFull,
+    /// The author has as many envelopes waiting here as it may.
+    #[error("too many of your envelopes wait here already")]
+    SenderFull,
+    /// The host keeps as many envelopes as it will.
+    #[error("the host's mailboxes are full")]
+    Full,
+    /// Too many requests from this peer; try again later.
+    #[error("too many requests; slow down")]
+    RateLimited,
+    /// The host is overloaded; try again later.
+    #[error("busy, try again later")]
+    Busy,
+    /// The host could not read or write its database.
+    #[error("the host could not store it")]
+    Storage,
+}
+
 /// What one party sends the other directly, over `/peerfx/trade/1`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TradeRequest {

@@ -47,6 +47,7 @@ pub mod book;
 mod config;
 mod delivery;
 mod error;
+pub mod mailbox;
 pub mod own;
 pub mod peers;
 pub mod ratings;

@@ -60,6 +60,10 @@ pub(crate) struct Trees {
     pub(crate) ratings: sled::Tree,
     /// The same ratings' keys, by rater.
     pub(crate) ratings_by_rater: sled::Tree,
+    /// Envelopes kept for others, by recipient (see [`crate::mailbox`]).
+    pub(crate) mailbox: sled::Tree,
+    /// The same envelopes, by author.
+    pub(crate) mailbox_by_sender: sled::Tree,
 }
 
 impl Trees {
@@ -102,6 +106,8 @@ impl Trees {
             peers: tree("peers")?,
             ratings: tree("ratings")?,
             ratings_by_rater: tree("ratings_by_rater")?,
+            mailbox: tree("mailbox")?,
+            mailbox_by_sender: tree("mailbox_by_sender")?,
             db,
             path,
         };
