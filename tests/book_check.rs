@@ -85,7 +85,7 @@ async fn lost_gossip_is_caught_up_by_the_book_check_and_only_then() {
                     };
                     handle.respond_sync(token, page).await.unwrap();
                 }
-                Request::Trade { .. } => {}
+                Request::Trade { .. } | Request::Mailbox { .. } => {}
             }
         }
     });

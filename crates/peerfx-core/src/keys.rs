@@ -220,6 +220,23 @@ impl PublicKey {
         Ok(libp2p_identity::PublicKey::from(key).to_peer_id())
     }
 
+    /// The key a PeerId holds: ed25519 PeerIds carry their key inline (an
+    /// identity multihash), so the key of an authenticated connection's
+    /// peer is known without asking. `None` for any other kind of PeerId.
+    pub fn from_peer_id(peer: &libp2p_identity::PeerId) -> Option<PublicKey> {
+        // A multihash: code 0x00 (identity: the "digest" is the protobuf-
+        // encoded key itself), then its length (36 for ed25519: one byte).
+        let bytes = peer.to_bytes();
+        let [0, len, encoded @ ..] = bytes.as_slice() else {
+            return None;
+        };
+        if usize::from(*len) != encoded.len() {
+            return None;
+        }
+        let key = libp2p_identity::PublicKey::try_decode_protobuf(encoded).ok()?;
+        Some(PublicKey(key.try_into_ed25519().ok()?.to_bytes()))
+    }
+
     /// Shortened hex for tables and logs.
     pub fn short(&self) -> String {
         hex::encode(&self.0[..6])
@@ -318,6 +335,17 @@ pub fn verify_batch(items: &[(PublicKey, &[u8], Signature)]) -> Result<(), KeyEr
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_peer_id_gives_back_its_key() {
+        let k = super::Keypair::generate();
+        assert_eq!(
+            super::PublicKey::from_peer_id(&k.peer_id()),
+            Some(k.public())
+        );
+        let rsa_like = libp2p_identity::PeerId::random();
+        assert_eq!(super::PublicKey::from_peer_id(&rsa_like), None);
+    }
+
     use super::*;
 
     #[test]

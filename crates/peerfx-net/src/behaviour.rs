@@ -10,9 +10,10 @@ use libp2p::{
     SwarmBuilder,
 };
 use peerfx_core::protocol::{
-    DigestRequest, DigestResponse, SyncRequest, SyncResponse, TradeRequest, TradeResponse,
-    DIGEST_PROTOCOL, IDENTIFY_PROTOCOL, KAD_PROTOCOL, MAX_DIGEST_MESSAGE_BYTES, SYNC_PROTOCOL,
-    TRADE_PROTOCOL,
+    DigestRequest, DigestResponse, MailboxRequest, MailboxResponse, SyncRequest, SyncResponse,
+    TradeRequest, TradeResponse, DIGEST_PROTOCOL, IDENTIFY_PROTOCOL, KAD_PROTOCOL,
+    MAILBOX_PROTOCOL, MAX_DIGEST_MESSAGE_BYTES, MAX_MAILBOX_REQUEST_BYTES,
+    MAX_MAILBOX_RESPONSE_BYTES, SYNC_PROTOCOL, TRADE_PROTOCOL,
 };
 use peerfx_core::{Market, WireLimits};
 use sha2::{Digest, Sha256};
@@ -27,6 +28,9 @@ pub type SyncCodec = Codec<SyncRequest, SyncResponse>;
 
 /// The codec of `/peerfx/digest`.
 pub type DigestCodec = Codec<DigestRequest, DigestResponse>;
+
+/// The codec of `/peerfx/mailbox`.
+pub type MailboxCodec = Codec<MailboxRequest, MailboxResponse>;
 
 /// The codec of `/peerfx/trade`.
 pub type TradeCodec = Codec<TradeRequest, TradeResponse>;
@@ -45,6 +49,7 @@ pub struct Behaviour {
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(crate) sync: request_response::Behaviour<SyncCodec>,
     pub(crate) digest: request_response::Behaviour<DigestCodec>,
+    pub(crate) mailbox: request_response::Behaviour<MailboxCodec>,
     pub(crate) trade: request_response::Behaviour<TradeCodec>,
     pub(crate) relay_client: relay::client::Behaviour,
     pub(crate) relay_server: Toggle<relay::Behaviour>,
@@ -259,6 +264,16 @@ pub fn build_swarm(
                     .with_request_timeout(config.request_timeout)
                     .with_max_concurrent_streams(8),
             );
+            let mailbox = request_response::Behaviour::with_codec(
+                MailboxCodec::new(MAX_MAILBOX_REQUEST_BYTES, MAX_MAILBOX_RESPONSE_BYTES),
+                [(
+                    StreamProtocol::new(MAILBOX_PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(config.request_timeout)
+                    .with_max_concurrent_streams(16),
+            );
             let trade = request_response::Behaviour::with_codec(
                 TradeCodec::new(limits.max_trade_bytes(), limits.max_trade_bytes()),
                 [(
@@ -298,6 +313,7 @@ pub fn build_swarm(
                 mdns: mdns.into(),
                 sync,
                 digest,
+                mailbox,
                 relay_client,
                 relay_server: relay_server.into(),
                 dcutr: dcutr::Behaviour::new(peer_id),

@@ -20,6 +20,7 @@ impl EventLoop {
             }
             Command::Sync(_, _, reply) if self.paused => drop(reply.send(Err(NetError::Paused))),
             Command::Digest(_, _, reply) if self.paused => drop(reply.send(Err(NetError::Paused))),
+            Command::Mailbox(_, _, reply) if self.paused => drop(reply.send(Err(NetError::Paused))),
             Command::Trade(_, _, reply) if self.paused => drop(reply.send(Err(NetError::Paused))),
             // A lookup would wait for a query nobody runs while paused.
             Command::FindProviders(_, reply) if self.paused => drop(reply.send(HashSet::new())),
@@ -115,6 +116,21 @@ impl EventLoop {
                         .digest
                         .send_response(channel, response);
                 }
+            }
+            Command::Mailbox(peer, request, reply) => {
+                self.request(peer, Outbound::Mailbox(request, reply));
+            }
+            Command::RespondMailbox(token, response) => {
+                if let Some(channel) = self.mailbox.inbound.remove(&token) {
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .mailbox
+                        .send_response(channel, response);
+                }
+            }
+            Command::Relays(reply) => {
+                let _ = reply.send(self.known_relays());
             }
             Command::Trade(peer, request, reply) => {
                 self.request(peer, Outbound::Trade(request, reply));

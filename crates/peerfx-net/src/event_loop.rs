@@ -26,7 +26,8 @@ use libp2p::{
     Multiaddr, PeerId, Swarm,
 };
 use peerfx_core::protocol::{
-    DigestResponse, SyncRefusal, SyncResponse, TradeRefusal, TradeResponse,
+    DigestResponse, MailboxRefusal, MailboxResponse, SyncRefusal, SyncResponse, TradeRefusal,
+    TradeResponse,
 };
 use peerfx_core::Market;
 use tokio::sync::{mpsc, oneshot};
@@ -67,6 +68,7 @@ pub(crate) struct EventLoop {
     pub(crate) scoring: Scoring,
     pub(crate) sync: Rpc<SyncResponse>,
     pub(crate) digest: Rpc<DigestResponse>,
+    pub(crate) mailbox: Rpc<MailboxResponse>,
     pub(crate) trade: Rpc<TradeResponse>,
     pub(crate) pending_providers:
         HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<HashSet<PeerId>>)>,
@@ -128,6 +130,7 @@ impl EventLoop {
             scoring,
             sync: Rpc::default(),
             digest: Rpc::default(),
+            mailbox: Rpc::default(),
             trade: Rpc::default(),
             pending_providers: HashMap::new(),
             providing: HashMap::new(),
@@ -449,6 +452,27 @@ impl EventLoop {
                                 .swarm
                                 .behaviour_mut()
                                 .digest
+                                .send_response(channel, busy);
+                        }
+                    }
+                }
+            }
+            BehaviourEvent::Mailbox(event) => {
+                if let Some((peer, request, token)) =
+                    self.mailbox.on_event(event, &mut self.next_token)
+                {
+                    let request = Request::Mailbox {
+                        peer,
+                        request,
+                        token,
+                    };
+                    if self.outbox.requests.try_send(request).is_err() {
+                        if let Some(channel) = self.mailbox.inbound.remove(&token) {
+                            let busy = MailboxResponse::Refused(MailboxRefusal::Busy);
+                            let _ = self
+                                .swarm
+                                .behaviour_mut()
+                                .mailbox
                                 .send_response(channel, busy);
                         }
                     }

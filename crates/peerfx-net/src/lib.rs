@@ -40,7 +40,8 @@ pub mod wake;
 use std::collections::HashSet;
 
 use peerfx_core::protocol::{
-    DigestRequest, DigestResponse, SyncRequest, SyncResponse, TradeRequest, TradeResponse,
+    DigestRequest, DigestResponse, MailboxRequest, MailboxResponse, SyncRequest, SyncResponse,
+    TradeRequest, TradeResponse,
 };
 use peerfx_core::{Market, WireLimits};
 use tokio::sync::{mpsc, oneshot};
@@ -105,6 +106,16 @@ pub enum Request {
         peer: PeerId,
         /// Its digest.
         request: DigestRequest,
+        /// The response token.
+        token: ResponseToken,
+    },
+    /// A peer deposits, fetches or deletes mailbox envelopes; answer with
+    /// [`NetHandle::respond_mailbox`].
+    Mailbox {
+        /// Who asks.
+        peer: PeerId,
+        /// What.
+        request: MailboxRequest,
         /// The response token.
         token: ResponseToken,
     },
@@ -226,6 +237,13 @@ pub(crate) enum Command {
         oneshot::Sender<Result<DigestResponse, NetError>>,
     ),
     RespondDigest(ResponseToken, DigestResponse),
+    Mailbox(
+        PeerId,
+        MailboxRequest,
+        oneshot::Sender<Result<MailboxResponse, NetError>>,
+    ),
+    RespondMailbox(ResponseToken, MailboxResponse),
+    Relays(oneshot::Sender<Vec<PeerId>>),
     Trade(
         PeerId,
         TradeRequest,
@@ -407,6 +425,31 @@ impl NetHandle {
         request: DigestRequest,
     ) -> Result<DigestResponse, NetError> {
         self.call(|r| Command::Digest(peer, request, r)).await?
+    }
+
+    /// Sends a mailbox request to `peer` (a host), reaching it as any
+    /// request does.
+    pub async fn mailbox(
+        &self,
+        peer: PeerId,
+        request: MailboxRequest,
+    ) -> Result<MailboxResponse, NetError> {
+        self.call(|r| Command::Mailbox(peer, request, r)).await?
+    }
+
+    /// Answers an inbound mailbox request.
+    pub async fn respond_mailbox(
+        &self,
+        token: ResponseToken,
+        response: MailboxResponse,
+    ) -> Result<(), NetError> {
+        self.tell(Command::RespondMailbox(token, response)).await
+    }
+
+    /// The relays this node knows (by identify, or from the DHT), sorted:
+    /// where mailboxes are kept.
+    pub async fn relays(&self) -> Result<Vec<PeerId>, NetError> {
+        self.call(Command::Relays).await
     }
 
     /// Answers an inbound digest request.

@@ -25,7 +25,8 @@ use libp2p::{
     PeerId,
 };
 use peerfx_core::protocol::{
-    DigestRequest, DigestResponse, SyncRequest, SyncResponse, TradeRequest, TradeResponse,
+    DigestRequest, DigestResponse, MailboxRequest, MailboxResponse, SyncRequest, SyncResponse,
+    TradeRequest, TradeResponse,
 };
 use tokio::sync::oneshot;
 
@@ -49,6 +50,10 @@ pub(crate) enum Outbound {
     Trade(
         TradeRequest,
         oneshot::Sender<Result<TradeResponse, NetError>>,
+    ),
+    Mailbox(
+        MailboxRequest,
+        oneshot::Sender<Result<MailboxResponse, NetError>>,
     ),
 }
 
@@ -161,6 +166,7 @@ impl EventLoop {
                 match request {
                     Outbound::Sync(_, reply) => drop(reply.send(Err(NetError::Paused))),
                     Outbound::Digest(_, reply) => drop(reply.send(Err(NetError::Paused))),
+                    Outbound::Mailbox(_, reply) => drop(reply.send(Err(NetError::Paused))),
                     Outbound::Trade(_, reply) => drop(reply.send(Err(NetError::Paused))),
                 }
             }
@@ -177,6 +183,10 @@ impl EventLoop {
             Outbound::Digest(request, reply) => {
                 let id = behaviour.digest.send_request(&peer, request);
                 self.digest.pending.insert(id, reply);
+            }
+            Outbound::Mailbox(request, reply) => {
+                let id = behaviour.mailbox.send_request(&peer, request);
+                self.mailbox.pending.insert(id, reply);
             }
             Outbound::Trade(request, reply) => {
                 let id = behaviour.trade.send_request(&peer, request);

@@ -107,6 +107,9 @@ impl EventLoop {
         for (_, reply) in self.digest.pending.drain() {
             let _ = reply.send(Err(NetError::Paused));
         }
+        for (_, reply) in self.mailbox.pending.drain() {
+            let _ = reply.send(Err(NetError::Paused));
+        }
         self.fail_waiting();
         for (_, (found, reply)) in self.pending_providers.drain() {
             let _ = reply.send(found);
@@ -116,6 +119,7 @@ impl EventLoop {
         self.sync.inbound.clear();
         self.trade.inbound.clear();
         self.digest.inbound.clear();
+        self.mailbox.inbound.clear();
         if let Some(pausing) = self.pausing.take() {
             for reply in pausing.replies {
                 let _ = reply.send(());

@@ -225,6 +225,13 @@ impl EventLoop {
             .collect()
     }
 
+    /// The relays this node knows, sorted.
+    pub(crate) fn known_relays(&self) -> Vec<PeerId> {
+        let mut relays: Vec<PeerId> = self.reach.candidates.iter().copied().collect();
+        relays.sort();
+        relays
+    }
+
     pub(crate) fn is_relay_lookup(&self, id: &kad::QueryId) -> bool {
         self.reach.lookup.as_ref() == Some(id)
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use peerfx_core::{Market, PaymentMethod, WireLimits};
 use peerfx_net::NetConfig;
+use peerfx_store::mailbox::MailboxLimits;
 use peerfx_store::ratings::RatingLimits;
 use peerfx_store::StoreConfig;
 
@@ -57,6 +58,56 @@ pub struct NodeConfig {
     pub peers: PeersConfig,
     /// How many ratings are kept: per rated peer, per rater, in all.
     pub ratings: RatingLimits,
+    /// Store and forward: mailboxes used, and kept for others.
+    pub mailbox: MailboxConfig,
+}
+
+/// Store and forward (`crate::mailbox`).
+#[derive(Clone, Debug)]
+pub struct MailboxConfig {
+    /// How often this node asks its mailboxes for what waits for it (and
+    /// purges what it keeps for others, when it is a host).
+    pub fetch_interval: Duration,
+    /// How long an envelope waits for its recipient.
+    pub ttl: Duration,
+    /// Mailboxes an envelope is left in (the relays nearest the recipient,
+    /// by XOR distance); the recipient asks one more than this, so that
+    /// two views of the relays that differ by one still meet.
+    pub copies: usize,
+    /// As a host (a relay): most envelopes kept per recipient, per author,
+    /// and in all.
+    pub host_limits: MailboxLimits,
+    /// As a host: most requests (deposits, fetches, deletes) served to one
+    /// peer per minute.
+    pub host_requests_per_minute: u32,
+}
+
+impl MailboxConfig {
+    /// Default fetch interval.
+    pub const DEFAULT_FETCH_INTERVAL: Duration = Duration::from_secs(30);
+}
+
+impl Default for MailboxConfig {
+    fn default() -> Self {
+        MailboxConfig {
+            fetch_interval: Self::DEFAULT_FETCH_INTERVAL,
+            // The longest a host keeps one: a week.
+            ttl: Duration::from_secs(peerfx_core::mailbox::MAX_ENVELOPE_TTL_SECS),
+            copies: 2,
+            // ~5 KB each at most: 256 per recipient is a busy trader's week;
+            // 64 per author bounds one key's share; 16 384 in all is at
+            // most ~80 MB of disk.
+            host_limits: MailboxLimits {
+                per_recipient: 256,
+                per_author: 64,
+                total: 16_384,
+            },
+            // A fetch round is a fetch and a delete per page, every 30 s;
+            // a busy trader deposits a few a minute. Ten a second is
+            // plenty, and a flood is cut off after it.
+            host_requests_per_minute: 600,
+        }
+    }
 }
 
 /// How often the node does its background work.
@@ -401,6 +452,15 @@ impl NodeConfig {
             ratings: match profile {
                 Profile::Default => DEFAULT_RATING_LIMITS,
                 Profile::Mobile => MOBILE_RATING_LIMITS,
+            },
+            mailbox: MailboxConfig {
+                // A phone asks every 5 min while open, and at every resume.
+                fetch_interval: if mobile {
+                    Duration::from_secs(300)
+                } else {
+                    MailboxConfig::DEFAULT_FETCH_INTERVAL
+                },
+                ..MailboxConfig::default()
             },
         }
     }

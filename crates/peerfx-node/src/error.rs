@@ -57,6 +57,9 @@ pub enum NodeError {
     /// A configuration that contradicts itself.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// An envelope that cannot be sealed to the counterparty.
+    #[error("mailbox: {0}")]
+    Mail(#[from] peerfx_core::mailbox::MailError),
     /// A key that is not a usable peer identity.
     #[error("key {0} is not an ed25519 peer identity")]
     NotAPeer(PublicKey),
@@ -201,6 +204,7 @@ impl NodeError {
             | NodeError::Money(_)
             | NodeError::Query(_)
             | NodeError::Rating(_)
+            | NodeError::Mail(_)
             | NodeError::NotAPeer(_) => (K::Invalid, "invalid"),
             NodeError::BadCursor => (K::Invalid, "bad_cursor"),
             NodeError::Backup(_) => (K::Invalid, "bad_backup"),

@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, watch};
 use crate::config::NodeConfig;
 use crate::event::NodeEvent;
 use crate::metrics::Metrics;
-use crate::{lookups, markets, offers, peers, reputation, sync, trades};
+use crate::{lookups, mailbox, markets, offers, peers, reputation, sync, trades};
 
 pub(crate) struct Inner {
     pub(crate) key: Keypair,
@@ -29,6 +29,7 @@ pub(crate) struct Inner {
     pub(crate) trades: trades::TradeRoom,
     pub(crate) offers: offers::OfferRoom,
     pub(crate) ratings: reputation::RatingRoom,
+    pub(crate) mail: mailbox::Mail,
     pub(crate) shutdown: watch::Sender<bool>,
     /// Whether the node is paused (crate::lifecycle).
     pub(crate) paused: watch::Sender<bool>,

@@ -52,6 +52,7 @@ pub mod input;
 pub mod view;
 
 mod backup;
+mod budget;
 mod check;
 mod identity;
 mod ingest;
@@ -59,6 +60,7 @@ mod inner;
 mod lifecycle;
 mod locks;
 mod lookups;
+mod mailbox;
 mod maintenance;
 mod markets;
 mod metrics;
@@ -149,6 +151,7 @@ impl Node {
                 trades: trades::TradeRoom::default(),
                 offers: offers::OfferRoom::default(),
                 ratings,
+                mail: mailbox::Mail::default(),
                 shutdown,
                 paused: watch::channel(false).0,
                 tracker: tokio_util::task::TaskTracker::new(),

@@ -2,7 +2,7 @@
 //! DHT announcements, pruning remembered peers, writing the book behind,
 //! re-announcing own offers, resending undelivered trade messages, looking
 //! up markets with too few peers in the DHT again, and checking books
-//! against peers' (`crate::check`).
+//! against peers' (`crate::check`), and fetching mail (`crate::mailbox`).
 
 use std::sync::Arc;
 
@@ -51,7 +51,9 @@ async fn run_until_paused(
     // Lookups back off per market from this shortest wait (crate::lookups).
     let mut lookups = tokio::time::interval(inner.config.sync.dht_retry_min);
     let mut checks = tokio::time::interval(inner.config.sync.check_interval);
+    let mut mail = tokio::time::interval(inner.config.mailbox.fetch_interval);
     for t in [
+        &mut mail,
         &mut checks,
         &mut maintenance,
         &mut reannounce,
@@ -92,6 +94,10 @@ async fn run_until_paused(
             _ = retry.tick() => node.retry_pending().await,
             _ = lookups.tick() => crate::lookups::look_up_thin_markets(inner).await,
             _ = checks.tick() => crate::check::check_books(inner).await,
+            _ = mail.tick() => {
+                node.fetch_mail().await;
+                crate::mailbox::purge(inner).await;
+            }
             _ = paused.changed() => {}
             _ = stop.changed() => return Stop::Shutdown,
         }

@@ -187,6 +187,11 @@ impl Node {
                 "Peers remembered for redialing.",
                 inner.store.peer_count() as u64,
             ),
+            (
+                "peerfx_mailbox_envelopes",
+                "Envelopes kept for others, as a mailbox host.",
+                inner.store.mailbox_len() as u64,
+            ),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");

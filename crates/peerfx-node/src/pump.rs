@@ -15,7 +15,7 @@ use peerfx_net::{Acceptance, NetEvent, NetEvents, Request};
 
 use crate::ingest::check::{Checker, GOSSIP_BATCH};
 use crate::inner::Inner;
-use crate::{check, now, sync, Metrics, NodeEvent};
+use crate::{check, mailbox, now, sync, Metrics, NodeEvent};
 
 pub(crate) fn spawn(inner: Arc<Inner>, mut net: NetEvents) {
     let mut stop = inner.shutdown.subscribe();
@@ -75,6 +75,11 @@ fn on_request(inner: &Arc<Inner>, request: Request) {
             request,
             token,
         } => check::serve(inner.clone(), peer, request, token),
+        Request::Mailbox {
+            peer,
+            request,
+            token,
+        } => mailbox::serve(inner.clone(), peer, request, token),
         Request::Trade {
             peer,
             request,
@@ -123,6 +128,7 @@ fn on_control(inner: &Arc<Inner>, event: NetEvent) {
         }
         NetEvent::PeerDisconnected { peer } => {
             inner.sync.forget(&peer);
+            inner.mail.forget(&peer);
             inner.emit(NodeEvent::PeerDisconnected { peer });
         }
         NetEvent::Listening { .. } => {}

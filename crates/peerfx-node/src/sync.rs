@@ -41,13 +41,13 @@ const PAGE_RETRY_DELAY: Duration = Duration::from_millis(250);
 #[derive(Default)]
 pub(crate) struct SyncState {
     budgets: Mutex<Budgets>,
+    served: crate::budget::PerMinute,
     in_flight: AtomicUsize,
 }
 
 #[derive(Default)]
 struct Budgets {
     last_fetch: HashMap<(PeerId, Market), Instant>,
-    served: HashMap<PeerId, (Instant, u32)>,
     /// Pairs of digests (ours, the peer's) after which a sync from the
     /// peer brought nothing (see `crate::check`).
     settled: HashMap<(PeerId, Market), (BookDigest, BookDigest)>,
@@ -80,20 +80,13 @@ impl SyncState {
 
     /// Whether `peer` may be served another page (or book check) this minute.
     pub(crate) fn may_serve(&self, peer: PeerId, per_minute: u32) -> bool {
-        let now = Instant::now();
-        let mut b = lock(&self.budgets);
-        let entry = b.served.entry(peer).or_insert((now, 0));
-        if now.duration_since(entry.0) >= Duration::from_secs(60) {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= per_minute
+        self.served.allow(peer, per_minute)
     }
 
     /// Forgets a peer that left.
     pub(crate) fn forget(&self, peer: &PeerId) {
+        self.served.forget(peer);
         let mut b = lock(&self.budgets);
-        b.served.remove(peer);
         b.last_fetch.retain(|(p, _), _| p != peer);
         b.settled.retain(|(p, _), _| p != peer);
     }

@@ -3,10 +3,12 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `mailbox` | recipient ‖ created_at (big-endian) ‖ envelope id | the signed envelope |
-//! | `mailbox_by_sender` | author ‖ envelope id | recipient ‖ created_at |
+//! | `mailbox` | recipient ‖ arrival (big-endian) ‖ envelope id | the signed envelope |
+//! | `mailbox_by_sender` | author ‖ envelope id | recipient ‖ arrival |
 //!
-//! A recipient's envelopes come out oldest first. Bounded per recipient,
+//! A recipient's envelopes come out in the order they arrived (sled's
+//! monotonic id generator), which is the order each author sent them: a
+//! trade's messages must be stored in seq order. Bounded per recipient,
 //! per author and in all ([`MailboxLimits`]): an envelope past a bound is
 //! refused, not stored, so one author's flood only fills its own share, and
 //! one popular recipient cannot take every slot. Expired envelopes are
@@ -47,10 +49,10 @@ pub enum MailboxPut {
 
 const KEY_LEN: usize = 32 + 8 + 32;
 
-fn key(to: &PublicKey, created_at: Timestamp, id: &Hash) -> [u8; KEY_LEN] {
+fn key(to: &PublicKey, arrival: u64, id: &Hash) -> [u8; KEY_LEN] {
     let mut k = [0u8; KEY_LEN];
     k[..32].copy_from_slice(to.as_bytes());
-    k[32..40].copy_from_slice(&created_at.0.to_be_bytes());
+    k[32..40].copy_from_slice(&arrival.to_be_bytes());
     k[40..].copy_from_slice(id.as_bytes());
     k
 }
@@ -118,7 +120,8 @@ impl Store {
             if sent >= limits.per_author {
                 return Ok(MailboxPut::AuthorFull);
             }
-            let primary = key(&e.to, e.created_at, &id);
+            let arrival = trees.db.generate_id().map_err(|err| trees.err(err))?;
+            let primary = key(&e.to, arrival, &id);
             let value = peerfx_core::codec::encode(&envelope);
             (&trees.mailbox, &trees.mailbox_by_sender)
                 .transaction(|(mailbox, index)| {

@@ -87,11 +87,21 @@ impl Node {
             if m.body.author != me || m.body.seq <= acked {
                 continue;
             }
-            match inner
+            let answer = match inner
                 .net
                 .trade(peer, TradeRequest::Message(m.clone()))
-                .await?
+                .await
             {
+                Ok(answer) => answer,
+                Err(e) => {
+                    // Unreachable: the rest waits in its mailboxes too.
+                    if let Err(mail) = self.mail_undelivered(id).await {
+                        tracing::debug!("trade {id}: not left in a mailbox: {mail}");
+                    }
+                    return Err(e.into());
+                }
+            };
+            match answer {
                 TradeResponse::Ack { trade_id, seq } if trade_id == *id && seq == m.body.seq => {
                     inner.store.trade_set_acked(id, seq).await?;
                     acked = seq;

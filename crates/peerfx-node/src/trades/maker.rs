@@ -309,7 +309,11 @@ impl Inner {
     }
 
     /// Either side: a step or chat line from the counterparty.
-    async fn on_message(&self, peer: PeerId, signed: Signed<TradeMessage>) -> TradeResponse {
+    pub(crate) async fn on_message(
+        &self,
+        peer: PeerId,
+        signed: Signed<TradeMessage>,
+    ) -> TradeResponse {
         let refused = TradeResponse::Refused;
         let msg = match validate(signed, now(), self.limits()) {
             Ok(m) => m,
