@@ -15,6 +15,10 @@
 //!    punching) and a carrier-NAT node does the same (stays relayed); the
 //!    take's CLI round trip, and for the home pair the time until the
 //!    connection is direct.
+//! 4. **Mailbox**: the maker goes offline, and the carrier taker pays (the
+//!    step waits in the relay's mailbox); then the maker's daemon starts
+//!    again. The time from its start until it has the payment, and until
+//!    the taker has the maker's receipt.
 //!
 //! Run (root; Linux): `cargo bench --bench wan_bench [-- --nodes N --offers K]`.
 //! docs/BENCHMARKS.md records runs.
@@ -177,16 +181,36 @@ fn main() {
         let offer = post(&nodes[maker]);
         wait_for("the offer", || has_offer(taker, &offer).then_some(()));
         let t0 = Instant::now();
-        taker.cli(&["take", &offer, "--amount", "150"]).unwrap();
-        (t0, t0.elapsed())
+        let trade = taker.cli(&["take", &offer, "--amount", "150"]).unwrap();
+        let id = trade["id"].as_str().unwrap().to_string();
+        (t0, t0.elapsed(), id)
     };
-    let (t0, home_take) = take(&nodes[home_taker]);
+    let (t0, home_take, _) = take(&nodes[home_taker]);
     wait_for("a direct connection", || {
         (via(&nodes[home_taker], &maker_id).as_deref() == Some("direct")).then_some(())
     });
     let home_direct = t0.elapsed();
-    let (_, carrier_take) = take(&nodes[carrier]);
+    let (_, carrier_take, trade) = take(&nodes[carrier]);
     let carrier_via = via(&nodes[carrier], &maker_id).unwrap_or_default();
+
+    // 4. Mailbox.
+    nodes[maker].stop();
+    // Stored, sent, and on failing left in the relay's mailbox before the
+    // CLI returns.
+    let _ = nodes[carrier].cli(&["trade", "paid", &trade]);
+    let shown = |d: &NsDaemon, field: &str| -> Option<serde_json::Value> {
+        Some(d.cli(&["trade", "show", &trade]).ok()?[field].clone())
+    };
+    let t0 = Instant::now();
+    nodes[maker].restart();
+    wait_for("the payment, from the mailbox", || {
+        (shown(&nodes[maker], "taker_paid") == Some(serde_json::Value::Bool(true))).then_some(())
+    });
+    let mail_in = t0.elapsed();
+    wait_for("the maker's receipt, from the mailbox", || {
+        (shown(&nodes[carrier], "undelivered") == Some(serde_json::json!(0))).then_some(())
+    });
+    let receipt_in = t0.elapsed();
 
     println!(
         "\nWAN: {n} daemons ({} public, {} home NAT, {} carrier NAT), 10-40 ms per link, ±2 ms, 1 % loss each way\n",
@@ -221,4 +245,8 @@ fn main() {
         "| carrier → home | {} | stays {carrier_via} |",
         ms(carrier_take)
     );
+    println!("\n| mailbox (the maker offline while the taker pays) | ms after the maker's daemon starts again |");
+    println!("|---|---|");
+    println!("| the maker has the payment | {} |", ms(mail_in));
+    println!("| the taker has the maker's receipt | {} |", ms(receipt_in));
 }

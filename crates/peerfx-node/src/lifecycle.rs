@@ -13,7 +13,9 @@
 //! Resuming catches up: listens and dials again (remembered peers, the
 //! bootstrap peers); reconnected peers sync the followed markets both ways;
 //! the maintenance task starts its intervals again, whose first tick purges
-//! what expired meanwhile and resends undelivered trade messages at once.
+//! what expired meanwhile and resends undelivered trade messages at once,
+//! and the mailboxes are asked for what came meanwhile as soon as one can
+//! be reached.
 
 use crate::{Node, NodeError};
 
@@ -25,6 +27,7 @@ impl Node {
     pub async fn pause(&self) -> Result<(), NodeError> {
         let inner = &self.inner;
         inner.paused.send_replace(true);
+        inner.mail.refetch();
         inner.net.pause().await?;
         inner.store.book_persist().await?;
         inner.store.flush().await?;

@@ -10,8 +10,11 @@
 //! - **When**: a message is left in mailboxes the first time sending it
 //!   directly fails (the direct resends go on: whichever arrives first is
 //!   stored, the other is a duplicate). The recipient asks its mailboxes
-//!   every [`crate::config::MailboxConfig::fetch_interval`], and first
-//!   thing after start or resume.
+//!   every [`crate::config::MailboxConfig::fetch_interval`], and every
+//!   second after start or resume until a mailbox has answered (the relays
+//!   are known once identify has run on the first connections). Until then
+//!   it leaves nothing in mailboxes itself: receipts waiting there may say
+//!   its messages arrived.
 //! - **Acknowledged end to end**: a fetched message is stored exactly as if
 //!   it had come directly, and the recipient then leaves a signed
 //!   [`MailItem::Receipt`] for the author in the same way; the author's
@@ -73,6 +76,16 @@ pub(crate) struct Mail {
 }
 
 impl Mail {
+    /// Whether a fetch has reached a mailbox since start (or resume).
+    pub(crate) fn fetched(&self) -> bool {
+        self.fetched.load(Ordering::Relaxed)
+    }
+
+    /// Back from a pause: the mail waiting is to be fetched first thing.
+    pub(crate) fn refetch(&self) {
+        self.fetched.store(false, Ordering::Relaxed);
+    }
+
     /// Forgets a peer that left.
     pub(crate) fn forget(&self, peer: &PeerId) {
         self.served.forget(peer);

@@ -28,6 +28,9 @@ pub(crate) fn spawn(inner: Arc<Inner>) {
     }));
 }
 
+/// How often mail is fetched after start or resume until a mailbox answers.
+const MAIL_SOON: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[derive(PartialEq, Eq)]
 enum Stop {
     Shutdown,
@@ -52,8 +55,14 @@ async fn run_until_paused(
     let mut lookups = tokio::time::interval(inner.config.sync.dht_retry_min);
     let mut checks = tokio::time::interval(inner.config.sync.check_interval);
     let mut mail = tokio::time::interval(inner.config.mailbox.fetch_interval);
+    // Until a mailbox has answered since start or resume (crate::mailbox),
+    // for at most one fetch interval: a node that knows no relay does not
+    // wake every second for nothing.
+    let mut mail_soon = tokio::time::interval(MAIL_SOON);
+    let mut soon_left = inner.config.mailbox.fetch_interval.as_secs();
     for t in [
         &mut mail,
+        &mut mail_soon,
         &mut checks,
         &mut maintenance,
         &mut reannounce,
@@ -97,6 +106,10 @@ async fn run_until_paused(
             _ = mail.tick() => {
                 node.fetch_mail().await;
                 crate::mailbox::purge(inner).await;
+            }
+            _ = mail_soon.tick(), if soon_left > 0 && !inner.mail.fetched() => {
+                soon_left -= 1;
+                node.fetch_mail().await;
             }
             _ = paused.changed() => {}
             _ = stop.changed() => return Stop::Shutdown,
