@@ -419,86 +419,54 @@ impl EventLoop {
                     topic: topic.to_string(),
                 });
             }
-            BehaviourEvent::Sync(event) => {
-                if let Some((peer, request, token)) =
-                    self.sync.on_event(event, &mut self.next_token)
-                {
-                    let request = Request::Sync {
-                        peer,
-                        request,
-                        token,
-                    };
-                    if self.outbox.requests.try_send(request).is_err() {
-                        if let Some(channel) = self.sync.inbound.remove(&token) {
-                            let busy = SyncResponse::Refused(SyncRefusal::Busy);
-                            let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
-                        }
-                    }
-                }
-            }
-            BehaviourEvent::Digest(event) => {
-                if let Some((peer, request, token)) =
-                    self.digest.on_event(event, &mut self.next_token)
-                {
-                    let request = Request::Digest {
-                        peer,
-                        request,
-                        token,
-                    };
-                    if self.outbox.requests.try_send(request).is_err() {
-                        if let Some(channel) = self.digest.inbound.remove(&token) {
-                            let busy = DigestResponse::Refused(SyncRefusal::Busy);
-                            let _ = self
-                                .swarm
-                                .behaviour_mut()
-                                .digest
-                                .send_response(channel, busy);
-                        }
-                    }
-                }
-            }
-            BehaviourEvent::Mailbox(event) => {
-                if let Some((peer, request, token)) =
-                    self.mailbox.on_event(event, &mut self.next_token)
-                {
-                    let request = Request::Mailbox {
-                        peer,
-                        request,
-                        token,
-                    };
-                    if self.outbox.requests.try_send(request).is_err() {
-                        if let Some(channel) = self.mailbox.inbound.remove(&token) {
-                            let busy = MailboxResponse::Refused(MailboxRefusal::Busy);
-                            let _ = self
-                                .swarm
-                                .behaviour_mut()
-                                .mailbox
-                                .send_response(channel, busy);
-                        }
-                    }
-                }
-            }
-            BehaviourEvent::Trade(event) => {
-                if let Some((peer, request, token)) =
-                    self.trade.on_event(event, &mut self.next_token)
-                {
-                    let request = Request::Trade {
-                        peer,
-                        request,
-                        token,
-                    };
-                    if self.outbox.requests.try_send(request).is_err() {
-                        if let Some(channel) = self.trade.inbound.remove(&token) {
-                            let busy = TradeResponse::Refused(TradeRefusal::Busy);
-                            let _ = self
-                                .swarm
-                                .behaviour_mut()
-                                .trade
-                                .send_response(channel, busy);
-                        }
-                    }
-                }
-            }
+            BehaviourEvent::Sync(event) => self.sync.forward(
+                event,
+                &mut self.next_token,
+                &self.outbox.requests,
+                &mut self.swarm.behaviour_mut().sync,
+                |peer, request, token| Request::Sync {
+                    peer,
+                    request,
+                    token,
+                },
+                SyncResponse::Refused(SyncRefusal::Busy),
+            ),
+            BehaviourEvent::Digest(event) => self.digest.forward(
+                event,
+                &mut self.next_token,
+                &self.outbox.requests,
+                &mut self.swarm.behaviour_mut().digest,
+                |peer, request, token| Request::Digest {
+                    peer,
+                    request,
+                    token,
+                },
+                DigestResponse::Refused(SyncRefusal::Busy),
+            ),
+            BehaviourEvent::Mailbox(event) => self.mailbox.forward(
+                event,
+                &mut self.next_token,
+                &self.outbox.requests,
+                &mut self.swarm.behaviour_mut().mailbox,
+                |peer, request, token| Request::Mailbox {
+                    peer,
+                    request,
+                    token,
+                },
+                MailboxResponse::Refused(MailboxRefusal::Busy),
+            ),
+            BehaviourEvent::Trade(event) => self.trade.forward(
+                event,
+                &mut self.next_token,
+                &self.outbox.requests,
+                &mut self.swarm.behaviour_mut().trade,
+                |peer, request, token| Request::Trade {
+                    peer,
+                    request,
+                    token,
+                },
+                TradeResponse::Refused(TradeRefusal::Busy),
+            ),
             other => self.on_discovery_event(other),
         }
     }

@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use libp2p::{request_response, PeerId};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::{NetError, ResponseToken};
+use crate::{NetError, Request, ResponseToken};
 
 /// Most inbound requests awaiting the node's answer. Beyond this the oldest is
 /// dropped (its requester sees a failure), so a node that stops answering cannot
@@ -29,6 +29,31 @@ impl<Resp> Default for Rpc<Resp> {
 }
 
 impl<Resp> Rpc<Resp> {
+    /// Settles `event`; an inbound request goes to the node as `wrap`
+    /// makes it, or, when the node's queue is full, is answered `busy` at
+    /// once: the loop never waits for the node.
+    pub(crate) fn forward<Req, C>(
+        &mut self,
+        event: request_response::Event<Req, Resp>,
+        next_token: &mut u64,
+        requests: &mpsc::Sender<Request>,
+        behaviour: &mut request_response::Behaviour<C>,
+        wrap: impl FnOnce(PeerId, Req, ResponseToken) -> Request,
+        busy: Resp,
+    ) where
+        C: request_response::Codec<Request = Req, Response = Resp> + Clone + Send + 'static,
+    {
+        let Some((peer, request, token)) = self.on_event(event, next_token) else {
+            return;
+        };
+        if requests.try_send(wrap(peer, request, token)).is_err() {
+            if let Some(channel) = self.inbound.remove(&token) {
+                // Fails only if the requester went away.
+                let _ = behaviour.send_response(channel, busy);
+            }
+        }
+    }
+
     /// Settles answers and failures; returns an inbound request, with the token
     /// its response must carry, for the node to handle.
     pub(crate) fn on_event<Req>(

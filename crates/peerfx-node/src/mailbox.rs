@@ -286,10 +286,6 @@ impl Node {
             tracing::debug!("trade {trade_id}: a receipt from someone else; ignored");
             return;
         }
-        if let Err(e) = inner.store.trade_set_acked(&trade_id, seq).await {
-            inner.store_failed(e);
-            return;
-        }
         let last_own = inner
             .store
             .trade_log(&trade_id)
@@ -301,8 +297,15 @@ impl Node {
                     .max()
             })
             .unwrap_or(0);
-        if seq >= last_own {
+        // A receipt for more than was sent acknowledges only what was.
+        let seq = seq.min(last_own);
+        if let Err(e) = inner.store.trade_set_acked(&trade_id, seq).await {
+            inner.store_failed(e);
+            return;
+        }
+        if seq == last_own {
             lock(&inner.trades.undelivered).remove(&trade_id);
+            lock(&inner.mail.deposited).remove(&trade_id);
         }
     }
 }

@@ -286,6 +286,22 @@ pub(crate) fn tx_err(
     }
 }
 
+/// How many keys of `tree` start with `prefix`, counting up to `upto` (a
+/// bound's check need not count past the bound).
+pub(crate) fn count_prefix(
+    trees: &Trees,
+    tree: &sled::Tree,
+    prefix: &[u8],
+    upto: usize,
+) -> Result<usize> {
+    let mut n = 0;
+    for item in tree.scan_prefix(prefix).keys().take(upto) {
+        item.map_err(|e| trees.err(e))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Aborts a sled transaction with a store error.
 pub(crate) fn abort<T>(
     r: Result<T>,

@@ -19,7 +19,9 @@ use peerfx_core::{Hash, PublicKey, Signed, Timestamp};
 use sled::Transactional;
 
 use crate::trees::Trees;
-use crate::{decode, Result, Store};
+use sled::transaction::ConflictableTransactionError;
+
+use crate::{count_prefix, decode, tx_err, Result, Store, StoreError};
 
 /// How many envelopes a host keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,26 +64,6 @@ fn sender_key(from: &PublicKey, id: &Hash) -> [u8; 64] {
     k[..32].copy_from_slice(from.as_bytes());
     k[32..].copy_from_slice(id.as_bytes());
     k
-}
-
-fn count_prefix(trees: &Trees, tree: &sled::Tree, prefix: &[u8], upto: usize) -> Result<usize> {
-    let mut n = 0;
-    for item in tree.scan_prefix(prefix).keys().take(upto) {
-        item.map_err(|e| trees.err(e))?;
-        n += 1;
-    }
-    Ok(n)
-}
-
-fn storage<E>(
-    trees: &Trees,
-) -> impl Fn(sled::transaction::TransactionError<E>) -> crate::StoreError + '_ {
-    move |e| match e {
-        sled::transaction::TransactionError::Storage(e) => trees.err(e),
-        sled::transaction::TransactionError::Abort(_) => {
-            trees.err(sled::Error::Unsupported("aborted".into()))
-        }
-    }
 }
 
 impl Store {
@@ -127,9 +109,9 @@ impl Store {
                 .transaction(|(mailbox, index)| {
                     mailbox.insert(&primary[..], value.as_slice())?;
                     index.insert(&by_author[..], &primary[..40])?;
-                    Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+                    Ok::<_, ConflictableTransactionError<StoreError>>(())
                 })
-                .map_err(storage(trees))?;
+                .map_err(|e| tx_err(trees, e))?;
             Ok(MailboxPut::Stored)
         })
     }
@@ -208,7 +190,7 @@ fn drop_one(trees: &Trees, primary: &[u8], by_author: &[u8]) -> Result<()> {
         .transaction(|(mailbox, index)| {
             mailbox.remove(primary)?;
             index.remove(by_author)?;
-            Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+            Ok::<_, ConflictableTransactionError<StoreError>>(())
         })
-        .map_err(storage(trees))
+        .map_err(|e| tx_err(trees, e))
 }

@@ -15,8 +15,7 @@ use peerfx_core::{PublicKey, Timestamp};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
-use crate::trees::Trees;
-use crate::{decode, Result, Store};
+use crate::{count_prefix, decode, Result, Store};
 
 /// A verified rating and when this node first stored it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,15 +56,6 @@ fn key(a: &PublicKey, trade: &[u8; 32], b: &PublicKey) -> [u8; 96] {
     k[32..64].copy_from_slice(trade);
     k[64..].copy_from_slice(b.as_bytes());
     k
-}
-
-fn count_prefix(trees: &Trees, tree: &sled::Tree, prefix: &[u8], upto: usize) -> Result<usize> {
-    let mut n = 0;
-    for item in tree.scan_prefix(prefix).keys().take(upto) {
-        item.map_err(|e| trees.err(e))?;
-        n += 1;
-    }
-    Ok(n)
 }
 
 impl Store {
