@@ -54,6 +54,74 @@ fn wan_testbed_phones_behind_nat_trade_through_a_relay_and_go_direct_where_the_n
     assert!(r["direct_upgrades"].as_u64().unwrap() >= 1, "{r}");
 }
 
+/// Store and forward across NATs: a maker behind a home NAT and a taker
+/// behind carrier NAT take turns being online after the take, never
+/// together, and complete the trade through the relay's mailbox. Each
+/// returns, finds what the other sent while it was away, and answers.
+#[test]
+fn wan_testbed_traders_never_online_together_complete_a_trade_through_a_mailbox() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let net = wan::build(&[Public, Home, Carrier], Duration::from_millis(10), 0);
+    let dirs = wan::dirs(3);
+    let relay = start(&net, 0, &dirs[0], &["--relay-server"]);
+    let boot = relay.addr();
+    let mut maker = start(&net, 1, &dirs[1], &["--bootstrap", &boot]);
+    let mut taker = start(&net, 2, &dirs[2], &["--bootstrap", &boot]);
+    wait_relayed(&maker);
+    let offer = post(&maker);
+    wait_for("the offer in the taker's book", || {
+        has_offer(&taker, &offer).then_some(())
+    });
+    // The take needs both: it reserves the maker's amount for seconds.
+    let t = taker.cli(&["take", &offer, "--amount", "150"]).unwrap();
+    let tid = t["id"].as_str().unwrap().to_string();
+    let shown = |d: &common::ns::NsDaemon, field: &str| {
+        d.cli(&["trade", "show", &tid])
+            .ok()
+            .map(|t| t[field].clone())
+    };
+    let until = |d: &common::ns::NsDaemon, field: &str, value: serde_json::Value| {
+        wait_for(field, || {
+            (shown(d, field) == Some(value.clone())).then_some(())
+        });
+    };
+
+    maker.stop();
+    // Stored, unreachable, left in the relay's mailbox before it returns.
+    let _ = taker.cli(&["trade", "paid", &tid]);
+    taker.stop();
+
+    maker.restart();
+    until(&maker, "taker_paid", true.into());
+    for step in ["received", "paid"] {
+        let _ = maker.cli(&["trade", step, &tid]);
+    }
+    // Its receipt for the payment and its two steps wait at the relay (the
+    // payment, handled, is gone) before it goes.
+    wait_for("the maker's receipt and steps at the relay", || {
+        (relay.cli(&["id"]).ok()?["mailbox_envelopes"] == 3).then_some(())
+    });
+    maker.stop();
+
+    taker.restart();
+    until(&taker, "maker_paid", true.into());
+    until(&taker, "undelivered", 0.into());
+    let _ = taker.cli(&["trade", "received", &tid]);
+    assert_eq!(wan::trade_state(&taker, &tid).as_deref(), Some("completed"));
+    // Its receipt for the maker's steps and its confirmation wait at the
+    // relay; what it fetched is gone.
+    wait_for("the taker's receipt and confirmation at the relay", || {
+        (relay.cli(&["id"]).ok()?["mailbox_envelopes"] == 2).then_some(())
+    });
+    taker.stop();
+
+    maker.restart();
+    wait_for("the trade completed on the maker", || {
+        (wan::trade_state(&maker, &tid).as_deref() == Some("completed")).then_some(())
+    });
+    until(&maker, "undelivered", 0.into());
+}
+
 /// Twelve hosts, a relay in each half. A trade across the halves is agreed,
 /// then the internet splits in two for 30 s: each half goes on trading
 /// within itself, and the taker's "paid" is stored undelivered. After the

@@ -224,6 +224,10 @@ pub struct StatusJson {
     /// Absent in answers of daemons from before reachability existed.
     #[serde(default)]
     pub reachability: ReachJson,
+    /// Envelopes kept for others, as a mailbox host (a relay). Absent in
+    /// answers of daemons from before mailboxes existed.
+    #[serde(default)]
+    pub mailbox_envelopes: usize,
 }
 
 /// Whether peers can dial the node: `nat` is "public", "private" or
@@ -268,6 +272,7 @@ impl StatusJson {
             syncing: s.syncing,
             paused: s.paused,
             reachability: ReachJson::from(&s.reachability),
+            mailbox_envelopes: s.mailbox_envelopes,
         }
     }
 }

@@ -35,6 +35,12 @@ pub fn id(c: &Client, json_out: bool) -> anyhow::Result<()> {
         }
         println!("markets   {}", s.markets.join(", "));
         println!("book      {} offers", s.book_size);
+        if s.mailbox_envelopes > 0 {
+            println!(
+                "mailbox   {} envelopes kept for others",
+                s.mailbox_envelopes
+            );
+        }
         if s.syncing > 0 {
             println!("syncing   from {} peers", s.syncing);
         }

@@ -67,6 +67,10 @@ const MAX_PAGES_PER_FETCH: usize = 16;
 #[derive(Default)]
 pub(crate) struct Mail {
     deposited: Mutex<HashMap<TradeId, u32>>,
+    /// Held while own messages are left in mailboxes: a step's own delivery
+    /// and the retry task may both find the peer unreachable at once, and
+    /// each would leave the same messages.
+    depositing: tokio::sync::Mutex<()>,
     /// Whether a fetch has reached a mailbox since start: until then this
     /// node leaves nothing, since the receipts waiting for it may say its
     /// messages arrived (after a restart, `deposited` is empty).
@@ -155,6 +159,7 @@ impl Node {
         if !inner.mail.fetched.load(Ordering::Relaxed) {
             return Ok(());
         }
+        let _one_at_a_time = inner.mail.depositing.lock().await;
         let Some(record) = inner.store.trade_get(id)? else {
             return Ok(());
         };

@@ -237,6 +237,7 @@ impl Node {
             syncing: self.syncs_in_flight(),
             paused: self.is_paused(),
             reachability: info.reachability,
+            mailbox_envelopes: inner.store.mailbox_len(),
         })
     }
 }

@@ -166,6 +166,8 @@ pub struct NodeStatus {
     /// Whether peers can dial this node, through which relays, and how
     /// hole punching went.
     pub reachability: peerfx_net::Reachability,
+    /// Envelopes this node keeps for others, as a mailbox host (a relay).
+    pub mailbox_envelopes: usize,
 }
 
 /// A rating this node holds, and whom it is about.
