@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::*;
 use peerfx::core::protocol::{BookDigest, DigestRequest, DigestResponse, OfferState, SyncResponse};
 use peerfx::core::{Keypair, Signed};
-use peerfx::net::{NetConfig, Request};
+use peerfx::net::Request;
 
 /// A bare peer in the market holds offers the node never heard of (their
 /// gossip was lost) and leaves them out of its first sync page. The node's
@@ -38,19 +38,12 @@ async fn lost_gossip_is_caught_up_by_the_book_check_and_only_then() {
         })
         .collect();
 
-    let (peer, mut events) = peerfx::net::start(
-        Keypair::generate().to_libp2p(),
-        NetConfig {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-            mdns: false,
-            gossip_heartbeat: Duration::from_millis(100),
-            ..NetConfig::default()
-        },
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    peer.subscribe(market()).await.unwrap();
+    // A bare peer in the market, scripted below.
+    let RawPeer {
+        net: peer,
+        mut events,
+        addr: peer_addr,
+    } = raw_peer(vec![]).await;
     let differs = Arc::new(AtomicBool::new(false));
     let (checks, syncs) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let handle = peer.clone();
@@ -89,16 +82,6 @@ async fn lost_gossip_is_caught_up_by_the_book_check_and_only_then() {
             }
         }
     });
-    let peer_addr = wait_for("the peer's address", || async {
-        let info = peer.info().await.ok()?;
-        info.listen_addrs
-            .first()?
-            .clone()
-            .with_p2p(peer.peer_id())
-            .ok()
-    })
-    .await;
-
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path(), vec![peer_addr]);
     c.sync.check_interval = Duration::from_millis(100);
