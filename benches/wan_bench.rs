@@ -9,7 +9,11 @@
 //!    turn; every node's `peerfx watch` stream stamps the offer's arrival.
 //!    The delay is from just before the poster's CLI starts (so it includes
 //!    that process's start, a few ms) to the arrival; p50/p99/max over every
-//!    (offer, node) pair.
+//!    (offer, node) pair. **Against raw gossipsub** in the same run: a raw
+//!    peer ([`raw`]: peerfx-net alone, accepting everything) on every host
+//!    next to the daemon, publishing from the same host half a second after
+//!    each offer (interleaved, so both meet the same machine and links), and
+//!    stamped the same way from its stdout.
 //! 3. **Takes across NAT**: a home-NAT node takes a home-NAT maker's offer
 //!    (its first request to that maker: DHT lookup, relay, then hole
 //!    punching) and a carrier-NAT node does the same (stays relayed); the
@@ -28,6 +32,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "wan/raw.rs"]
+mod raw;
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -57,7 +63,73 @@ fn pct(sorted: &[Duration], p: usize) -> Duration {
     sorted[(sorted.len() - 1) * p / 100]
 }
 
+/// A raw peer in a host's namespace: its address, and its input.
+struct RawPeer {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl RawPeer {
+    fn start(
+        ns: &str,
+        extra: &[&str],
+        arrivals: &Arc<Mutex<HashMap<String, Vec<Instant>>>>,
+    ) -> RawPeer {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(std::env::current_exe().unwrap())
+            .arg(raw::FLAG)
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let arrivals = arrivals.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let at = Instant::now();
+                if let Some(a) = line.strip_prefix("addr ") {
+                    let _ = tx.send(a.to_string());
+                } else if let Some(m) = line.strip_prefix("got ") {
+                    arrivals
+                        .lock()
+                        .unwrap()
+                        .entry(m.to_string())
+                        .or_default()
+                        .push(at);
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the raw peer's address");
+        RawPeer { child, addr }
+    }
+
+    fn publish(&mut self, msg: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "pub {msg}").unwrap();
+        stdin.flush().unwrap();
+    }
+}
+
+impl Drop for RawPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == raw::FLAG) {
+        raw::run(&args);
+        return;
+    }
     let n = arg("--nodes", 20).max(6);
     let offers = arg("--offers", 20);
     let kinds: Vec<HostKind> = (0..n)
@@ -105,6 +177,36 @@ fn main() {
     // (Measured by polling every node in turn: an upper bound.)
     to_relay.sort();
 
+    // The raw baseline: one raw peer per host, the first a relay, the
+    // others bootstrapped from it, as the daemons are.
+    let raw_arrivals: Arc<Mutex<HashMap<String, Vec<Instant>>>> = Arc::default();
+    let mut raws = vec![RawPeer::start(
+        &nodes[0].ns,
+        &["--relay-server"],
+        &raw_arrivals,
+    )];
+    let raw_boot = raws[0].addr.clone();
+    for d in &nodes[1..] {
+        raws.push(RawPeer::start(&d.ns, &[&raw_boot], &raw_arrivals));
+    }
+    // Warmed up once a message from one host reaches every other.
+    let reached_all = |msg: &str, arrivals: &Arc<Mutex<HashMap<String, Vec<Instant>>>>| {
+        arrivals.lock().unwrap().get(msg).map_or(0, Vec::len) >= n - 1
+    };
+    let warm_since = Instant::now();
+    for k in 0.. {
+        let msg = format!("warm-{k}");
+        raws[1].publish(&msg);
+        std::thread::sleep(Duration::from_millis(500));
+        if reached_all(&msg, &raw_arrivals) {
+            break;
+        }
+        assert!(
+            warm_since.elapsed() < Duration::from_secs(120),
+            "the raw peers' mesh did not form in 2 minutes"
+        );
+    }
+
     // 2. Propagation, stamped by every node's event stream.
     let arrivals: Arc<Mutex<HashMap<String, Vec<Instant>>>> = Arc::default();
     let mut watchers = Vec::new();
@@ -141,12 +243,18 @@ fn main() {
     }
     std::thread::sleep(Duration::from_secs(1));
     let mut posted = Vec::new();
+    let mut published = Vec::new();
     for k in 0..offers {
         let poster = 1 + k % (n - 1);
         let t0 = Instant::now();
         let id = post(&nodes[poster]);
         posted.push((id, poster, t0));
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(250));
+        let msg = format!("msg-{k}");
+        let t0 = Instant::now();
+        raws[poster].publish(&msg);
+        published.push((msg, t0));
+        std::thread::sleep(Duration::from_millis(250));
     }
     for (id, poster, _) in &posted {
         for (i, d) in nodes.iter().enumerate() {
@@ -155,7 +263,22 @@ fn main() {
             }
         }
     }
+    for (msg, _) in &published {
+        wait_for("the raw message everywhere", || {
+            reached_all(msg, &raw_arrivals).then_some(())
+        });
+    }
     std::thread::sleep(Duration::from_secs(1));
+    let mut raw_delays = Vec::new();
+    {
+        let arrivals = raw_arrivals.lock().unwrap();
+        for (msg, t0) in &published {
+            let got = arrivals.get(msg).map(Vec::as_slice).unwrap_or(&[]);
+            raw_delays.extend(got.iter().map(|at| at.saturating_duration_since(*t0)));
+        }
+    }
+    raw_delays.sort();
+    drop(raws);
     let mut delays = Vec::new();
     let mut missing = 0;
     {
@@ -233,6 +356,13 @@ fn main() {
         ms(pct(&delays, 99)),
         ms(*delays.last().unwrap()),
         delays.len()
+    );
+    println!(
+        "| raw gossipsub, same hosts, interleaved (ms) | {} | {} | {} | {} |",
+        ms(pct(&raw_delays, 50)),
+        ms(pct(&raw_delays, 99)),
+        ms(*raw_delays.last().unwrap()),
+        raw_delays.len()
     );
     println!("\n| take across NAT | CLI round trip (ms) | then |");
     println!("|---|---|---|");
