@@ -63,6 +63,9 @@ fn pct(sorted: &[Duration], p: usize) -> Duration {
     sorted[(sorted.len() - 1) * p / 100]
 }
 
+/// Arrivals of each offer: which node, and when.
+type ByNode = HashMap<String, Vec<(usize, Instant)>>;
+
 /// A raw peer in a host's namespace: its address, and its input.
 struct RawPeer {
     child: std::process::Child,
@@ -208,9 +211,10 @@ fn main() {
     }
 
     // 2. Propagation, stamped by every node's event stream.
-    let arrivals: Arc<Mutex<HashMap<String, Vec<Instant>>>> = Arc::default();
+    // By offer: which node, and when.
+    let arrivals: Arc<Mutex<ByNode>> = Arc::default();
     let mut watchers = Vec::new();
-    for d in &nodes {
+    for (i, d) in nodes.iter().enumerate() {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &d.ns, BIN, "--data-dir"])
             .arg(&d.dir)
@@ -234,7 +238,7 @@ fn main() {
                             .unwrap()
                             .entry(id.to_string())
                             .or_default()
-                            .push(at);
+                            .push((i, at));
                     }
                 }
             }
@@ -283,8 +287,17 @@ fn main() {
     let mut missing = 0;
     {
         let arrivals = arrivals.lock().unwrap();
-        for (id, _, t0) in &posted {
-            let got = arrivals.get(id).map(Vec::as_slice).unwrap_or(&[]);
+        for (id, poster, t0) in &posted {
+            // The poster's own book does not count, as a raw publisher
+            // does not hear its own message.
+            let got: Vec<Instant> = arrivals
+                .get(id)
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+                .iter()
+                .filter(|(i, _)| i != poster)
+                .map(|(_, at)| *at)
+                .collect();
             missing += (n - 1).saturating_sub(got.len());
             delays.extend(got.iter().map(|at| at.saturating_duration_since(*t0)));
         }

@@ -38,8 +38,10 @@ fn say(line: &str) {
 
 async fn serve(args: &[String]) {
     let market: Market = "EUR-USD".parse().unwrap();
+    // args[0] is this program's path, which starts with '/' too.
     let bootstrap: Vec<Multiaddr> = args
         .iter()
+        .skip(1)
         .filter(|a| a.starts_with('/'))
         .map(|a| a.parse().unwrap())
         .collect();
