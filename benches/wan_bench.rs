@@ -170,18 +170,9 @@ fn main() {
         started.push(Instant::now());
         nodes.push(start(&wan, i, dir, &["--bootstrap", &boot]));
     }
-    let mut to_relay = Vec::new();
-    for i in 1..n {
-        if kinds[i].is_natted() {
-            common::wan::wait_relayed(&nodes[i]);
-            to_relay.push(started[i - 1].elapsed());
-        }
-    }
-    // (Measured by polling every node in turn: an upper bound.)
-    to_relay.sort();
-
     // The raw baseline: one raw peer per host, the first a relay, the
-    // others bootstrapped from it, as the daemons are.
+    // others bootstrapped from it, as the daemons are, and started with
+    // them, so that both meshes have had the same time to form.
     let raw_arrivals: Arc<Mutex<HashMap<String, Vec<Instant>>>> = Arc::default();
     let mut raws = vec![RawPeer::start(
         &nodes[0].ns,
@@ -192,6 +183,16 @@ fn main() {
     for d in &nodes[1..] {
         raws.push(RawPeer::start(&d.ns, &[&raw_boot], &raw_arrivals));
     }
+    let mut to_relay = Vec::new();
+    for i in 1..n {
+        if kinds[i].is_natted() {
+            common::wan::wait_relayed(&nodes[i]);
+            to_relay.push(started[i - 1].elapsed());
+        }
+    }
+    // (Measured by polling every node in turn: an upper bound.)
+    to_relay.sort();
+
     // Warmed up once a message from one host reaches every other.
     let reached_all = |msg: &str, arrivals: &Arc<Mutex<HashMap<String, Vec<Instant>>>>| {
         arrivals.lock().unwrap().get(msg).map_or(0, Vec::len) >= n - 1
