@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use peerfx::core::protocol::{BookDigest, DigestRequest, DigestResponse, OfferState, SyncResponse};
-use peerfx::core::{Keypair, Signed};
+use peerfx::core::Keypair;
 use peerfx::net::Request;
 
 /// A bare peer in the market holds offers the node never heard of (their
@@ -24,19 +24,8 @@ use peerfx::net::Request;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_gossip_is_caught_up_by_the_book_check_and_only_then() {
     init_logs();
-    let now = peerfx::node::now();
     let key = Keypair::generate();
-    let offers: Vec<OfferState> = (0..3)
-        .map(|i| {
-            let mut o = peerfx::core::testing::offer(&key, "EUR", "USD", "1.08", i);
-            o.created_at = now;
-            o.expires_at = now.plus(3600);
-            OfferState {
-                offer: Signed::sign(o, &key),
-                update: None,
-            }
-        })
-        .collect();
+    let offers: Vec<OfferState> = (0..3).map(|i| open_offer(&key, i)).collect();
 
     // A bare peer in the market, scripted below.
     let RawPeer {

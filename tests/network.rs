@@ -391,18 +391,8 @@ async fn a_lost_sync_page_is_asked_for_again() {
 
     init_logs();
     // Two pages' worth of valid offers, from makers within the quota.
-    let now = peerfx::node::now();
     let offers: Vec<OfferState> = (0..300)
-        .map(|i| {
-            let key = Keypair::from_secret(&[(i / 50 + 1) as u8; 32]).unwrap();
-            let mut o = peerfx::core::testing::offer(&key, "EUR", "USD", "1.08", i);
-            o.created_at = now;
-            o.expires_at = now.plus(3600);
-            OfferState {
-                offer: Signed::sign(o, &key),
-                update: None,
-            }
-        })
+        .map(|i| open_offer(&Keypair::from_secret(&[(i / 50 + 1) as u8; 32]).unwrap(), i))
         .collect();
     let total = offers.len();
 

@@ -194,3 +194,16 @@ pub async fn wait_connected(a: &Node, b: &Node) {
     })
     .await;
 }
+
+/// Offer `nonce` of `key` in the test market, signed, open for an hour from
+/// now, as a sync page carries it.
+pub fn open_offer(key: &peerfx::core::Keypair, nonce: u64) -> peerfx::core::protocol::OfferState {
+    let now = peerfx::node::now();
+    let mut o = peerfx::core::testing::offer(key, "EUR", "USD", "1.08", nonce);
+    o.created_at = now;
+    o.expires_at = now.plus(3600);
+    peerfx::core::protocol::OfferState {
+        offer: peerfx::core::Signed::sign(o, key),
+        update: None,
+    }
+}
